@@ -1,0 +1,87 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Parse ``iptables -S`` output (legacy and nf_tables variants print the same syntax). Pure; stdlib only.
+
+A listed rule keeps its argv tokens, so that ``-D <chain> <tokens>`` deletes exactly that rule.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from .errors import RulesError
+from .tag import parse_tag
+
+# Chains that other agents own: they may re-insert their jumps above ours, and a verdict there hides the packet.
+FOREIGN_PREFIXES = (('cali-', 'Calico'), ('KUBE-', 'kube-proxy'), ('DOCKER', 'Docker'), ('CILIUM', 'Cilium'))
+
+
+class ListedRule:
+    """One ``-A`` line: chain, argv tokens after the chain, the line as printed, its position (1-based)."""
+
+    def __init__(self, chain, args, line, position):
+        self.chain = chain
+        self.args = args
+        self.line = line
+        self.position = position
+        self.comments = _option_values(args, '--comment')
+        self.tag = parse_tag(self.comments[0]) if len(self.comments) == 1 else None
+
+    @property
+    def jump(self):
+        values = _option_values(self.args, '-j') + _option_values(self.args, '-g')
+        return values[0] if values else None
+
+    def delete_args(self):
+        return ['-D', self.chain] + list(self.args)
+
+    def __repr__(self):
+        return 'ListedRule(%r)' % self.line
+
+
+def _option_values(args, option):
+    return [args[i + 1] for i, token in enumerate(args[:-1]) if token == option]
+
+
+def parse_rules(text):
+    """All ``-A`` lines of ``iptables -S`` output, with positions counted per chain."""
+    rules = []
+    counts = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith('-A '):
+            continue  # '-P', '-N', and '# Warning: ...' lines of the nf_tables variant
+        try:
+            tokens = shlex.split(line)
+        except ValueError as exc:
+            raise RulesError('cannot parse iptables -S line %r: %s' % (line, exc)) from None
+        if len(tokens) < 2:
+            raise RulesError('cannot parse iptables -S line %r: no chain' % line)
+        chain = tokens[1]
+        counts[chain] = counts.get(chain, 0) + 1
+        rules.append(ListedRule(chain, tokens[2:], line, counts[chain]))
+    return rules
+
+
+def parse_chains(text):
+    """Chain names declared in ``iptables -S`` output (built-in via -P, user via -N)."""
+    chains = []
+    for raw in text.splitlines():
+        parts = raw.strip().split()
+        if len(parts) >= 2 and parts[0] in ('-P', '-N') and parts[1] not in chains:
+            chains.append(parts[1])
+    return chains
+
+
+def foreign_owner(rule):
+    """Name of the agent whose chain the rule jumps to (Calico, kube-proxy, Docker, Cilium), or None."""
+    jump = rule.jump or ''
+    for prefix, owner in FOREIGN_PREFIXES:
+        if jump.startswith(prefix):
+            return owner
+    return None
+
+
+def tagged(rules, run_id):
+    """The rules whose only comment is a netdebug tag of run_id ('*' = any run)."""
+    return [rule for rule in rules if rule.tag is not None and rule.tag.belongs_to(run_id)]

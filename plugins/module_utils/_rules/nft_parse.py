@@ -1,0 +1,77 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Parse ``nft -a list table`` text and ``nft -j list table`` JSON. Pure; stdlib only."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from .errors import RulesError
+from .tag import parse_tag
+
+_CHAIN_RE = re.compile(r'^chain\s+(\S+)\s*\{')
+_HANDLE_RE = re.compile(r'\s*#\s*handle\s+([0-9]+)\s*$')
+_COMMENT_RE = re.compile(r'\bcomment\s+"([^"]*)"')
+_ECHO_HANDLE_RE = re.compile(r'#\s*handle\s+([0-9]+)\s*$', re.M)
+
+
+class NftRule:
+    """A rule of our own table: chain, handle, text as nft prints it (without the handle), tag."""
+
+    def __init__(self, chain, handle, text):
+        self.chain = chain
+        self.handle = handle
+        self.text = text
+        comments = _COMMENT_RE.findall(text)
+        self.tag = parse_tag(comments[0]) if len(comments) == 1 else None
+
+    def __repr__(self):
+        return 'NftRule(%r, %r, %r)' % (self.chain, self.handle, self.text)
+
+
+def parse_table_text(text):
+    """Rules of ``nft -a list table ...`` output, in chain order."""
+    rules = []
+    chain = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        match = _CHAIN_RE.match(line)
+        if match:
+            chain = match.group(1)
+            continue
+        if line == '}':
+            chain = None
+            continue
+        handle = _HANDLE_RE.search(line)
+        if chain is None or handle is None or line.startswith(('type ', 'policy ')):
+            continue
+        rules.append(NftRule(chain, int(handle.group(1)), line[:handle.start()].strip()))
+    return rules
+
+
+def parse_echo_handle(text):
+    """Handle of the rule that ``nft --echo --handle add/insert rule`` printed."""
+    handles = _ECHO_HANDLE_RE.findall(text or '')
+    if not handles:
+        raise RulesError('nft did not echo the handle of the new rule: %r' % (text or ''))
+    return int(handles[-1])
+
+
+def parse_table_json(text):
+    """Summary of ``nft -j list table`` JSON: {'chains': {name: {'hook':..,'rules': n}}, 'other': n objects}."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise RulesError('cannot parse nft JSON output: %s' % exc) from None
+    summary = {'chains': {}, 'other': 0}
+    for item in data.get('nftables', []):
+        if 'chain' in item:
+            chain = item['chain']
+            summary['chains'].setdefault(chain['name'], {'hook': chain.get('hook'), 'rules': 0})
+        elif 'rule' in item:
+            rule = item['rule']
+            summary['chains'].setdefault(rule['chain'], {'hook': None, 'rules': 0})['rules'] += 1
+        elif not set(item) & {'metainfo', 'table'}:
+            summary['other'] += 1  # sets, maps, counters, flowtables...: someone else's objects
+    return summary
