@@ -1,0 +1,158 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""iptables / ip6tables, legacy or nf_tables variant: list a chain, insert, check, delete by exact spec.
+
+Never a flush, never a restore into the node's ruleset: single-rule commands only, each waiting on the xtables
+lock for a bounded time (``-w``). Stdlib only: the on-node reaper uses this too.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import ParamError, RulesError
+from .iptables_parse import parse_chains, parse_rules, tagged
+
+TABLES = ('raw', 'mangle', 'nat', 'filter', 'security')
+BUILTIN_CHAINS = {
+    'raw': ('PREROUTING', 'OUTPUT'),
+    'mangle': ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'),
+    'nat': ('PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'),
+    'filter': ('INPUT', 'FORWARD', 'OUTPUT'),
+    'security': ('INPUT', 'FORWARD', 'OUTPUT'),
+}
+LEGACY_TABLE_NAMES = {'ipv4': '/proc/net/ip_tables_names', 'ipv6': '/proc/net/ip6_tables_names'}
+DEFAULT_LOCK_WAIT = 10
+
+
+def binary_name(variant, family, restore=False):
+    base = 'ip6tables' if family == 'ipv6' else 'iptables'
+    return '%s-%s%s' % (base, variant, '-restore' if restore else '')
+
+
+class IptablesBackend:
+    """One (variant, family) pair, e.g. ('legacy', 'ipv6') -> ip6tables-legacy."""
+
+    def __init__(self, runner, path, variant, family, lock_wait=DEFAULT_LOCK_WAIT):
+        self.runner = runner
+        self.path = path
+        self.variant = variant
+        self.family = family
+        self.lock_wait = lock_wait
+
+    @property
+    def name(self):
+        return binary_name(self.variant, self.family)
+
+    def _argv(self, table, args):
+        return [self.path, '-w', str(self.lock_wait), '-t', table] + list(args)
+
+    def _run(self, table, args, check=True):
+        return self.runner.run(self._argv(table, args), check=check, timeout=self.lock_wait + 60)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def list_chain(self, table, chain):
+        """Rules of one chain; ParamError('chain') when it does not exist."""
+        if self.variant == 'legacy' and table not in self.present_tables():
+            # Listing would instantiate the legacy table; not instantiated means empty built-ins, no user chains.
+            if chain in BUILTIN_CHAINS.get(table, ()):
+                return []
+            raise ParamError('chain', '%s has no chain %s: table %s is not even in use in this network namespace'
+                             % (self.name, chain, table))
+        result = self._run(table, ['-S', chain], check=False)
+        if result.rc != 0:
+            if not self.chain_exists(table, chain):
+                raise ParamError('chain', '%s has no chain %s in table %s (variant %s): create it first or pick an '
+                                          'existing chain' % (self.name, chain, table, self.variant))
+            raise RulesError('%s -t %s -S %s failed: %s' % (self.name, table, chain, result.stderr.strip()),
+                             cmd=result.cmd, rc=result.rc, stdout=result.stdout, stderr=result.stderr)
+        return parse_rules(result.stdout)
+
+    def chain_exists(self, table, chain):
+        result = self._run(table, ['-S'], check=False)
+        return result.rc == 0 and chain in parse_chains(result.stdout)
+
+    def present_tables(self):
+        """Tables worth scanning: for legacy only those already instantiated (listing would create the others)."""
+        if self.variant != 'legacy':
+            return list(TABLES)
+        try:
+            with open(LEGACY_TABLE_NAMES[self.family]) as handle:
+                names = handle.read().split()
+        except OSError:
+            return []
+        return [t for t in TABLES if t in names]
+
+    def list_table(self, table):
+        result = self._run(table, ['-S'], check=False)
+        if result.rc != 0:
+            return []  # the table does not exist in this variant: nothing of ours can be in it
+        return parse_rules(result.stdout)
+
+    def exists(self, table, chain, args):
+        """``-C``: is a rule with exactly these match/target arguments (comment included) in the chain?"""
+        result = self._run(table, ['-C', chain] + list(args), check=False)
+        if result.rc == 0:
+            return True
+        if result.rc == 1:
+            return False
+        raise RulesError('%s -C failed: %s' % (self.name, result.stderr.strip()), cmd=result.cmd, rc=result.rc,
+                         stdout=result.stdout, stderr=result.stderr)
+
+    def find_tagged(self, run_id, tables=None):
+        """(table, ListedRule) for every rule of run_id ('*': any run) in the given or all present tables."""
+        found = []
+        for table in tables or self.present_tables():
+            found += [(table, rule) for rule in tagged(self.list_table(table), run_id)]
+        return found
+
+    # -- writing ----------------------------------------------------------------------------------
+    def insert(self, table, chain, position, args):
+        """Insert at a 1-based position, or append for position 'bottom'."""
+        if position == 'bottom':
+            return self._run(table, ['-A', chain] + list(args))
+        return self._run(table, ['-I', chain, str(position)] + list(args))
+
+    def delete(self, table, rule):
+        """Delete one listed rule by its exact spec; True if it was there."""
+        result = self._run(table, rule.delete_args(), check=False)
+        if result.rc == 0:
+            return True
+        if result.rc == 1 and not self.exists(table, rule.chain, rule.args):
+            return False  # already gone (someone else removed it, or a reaper raced us)
+        raise RulesError('%s -D failed: %s' % (self.name, result.stderr.strip()), cmd=result.cmd, rc=result.rc,
+                         stdout=result.stdout, stderr=result.stderr)
+
+
+def restore_line(tokens):
+    """One iptables-restore line; tokens with blanks or quotes are double-quoted with backslash escapes."""
+    out = []
+    for token in tokens:
+        if token and not any(ch in token for ch in ' \t"\'\\'):
+            out.append(token)
+        else:
+            out.append('"%s"' % token.replace('\\', '\\\\').replace('"', '\\"'))
+    return ' '.join(out)
+
+
+def dry_run_input(table, chain, args, user_chain):
+    """iptables-restore --noflush input that inserts one rule (declaring the user chain first if needed)."""
+    lines = ['*%s' % table]
+    if user_chain:
+        lines.append(':%s - [0:0]' % chain)
+    lines.append(restore_line(['-I', chain, '1'] + list(args)))
+    lines.append('COMMIT')
+    return '\n'.join(lines) + '\n'
+
+
+def legacy_in_use(family):
+    """True when legacy tables exist in this network namespace."""
+    try:
+        with open(LEGACY_TABLE_NAMES[family]) as handle:
+            return bool(handle.read().split())
+    except OSError:
+        return False
+
+
+def path_exists(path):
+    return bool(path) and os.path.exists(path)

@@ -1,0 +1,53 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Is there a logger for legacy TRACE? /proc/net/netfilter/nf_log and the network namespace. Pure parsing."""
+
+from __future__ import annotations
+
+import os
+
+NF_LOG = '/proc/net/netfilter/nf_log'
+FAMILY_NUMBERS = {'ipv4': 2, 'ipv6': 10}  # NFPROTO_IPV4, NFPROTO_IPV6
+SYSLOG_LOGGERS = ('nf_log_syslog', 'nf_log_ipv4', 'nf_log_ipv6')
+REMEDY = ('bind the syslog logger first: run the module netdebug.netfilter.nf_log (or the role '
+          'netdebug.netfilter.log_modules), which loads the LOG/TRACE support and binds '
+          '/proc/sys/net/netfilter/nf_log/%d')
+
+
+def parse_nf_log(text):
+    """{protocol family number: bound logger name or None} from /proc/net/netfilter/nf_log."""
+    bound = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0].isdigit():
+            bound[int(fields[0])] = None if fields[1] == 'NONE' else fields[1]
+    return bound
+
+
+def trace_logger_problems(text, fams):
+    """Messages for families whose TRACE would reach no kernel log line; empty when all is well."""
+    bound = parse_nf_log(text)
+    problems = []
+    for family in fams:
+        number = FAMILY_NUMBERS[family]
+        logger = bound.get(number)
+        if logger is None:
+            problems.append('no logger is bound for %s (nf_log entry %d is NONE), so legacy TRACE writes nothing: %s'
+                            % (family, number, REMEDY % number))
+        elif logger not in SYSLOG_LOGGERS:
+            problems.append('%s TRACE goes to logger %s (nf_log entry %d), not to the kernel log: %s'
+                            % (family, logger, number, REMEDY % number))
+    return problems
+
+
+def in_initial_netns(proc='/proc'):
+    """False when this process runs in another network namespace than PID 1 (a container, a netns node)."""
+    try:
+        return os.readlink('%s/self/ns/net' % proc) == os.readlink('%s/1/ns/net' % proc)
+    except OSError:
+        return True  # cannot tell (no access to PID 1): do not warn
+
+
+NETNS_WARNING = ('this node runs in a network namespace other than the initial one: the kernel writes LOG and '
+                 'legacy TRACE lines from here only when net.netfilter.nf_log_all_netns=1 is set in the initial '
+                 'namespace (netdebug.netfilter.nf_log with all_netns: true)')

@@ -1,0 +1,53 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What an operation needs about the node: a runner, the tool paths, the state root, the lock bound.
+
+The module resolves tool paths with get_bin_path and stores them in the run state; the reaper, which has no
+AnsibleModule, rebuilds a Node from there. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .iptables_backend import DEFAULT_LOCK_WAIT, IptablesBackend, binary_name
+from .nftables_backend import NftablesBackend
+from .state import DEFAULT_ROOT
+
+VARIANTS = ('legacy', 'nft')
+FAMILIES = ('ipv4', 'ipv6')
+TOOL_NAMES = tuple(binary_name(v, f, r) for v in VARIANTS for f in FAMILIES for r in (False, True)) + (
+    'nft', 'xtables-monitor', 'timeout', 'unshare', 'systemd-run', 'systemctl')
+
+
+class Node:
+    def __init__(self, runner, tools, root=DEFAULT_ROOT, lock_wait=DEFAULT_LOCK_WAIT, clock=time.time):
+        self.runner = runner
+        self.tools = dict(tools)
+        self.root = root
+        self.lock_wait = lock_wait
+        self.clock = clock
+
+    def now(self):
+        return int(self.clock())
+
+    def tool(self, name):
+        return self.tools.get(name)
+
+    def iptables(self, variant, family):
+        path = self.tools.get(binary_name(variant, family))
+        return IptablesBackend(self.runner, path, variant, family, self.lock_wait) if path else None
+
+    def iptables_all(self):
+        """Every installed (variant, family) backend; the scan for tagged rules covers them all."""
+        found = []
+        for variant in VARIANTS:
+            for family in FAMILIES:
+                backend = self.iptables(variant, family)
+                if backend:
+                    found.append(backend)
+        return found
+
+    def nftables(self):
+        path = self.tools.get('nft')
+        return NftablesBackend(self.runner, path) if path else None

@@ -1,0 +1,135 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Processes we started (monitors, reapers), identified by pid AND start time so that a reused pid is never hit.
+
+Reads /proc only. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+NETLINK_NETFILTER = 12
+NFNLGRP_NFTRACE_BIT = 1 << (9 - 1)  # group 9, shown as a bitmap of the first 32 groups in /proc/net/netlink
+
+
+def _stat_fields(pid, proc='/proc'):
+    """Fields of /proc/<pid>/stat after the command name (index 0 = state)."""
+    try:
+        with open('%s/%d/stat' % (proc, pid)) as handle:
+            data = handle.read()
+    except (OSError, ValueError):
+        return None
+    return data[data.rfind(')') + 2:].split()
+
+
+def start_time(pid, proc='/proc'):
+    """Start time in clock ticks since boot, or None when the process does not exist."""
+    fields = _stat_fields(pid, proc)
+    return int(fields[19]) if fields and len(fields) > 19 else None
+
+
+def alive(pid, start, proc='/proc'):
+    """True when pid runs and is the process that started at `start` (zombies count as dead)."""
+    fields = _stat_fields(pid, proc) if pid else None
+    return bool(fields) and fields[0] != 'Z' and int(fields[19]) == start
+
+
+def group_members(pgid, proc='/proc'):
+    pids = []
+    for name in os.listdir(proc):
+        if name.isdigit():
+            fields = _stat_fields(int(name), proc)
+            if fields and len(fields) > 2 and int(fields[2]) == pgid and fields[0] != 'Z':
+                pids.append(int(name))
+    return pids
+
+
+def stop_group(pid, start, grace=3.0):
+    """SIGTERM the process group led by pid (ours: it was started in its own session), then SIGKILL."""
+    if not alive(pid, start):
+        # The leader is gone: its pid cannot be reused while members still carry it as their group id,
+        # but a process now running under that pid with another start time is not ours.
+        if start_time(pid) is not None or not group_members(pid):
+            return False
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(pid, sig)
+        except OSError:
+            return True
+        deadline = time.time() + wait
+        while time.time() < deadline:
+            _reap_child(pid)
+            if not alive(pid, start) and not group_members(pid):
+                return True
+            time.sleep(0.05)
+    return True
+
+
+def stop_process(pid, start, grace=3.0):
+    """SIGTERM one process (a detached reaper), then SIGKILL."""
+    if not alive(pid, start):
+        return False
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            return True
+        deadline = time.time() + wait
+        while time.time() < deadline:
+            _reap_child(pid)
+            if not alive(pid, start):
+                return True
+            time.sleep(0.05)
+    return True
+
+
+def _reap_child(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except OSError:
+        pass  # not our child: init reaps it
+
+
+def socket_inodes(pids, proc='/proc'):
+    inodes = set()
+    for pid in pids:
+        fd_dir = '%s/%d/fd' % (proc, pid)
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                target = os.readlink(os.path.join(fd_dir, name))
+            except OSError:
+                continue
+            if target.startswith('socket:['):
+                inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def parse_netlink(text):
+    """(protocol, groups bitmap, inode) of each line of /proc/net/netlink."""
+    entries = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 10:
+            entries.append((int(fields[1]), int(fields[3], 16), int(fields[9])))
+    return entries
+
+
+def subscribed_to_trace(pids, proc='/proc'):
+    """True when one of pids holds a netfilter netlink socket that joined the nftrace group."""
+    inodes = socket_inodes(pids, proc)
+    if not inodes:
+        return False
+    try:
+        with open('%s/net/netlink' % proc) as handle:
+            entries = parse_netlink(handle.read())
+    except OSError:
+        return False
+    return any(p == NETLINK_NETFILTER and groups & NFNLGRP_NFTRACE_BIT and inode in inodes
+               for p, groups, inode in entries)

@@ -1,0 +1,78 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Entry point of the on-node reaper program (installed under <root>/lib/<digest>/ by install.py).
+
+    reap.py --root ROOT --run-id RUN --at EPOCH [--detached]
+
+Sleeps until EPOCH, then removes RUN's rules whose tag expired and stops its expired monitors.
+With --detached it first forks into the background and prints the daemon's pid. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from .errors import RulesError
+from .node import Node
+from .procrun import ProcRunner
+from .removal import remove_run
+from .state import NodeLock, load_run, log, save_run
+
+LOCK_TIMEOUT = 60.0
+ATTEMPTS = 5
+
+
+def daemonize():
+    """Second fork: the caller started us in a new session; our child can never regain a terminal."""
+    pid = os.fork()
+    if pid:
+        os._exit(0)  # pylint: disable=protected-access
+    sys.stdout.write('%d\n' % os.getpid())
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    os.chdir('/')
+
+
+def reap(root, run_id, at):
+    run = load_run(root, run_id)
+    node = Node(ProcRunner(), run.get('tools', {}), root=root, lock_wait=run.get('lock_wait', 10))
+    for attempt in range(ATTEMPTS):
+        try:
+            with NodeLock(root, LOCK_TIMEOUT):
+                result = remove_run(node, run_id, expired_before=max(at, node.now()), keep_pid=os.getpid())
+                run = load_run(root, run_id)
+                run['reapers'] = [r for r in run['reapers'] if not (r['kind'] == 'process' and r.get('pid') == os.getpid())
+                                  and not (r['kind'] == 'systemd' and r.get('expires_at') == at)]
+                save_run(root, run)
+            log(root, run_id, 'reaper for expiry %d: removed %d rule(s), stopped %d monitor(s)%s'
+                % (at, len(result['rules']), len(result['monitors']),
+                   ', dropped ' + ', '.join(result['tables']) if result['tables'] else ''))
+            return 0
+        except RulesError as exc:
+            log(root, run_id, 'reaper attempt %d failed: %s %s' % (attempt + 1, exc.msg, exc.stderr or ''))
+            time.sleep(2)
+    return 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='netdebug-reaper')
+    parser.add_argument('--root', required=True)
+    parser.add_argument('--run-id', required=True)
+    parser.add_argument('--at', type=int, required=True)
+    parser.add_argument('--detached', action='store_true')
+    args = parser.parse_args(argv)
+    if args.detached:
+        daemonize()
+    log(args.root, args.run_id, 'reaper pid %d waiting for expiry %d' % (os.getpid(), args.at))
+    while True:
+        remaining = args.at - time.time()
+        if remaining <= 0:
+            break
+        time.sleep(min(remaining, 30))
+    return reap(args.root, args.run_id, args.at)

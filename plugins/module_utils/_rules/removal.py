@@ -1,0 +1,247 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Find and remove a run's rules (by tag only), stop its monitors, cancel its reapers.
+
+Shared by ``state: absent`` and the reaper. Callers hold the node lock. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import monitor, procs
+from .state import list_runs, load_run, log, read_json, runs_dir, save_run, write_json
+from .tag import ALL_RUNS
+
+CREATED_FILE = 'created.json'
+
+
+class Found:
+    """One tagged rule in the ruleset: where it is and how to delete it."""
+
+    def __init__(self, backend, table, rule):
+        self.backend = backend  # IptablesBackend or NftablesBackend
+        self.table = table
+        self.rule = rule
+
+    @property
+    def native(self):
+        return self.table is None
+
+    def describe(self):
+        if self.native:
+            return {'backend': 'nftables', 'family': 'inet', 'table': 'netdebug', 'chain': self.rule.chain,
+                    'rule': self.rule.text, 'handle': self.rule.handle, 'run_id': self.rule.tag.run_id,
+                    'expires_at': self.rule.tag.expires_at}
+        return {'backend': self.backend.variant, 'family': self.backend.family, 'table': self.table,
+                'chain': self.rule.chain, 'rule': self.rule.line, 'run_id': self.rule.tag.run_id,
+                'expires_at': self.rule.tag.expires_at}
+
+    def remove(self):
+        if self.native:
+            return self.backend.delete(self.rule)
+        return self.backend.delete(self.table, self.rule)
+
+
+def find_rules(node, run_id, expired_before=None):
+    """Every rule tagged for run_id ('*': any run), optionally only those expiring before a time."""
+    found = []
+    for backend in node.iptables_all():
+        found += [Found(backend, table, rule) for table, rule in backend.find_tagged(run_id)]
+    nft = node.nftables()
+    if nft:
+        found += [Found(nft, None, rule) for rule in nft.find_tagged(run_id)]
+    if expired_before is not None:
+        found = [f for f in found if f.rule.tag.expires_at <= expired_before]
+    return found
+
+
+def run_ids(node, run_id):
+    return list_runs(node.root) if run_id == ALL_RUNS else [run_id]
+
+
+# -- tables that iptables-nft created for our rules -----------------------------------------------------------
+def note_created(node, family, table, missing):
+    """Remember (before inserting) what an iptables-nft insert is about to create."""
+    if not missing['table'] and not missing['chains']:
+        return
+    path = os.path.join(node.root, CREATED_FILE)
+    created = read_json(path, {})
+    entry = created.setdefault('%s %s' % (family, table), {'family': family, 'table': table, 'table_created': False,
+                                                            'chains': []})
+    entry['table_created'] = entry['table_created'] or missing['table']
+    entry['chains'] = sorted(set(entry['chains']) | set(missing['chains']))
+    write_json(path, created)
+
+
+def drop_created(node):
+    """Delete created tables/chains that no netdebug rule uses any more; returns descriptions."""
+    path = os.path.join(node.root, CREATED_FILE)
+    created = read_json(path, {})
+    nft = node.nftables()
+    if not created or nft is None:
+        return []
+    gone = []
+    for key in sorted(created):
+        entry = created[key]
+        backend = node.iptables('nft', entry['family'])
+        if backend is not None and backend.find_tagged(ALL_RUNS, tables=[entry['table']]):
+            continue  # still in use by a run
+        gone += nft.xt_drop_created(entry['family'], entry['table'],
+                                    {'table': entry['table_created'], 'chains': entry['chains']})
+        snap = nft.xt_snapshot(entry['family'], entry['table'])
+        left = [c for c in entry['chains'] if snap is not None and c in snap['chains']]
+        if snap is None or not left:
+            del created[key]
+        else:
+            entry['chains'] = left
+    write_json(path, created)
+    return gone
+
+
+# -- monitors and reapers ----------------------------------------------------------------------------------------
+def stop_monitors(node, ids, expired_before=None):
+    stopped = []
+    for run_id in ids:
+        run = load_run(node.root, run_id)
+        changed = False
+        for record in run['monitors']:
+            if record.get('stopped') or (expired_before is not None and record['expires_at'] > expired_before):
+                continue
+            if monitor.stop(record):
+                stopped.append({'run_id': run_id, 'backend': record['backend'], 'pid': record['pid']})
+            record['stopped'] = True
+            changed = True
+        if changed:
+            save_run(node.root, run)
+    return stopped
+
+
+def stray_monitors(node):
+    """Monitor processes writing into our runs directory that no run state lists (for run_id '*')."""
+    prefix = runs_dir(node.root) + os.sep
+    found = []
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            target = os.readlink('/proc/%s/fd/1' % name)
+        except OSError:
+            continue
+        if target.startswith(prefix) and target.endswith('.trace'):
+            pid = int(name)
+            found.append({'pid': pid, 'start': procs.start_time(pid)})
+    return found
+
+
+def cancel_reapers(node, ids, keep_pid=None):
+    cancelled = []
+    for run_id in ids:
+        run = load_run(node.root, run_id)
+        if not run['reapers']:
+            continue
+        for record in run['reapers']:
+            if record['kind'] == 'systemd':
+                if stop_unit(node, record['unit']):
+                    cancelled.append({'run_id': run_id, 'unit': record['unit']})
+            elif record.get('pid') != keep_pid and procs.stop_process(record['pid'], record['start']):
+                cancelled.append({'run_id': run_id, 'pid': record['pid']})
+        run['reapers'] = [r for r in run['reapers'] if r['kind'] == 'process' and r.get('pid') == keep_pid]
+        save_run(node.root, run)
+    return cancelled
+
+
+def stop_unit(node, unit):
+    systemctl = node.tool('systemctl')
+    if not systemctl:
+        return False
+    result = node.runner.run([systemctl, 'stop', unit + '.timer', unit + '.service'], check=False)
+    return result.rc == 0
+
+
+def stray_reapers(node):
+    """Detached reaper processes of this state root that no run state lists (for run_id '*')."""
+    lib = os.path.join(node.root, 'lib') + os.sep
+    found = []
+    for name in os.listdir('/proc'):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % name, 'rb') as handle:
+                argv = handle.read().decode('utf-8', 'replace').split('\0')
+        except OSError:
+            continue
+        if any(a.startswith(lib) and a.endswith('reap.py') for a in argv) and '--detached' in argv:
+            pid = int(name)
+            found.append({'pid': pid, 'start': procs.start_time(pid)})
+    return found
+
+
+def stray_units(node):
+    systemctl = node.tool('systemctl')
+    if not systemctl or not os.path.isdir('/run/systemd/system'):
+        return []
+    result = node.runner.run([systemctl, 'list-units', '--all', '--plain', '--no-legend', 'netdebug-reap-*'],
+                             check=False)
+    units = set()
+    for line in result.stdout.splitlines():
+        name = line.split()[0] if line.split() else ''
+        if name.startswith('netdebug-reap-'):
+            units.add(name.rsplit('.', 1)[0])
+    return sorted(units)
+
+
+# -- the whole run -------------------------------------------------------------------------------------------------
+def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
+    """Remove run_id's rules (those expired before `expired_before` if given), then, when the run has no rule
+    left, its monitors and reapers. Returns what was (or, in check mode, would be) removed."""
+    found = find_rules(node, run_id, expired_before)
+    result = {'rules': [f.describe() for f in found], 'monitors': [], 'reapers': [], 'tables': []}
+    if check:
+        return result
+    removed = []
+    for item in found:
+        if item.remove():
+            removed.append(item.describe())
+    result['rules'] = removed
+    nft = node.nftables()
+    if nft is not None and nft.drop_table_if_empty():
+        result['tables'].append('inet table netdebug')
+    result['tables'] += drop_created(node)
+    ids = run_ids(node, run_id)
+    result['monitors'] = stop_monitors(node, ids, expired_before)
+    if run_id == ALL_RUNS and expired_before is None:
+        for record in stray_monitors(node):
+            if procs.stop_process(record['pid'], record['start']):
+                result['monitors'].append({'run_id': None, 'pid': record['pid']})
+    if expired_before is None:
+        result['reapers'] = cancel_reapers(node, ids, keep_pid)
+        if run_id == ALL_RUNS:
+            result['reapers'] += _stop_strays(node, keep_pid)
+    for item in removed:
+        log(node.root, item['run_id'], 'removed %s %s %s: %s' % (item['backend'], item['table'], item['chain'],
+                                                                 item['rule']))
+    _forget_rules(node, ids, removed)
+    return result
+
+
+def _stop_strays(node, keep_pid):
+    stopped = []
+    for record in stray_reapers(node):
+        if record['pid'] != keep_pid and procs.stop_process(record['pid'], record['start']):
+            stopped.append({'run_id': None, 'pid': record['pid']})
+    for unit in stray_units(node):
+        if stop_unit(node, unit):
+            stopped.append({'run_id': None, 'unit': unit})
+    return stopped
+
+
+def _forget_rules(node, ids, removed):
+    gone = set((r['backend'], r['family'], r['table'], r['chain'], r['rule']) for r in removed)
+    for run_id in ids:
+        run = load_run(node.root, run_id)
+        keep = [r for r in run['rules'] if (r['backend'], r['family'], r['table'], r['chain'], r['line']) not in gone]
+        if len(keep) != len(run['rules']):
+            run['rules'] = keep
+            save_run(node.root, run)
+

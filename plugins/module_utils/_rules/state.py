@@ -1,0 +1,119 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The node-side state directory (tmpfs under /run: it vanishes at reboot, like the rules it describes).
+
+    <root>/lock                      flock taken by every netdebug rules operation (modules and reapers)
+    <root>/created.json              tables/base chains iptables-nft created for our rules
+    <root>/lib/<digest>/             the reaper program
+    <root>/runs/<run_id>/run.json    what the run started: rules, monitors, reapers
+    <root>/runs/<run_id>/*.trace     trace monitor capture files
+    <root>/runs/<run_id>/reaper.log  what the reapers did
+
+Nothing here decides what gets deleted: removal goes by the tag in the ruleset. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import time
+
+from .errors import RulesError
+
+DEFAULT_ROOT = '/run/netdebug'
+
+
+def runs_dir(root):
+    return os.path.join(root, 'runs')
+
+
+def run_dir(root, run_id):
+    return os.path.join(runs_dir(root), run_id)
+
+
+def ensure_dir(path):
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def read_json(path, default):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return default
+        raise RulesError('cannot read %s: %s' % (path, exc)) from None
+    except ValueError as exc:
+        raise RulesError('%s is not valid JSON: %s' % (path, exc)) from None
+
+
+def write_json(path, data):
+    """Atomic: a reader sees the old or the new content, never half of it."""
+    ensure_dir(os.path.dirname(path))
+    tmp = '%s.%d.tmp' % (path, os.getpid())
+    with open(tmp, 'w') as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.write('\n')
+    os.rename(tmp, path)
+
+
+def empty_run(run_id):
+    return {'run_id': run_id, 'rules': [], 'monitors': [], 'reapers': [], 'tools': {}}
+
+
+def load_run(root, run_id):
+    return read_json(os.path.join(run_dir(root, run_id), 'run.json'), empty_run(run_id))
+
+
+def save_run(root, run):
+    write_json(os.path.join(run_dir(root, run['run_id']), 'run.json'), run)
+
+
+def list_runs(root):
+    try:
+        names = sorted(os.listdir(runs_dir(root)))
+    except OSError:
+        return []
+    return [n for n in names if os.path.isfile(os.path.join(runs_dir(root), n, 'run.json'))]
+
+
+def log(root, run_id, message):
+    """One line in the run's reaper.log (best effort: never fails a cleanup)."""
+    try:
+        ensure_dir(run_dir(root, run_id))
+        with open(os.path.join(run_dir(root, run_id), 'reaper.log'), 'a') as handle:
+            handle.write('%s %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), message))
+    except OSError:
+        pass
+
+
+class NodeLock:
+    """Exclusive flock on <root>/lock with a bounded wait; serialises modules and reapers on one node."""
+
+    def __init__(self, root, timeout=30.0):
+        self.path = os.path.join(root, 'lock')
+        self.timeout = timeout
+        self.handle = None
+
+    def __enter__(self):
+        ensure_dir(os.path.dirname(self.path))
+        self.handle = open(self.path, 'a')
+        deadline = time.time() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.time() >= deadline:
+                    self.handle.close()
+                    raise RulesError('another netdebug operation holds %s for more than %s seconds'
+                                     % (self.path, self.timeout)) from None
+                time.sleep(0.05)
+
+    def __exit__(self, *exc_info):
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+        self.handle = None
