@@ -1,0 +1,278 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""present / absent for both modules.
+
+Order of a present call: validate everything (parameters, chains, positions, loggers, the kernel dry run)
+before any change; then under the node lock: install the reaper program, start the trace monitor (before the
+rule, so the first packet is seen), schedule the reaper (before the rule, so a controller that dies right
+after the insert still leaves a node that cleans up), insert each rule and check it is there. A failure
+half-way removes what this call added.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import dryrun, install, loggers, monitor, procs, reaper
+from .backends import choose
+from .desired import build
+from .errors import ParamError, RulesError
+from .iptables_backend import restore_line
+from .iptables_parse import foreign_owner, parse_rules
+from .nft_parse import NftRule
+from .removal import Found, drop_created, note_created, remove_run, run_ids
+from .state import NodeLock, load_run, run_dir, save_run
+from .tag import make_tag
+
+MONITOR_BACKENDS = ('nft', 'nftables')
+
+
+class Request:
+    """A validated module call (see args.py)."""
+
+    def __init__(self, kind, run_id, ttl, backend, match, target, placements, position, lock_timeout=30):
+        self.kind = kind
+        self.run_id = run_id
+        self.ttl = ttl
+        self.backend = backend
+        self.match = match
+        self.target = target
+        self.placements = placements
+        self.position = position
+        self.lock_timeout = lock_timeout
+
+
+def _describe(rec):
+    return {'backend': rec['backend'], 'family': rec['family'], 'table': rec['table'], 'chain': rec['chain'],
+            'rule': rec['line'], 'expires_at': rec['expires_at']}
+
+
+def _diff_text(items):
+    return ''.join('%s %s %s: %s\n' % (i['backend'], i['family'], i['table'], i['rule']) for i in items)
+
+
+# -- checks against the node (reads only) ----------------------------------------------------------------------
+def _check_node(node, req, rules, backends, warnings):
+    seen_chains = set()
+    for rule in rules:
+        if rule.native:
+            continue
+        backend = node.iptables(rule.backend, rule.family)
+        if backend is None:
+            raise ParamError('ip_version' if rule.family == 'ipv6' else 'backend',
+                             '%s is not installed on this node' % ('ip6tables-' if rule.family == 'ipv6' else
+                                                                   'iptables-') + rule.backend)
+        listed = [r for r in backend.list_chain(rule.table, rule.chain) if r.chain == rule.chain]
+        if isinstance(rule.position, int) and rule.position > len(listed) + 1:
+            raise ParamError('position', '%d is beyond the end of %s, which has %d rule(s): use at most %d or bottom'
+                             % (rule.position, rule.where(), len(listed), len(listed) + 1))
+        where = (rule.backend, rule.family, rule.table, rule.chain)
+        if where in seen_chains:
+            continue
+        seen_chains.add(where)
+        owners = sorted(set(filter(None, (foreign_owner(r) for r in listed))))
+        if owners:
+            warnings.append('%s already holds jumps of %s: such agents may re-insert their hooks above ours, and a '
+                            'verdict in their chains can hide packets from this rule' % (rule.where(), ', '.join(owners)))
+    if req.kind == 'trace' and 'legacy' in backends:
+        try:
+            with open(loggers.NF_LOG) as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise RulesError('cannot read %s to check the TRACE logger: %s' % (loggers.NF_LOG, exc)) from None
+        families = sorted(set(r.family for r in rules if r.backend == 'legacy'))
+        problems = loggers.trace_logger_problems(text, families)
+        if problems:
+            raise RulesError('; '.join(problems))
+    logs_to_kernel = (req.kind == 'trace' and 'legacy' in backends) or (req.kind == 'log' and req.target.jump == 'LOG')
+    if logs_to_kernel and not loggers.in_initial_netns():
+        warnings.append(loggers.NETNS_WARNING)
+
+
+# -- idempotency ------------------------------------------------------------------------------------------------
+def _still_there(node, rec, rule, now):
+    if rec['expires_at'] <= now:
+        return False  # about to be reaped: a new rule is due
+    if rule.native:
+        nft = node.nftables()
+        return any(r.handle == rec['handle'] and r.tag and r.tag.text() == rec['tag'] for r in nft.list_rules())
+    return node.iptables(rule.backend, rule.family).exists(rule.table, rule.chain, rule.args(rec['tag']))
+
+
+def _existing(node, run, rule, now):
+    for rec in run['rules']:
+        if rec['key'] == rule.key() and _still_there(node, rec, rule, now):
+            return rec
+    return None
+
+
+# -- changes ----------------------------------------------------------------------------------------------------
+def _insert(node, rule, tag, expires_at):
+    rec = {'key': rule.key(), 'kind': rule.kind, 'backend': rule.backend, 'family': rule.family,
+           'table': rule.table, 'chain': rule.nft_chain if rule.native else rule.chain, 'tag': tag,
+           'expires_at': expires_at}
+    if rule.native:
+        nft = node.nftables()
+        nft.ensure_chain(rule.table, rule.hook)
+        handle = nft.insert(rule.table, rule.hook, rule.position, rule.body, tag)
+        found = [r for r in nft.list_rules() if r.handle == handle and r.tag and r.tag.text() == tag]
+        if not found:
+            raise RulesError('nft added rule handle %d to %s but it is not in the ruleset' % (handle, rule.where()))
+        rec.update(handle=handle, line=found[0].text, table='netdebug')
+        return rec
+    backend = node.iptables(rule.backend, rule.family)
+    nft = node.nftables()
+    if rule.backend == 'nft' and nft is not None:
+        note_created(node, rule.family, rule.table, nft.xt_missing(rule.family, rule.table, rule.chain))
+    before = [r.line for r in backend.list_chain(rule.table, rule.chain) if r.tag and r.tag.text() == tag]
+    backend.insert(rule.table, rule.chain, rule.position, rule.args(tag))
+    new = [r.line for r in backend.list_chain(rule.table, rule.chain) if r.tag and r.tag.text() == tag]
+    for line in before:
+        if line in new:
+            new.remove(line)
+    if not new or not backend.exists(rule.table, rule.chain, rule.args(tag)):
+        raise RulesError('%s accepted the rule for %s, but it is not in the chain afterwards' % (backend.name,
+                                                                                               rule.where()))
+    rec['line'] = new[0]
+    return rec
+
+
+def _rollback(node, run, added, monitors, reapers):
+    for rec in added:
+        if rec['backend'] == 'nftables':
+            item = Found(node.nftables(), None, NftRule(rec['chain'], rec['handle'], rec['line']))
+        else:
+            item = Found(node.iptables(rec['backend'], rec['family']), rec['table'], parse_rules(rec['line'])[0])
+        try:
+            item.remove()
+        except RulesError:
+            pass  # the reaper, already scheduled, removes it at expiry
+    nft = node.nftables()
+    if nft is not None:
+        nft.drop_table_if_empty()
+    drop_created(node)
+    for record in monitors:
+        monitor.stop(record)
+        record['stopped'] = True
+    for record in reapers:
+        if record['kind'] == 'process':
+            procs.stop_process(record['pid'], record['start'])
+    run['reapers'] = [r for r in run['reapers'] if r not in reapers]
+    run['rules'] = [r for r in run['rules'] if r not in added]
+    save_run(node.root, run)
+
+
+def _ensure_monitors(node, run, backends, expires_at):
+    started = []
+    for backend in backends:
+        live = [m for m in run['monitors'] if m['backend'] == backend and not m.get('stopped') and monitor.running(m)]
+        if live and max(m['expires_at'] for m in live) >= expires_at:
+            continue
+        for record in live:  # too short for the new rules: replace (a short gap beats duplicated lines)
+            monitor.stop(record)
+            record['stopped'] = True
+        record, _proc = monitor.start(run_dir(node.root, run['run_id']), backend, node.tools, expires_at, node.now())
+        run['monitors'].append(record)
+        save_run(node.root, run)
+        started.append(record)
+    return started
+
+
+def _ensure_reaper(node, run, program, expires_at):
+    for record in run['reapers']:
+        if record['expires_at'] == expires_at and reaper.active(node, record):
+            return []
+    record = reaper.schedule(node, program, sys.executable, run['run_id'], expires_at)
+    run['reapers'].append(record)
+    save_run(node.root, run)
+    return [record]
+
+
+def _summary(node, run, kind, recs, backends, variant):
+    monitors = [m for m in run['monitors'] if not m.get('stopped') and m['backend'] in backends]
+    return {
+        'run_id': run['run_id'],
+        'backend': '+'.join(backends),
+        'backends': backends,
+        'variant': variant,
+        'rules': [_describe(r) for r in recs],
+        'capture_files': sorted(set(m['capture_file'] for m in monitors)),
+        'kernel_log': kind == 'trace' and 'legacy' in backends,
+        'state_dir': run_dir(node.root, run['run_id']),
+        'started_at': run.get('started_at'),
+        'expires_at': max([r['expires_at'] for r in recs]) if recs else None,
+        'reapers': [r for r in run['reapers']],
+    }
+
+
+def present(node, req, check_mode=False):
+    """Returns (result dict, warnings)."""
+    warnings = []
+    for table, _chain in req.placements:
+        warnings += req.match.warnings(table)
+    backends, variant = choose(node, req.backend, need_both_on_mixed=req.kind == 'trace')
+    rules = build(req.kind, backends, req.match, req.target, req.placements, req.position)
+    _check_node(node, req, rules, backends, warnings)
+    dryrun.check(node, rules, bool(req.match.extra))
+    with NodeLock(node.root, req.lock_timeout):
+        run = load_run(node.root, req.run_id)
+        now = node.now()
+        recs, to_add = [], []
+        for rule in rules:
+            rec = _existing(node, run, rule, now)
+            if rec:
+                recs.append(rec)
+            else:
+                to_add.append(rule)
+        expires_at = now + req.ttl
+        tag = make_tag(req.run_id, expires_at)
+        if check_mode or not to_add:
+            planned = [{'backend': r.backend, 'family': r.family, 'table': r.table,
+                        'chain': r.nft_chain if r.native else r.chain,
+                        'rule': r.nft_text(tag) if r.native else restore_line(['-A', r.chain] + r.args(tag)),
+                        'expires_at': expires_at} for r in to_add]
+            result = _summary(node, run, req.kind, recs, backends, variant)
+            result['rules'] += planned
+            result.update(changed=bool(to_add), diff={'before': '', 'after': _diff_text(planned)})
+            return result, warnings
+        program = install.install(node.root)
+        run['tools'] = node.tools
+        run['lock_wait'] = node.lock_wait
+        run.setdefault('started_at', now)
+        save_run(node.root, run)
+        added, monitors, reapers = [], [], []
+        try:
+            if req.kind == 'trace':
+                monitors = _ensure_monitors(node, run, [b for b in backends if b in MONITOR_BACKENDS], expires_at)
+            reapers = _ensure_reaper(node, run, program, expires_at)
+            for rule in to_add:
+                rec = _insert(node, rule, tag, expires_at)
+                added.append(rec)
+                run['rules'].append(rec)
+                save_run(node.root, run)
+        except Exception:
+            _rollback(node, run, added, monitors, reapers)
+            raise
+        result = _summary(node, run, req.kind, recs + added, backends, variant)
+        result.update(changed=True, diff={'before': '', 'after': _diff_text([_describe(r) for r in added])})
+        return result, warnings
+
+
+def absent(node, run_id, check_mode=False, lock_timeout=30):
+    with NodeLock(node.root, lock_timeout):
+        removed = remove_run(node, run_id, check=check_mode)
+    if check_mode:
+        removed['monitors'], removed['reapers'] = _live(node, run_id)
+    changed = bool(removed['rules'] or removed['monitors'] or removed['reapers'] or removed['tables'])
+    return {'run_id': run_id, 'changed': changed, 'removed': removed,
+            'rules': [], 'diff': {'before': _diff_text(removed['rules']), 'after': ''}}
+
+
+def _live(node, run_id):
+    monitors, reapers = [], []
+    for rid in run_ids(node, run_id):
+        run = load_run(node.root, rid)
+        monitors += [{'run_id': rid, 'backend': m['backend'], 'pid': m['pid']} for m in run['monitors']
+                     if not m.get('stopped') and monitor.running(m)]
+        reapers += [dict(r, run_id=rid) for r in run['reapers'] if reaper.active(node, r)]
+    return monitors, reapers

@@ -1,0 +1,150 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument specs of iptables_log / iptables_trace and the step from module parameters to a call.
+
+Everything a module needs besides AnsibleModule itself, so that the modules stay a spec and a short main().
+"""
+
+from __future__ import annotations
+
+from .backends import SAVE_TOOLS
+from .desired import BACKENDS, check_position, hook_of
+from .duration import trace_for
+from .engine import Request, absent, present
+from .errors import ParamError
+from .iptables_backend import BUILTIN_CHAINS, TABLES
+from .node import TOOL_NAMES, Node
+from .procrun import ModuleRunner
+from .spec import HOOKS, IP_VERSIONS, MATCH_PARAMS, build_match
+from .state import DEFAULT_ROOT
+from .tag import check_run_id, check_ttl, default_log_prefix, generate_run_id
+from .target import log_target, trace_target
+
+WAIT_MAX = 300
+TRACE_HOOKS = ('PREROUTING', 'OUTPUT')
+
+COMMON_ARGS = dict(
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    run_id=dict(type='str'),
+    ttl=dict(type='int', default=300),
+    backend=dict(type='str', choices=list(BACKENDS), default='auto'),
+    ip_version=dict(type='str', choices=list(IP_VERSIONS), default='ipv4'),
+    protocol=dict(type='str'),
+    source=dict(type='str'),
+    destination=dict(type='str'),
+    source_port=dict(type='str'),
+    destination_port=dict(type='str'),
+    in_interface=dict(type='str'),
+    out_interface=dict(type='str'),
+    icmp_type=dict(type='str'),
+    ctstate=dict(type='list', elements='str'),
+    mark=dict(type='str'),
+    uid_owner=dict(type='str'),
+    match_extra=dict(type='list', elements='str'),
+    position=dict(type='raw', default='top'),
+    wait=dict(type='int', default=10),
+)
+
+TRACE_ARGS = dict(COMMON_ARGS, hooks=dict(type='list', elements='str', choices=list(TRACE_HOOKS)),
+                  duration=dict(type='int'))
+
+LOG_ARGS = dict(
+    COMMON_ARGS,
+    table=dict(type='str', choices=list(TABLES), default='raw'),
+    chain=dict(type='str', default='PREROUTING'),
+    target=dict(type='str', choices=['LOG', 'NFLOG'], default='LOG'),
+    log_prefix=dict(type='str'),
+    log_level=dict(type='str', default='7'),
+    log_tcp_sequence=dict(type='bool', default=False),
+    log_tcp_options=dict(type='bool', default=False),
+    log_ip_options=dict(type='bool', default=False),
+    log_uid=dict(type='bool', default=False),
+    nflog_group=dict(type='int'),
+    limit=dict(type='str', default='5/second'),
+    limit_burst=dict(type='int', default=10),
+    unlimited=dict(type='bool', default=False),
+)
+
+
+def make_node(module, root=DEFAULT_ROOT):
+    tools = {}
+    for name in TOOL_NAMES + tuple(SAVE_TOOLS.values()) + ('iptables',):
+        path = module.get_bin_path(name)
+        if path:
+            tools[name] = path
+    wait = module.params['wait']
+    if wait is None or wait < 1 or wait > WAIT_MAX:
+        raise ParamError('wait', '%r is out of range: wait 1 to %d seconds for the xtables lock' % (wait, WAIT_MAX))
+    return Node(ModuleRunner(module), tools, root=root, lock_wait=wait)
+
+
+def _run_id(params):
+    if params['state'] == 'absent':
+        if not params['run_id']:
+            raise ParamError('run_id', "is required with state absent: the run to remove, or '*' for every run")
+        return check_run_id(params['run_id'], allow_all=True)
+    return check_run_id(params['run_id']) if params['run_id'] else generate_run_id()
+
+
+def _match(params):
+    return build_match(dict((k, params.get(k)) for k in MATCH_PARAMS), params['ip_version'], params['backend'])
+
+
+def _trace_hooks(params, match):
+    if params['hooks'] is None:
+        hooks = match.preferred_hooks(TRACE_HOOKS)
+        if not hooks:
+            raise ParamError('hooks', 'no hook fits every match parameter given (in_interface needs PREROUTING, '
+                                      'out_interface and uid_owner need OUTPUT): split the trace into two calls')
+        return hooks
+    if not params['hooks']:
+        raise ParamError('hooks', 'is empty: list PREROUTING, OUTPUT or both')
+    hooks = []
+    for hook in params['hooks']:
+        match.check_hook(hook, chain_param='hook')
+        if hook not in hooks:
+            hooks.append(hook)
+    return hooks
+
+
+def _log_target(params, run_id):
+    prefix = params['log_prefix']
+    if prefix is None:
+        prefix = default_log_prefix(run_id)
+    limit = None if params['unlimited'] else params['limit']
+    return log_target(jump=params['target'], prefix=prefix, level=params['log_level'],
+                      tcp_sequence=params['log_tcp_sequence'], tcp_options=params['log_tcp_options'],
+                      ip_options=params['log_ip_options'], uid=params['log_uid'], nflog_group=params['nflog_group'],
+                      limit=limit, limit_burst=params['limit_burst'])
+
+
+def _log_placement(params, match):
+    table, chain = params['table'], params['chain']
+    if not chain or any(ch.isspace() for ch in chain) or len(chain) > 28 or chain.startswith('-'):
+        raise ParamError('chain', '%r is not a chain name' % chain)
+    if chain in HOOKS and chain not in BUILTIN_CHAINS[table]:
+        raise ParamError('chain', 'table %s has no built-in chain %s: use one of %s'
+                         % (table, chain, ', '.join(BUILTIN_CHAINS[table])))
+    match.check_hook(hook_of(table, chain))
+    return [(table, chain)]
+
+
+def run(kind, node, params, check_mode=False):
+    """Returns (result, warnings) for a module call; raises RulesError (ParamError for bad input)."""
+    run_id = _run_id(params)
+    if params['state'] == 'absent':
+        return absent(node, run_id, check_mode=check_mode, lock_timeout=node.lock_wait + 30), []
+    ttl = check_ttl(params['ttl'])
+    match = _match(params)
+    position = check_position(params['position'])
+    if kind == 'trace':
+        placements = [('raw', hook) for hook in _trace_hooks(params, match)]
+        target = trace_target()
+    else:
+        placements = _log_placement(params, match)
+        target = _log_target(params, run_id)
+    req = Request(kind, run_id, ttl, params['backend'], match, target, placements, position,
+                  lock_timeout=node.lock_wait + 30)
+    if kind == 'trace' and params.get('duration') is not None:
+        return trace_for(node, req, params['duration'], check_mode=check_mode)
+    return present(node, req, check_mode=check_mode)

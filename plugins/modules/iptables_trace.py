@@ -1,0 +1,224 @@
+#!/usr/bin/python
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: iptables_trace
+short_description: Temporary, self-expiring TRACE rules (legacy, iptables-nft or native nftables)
+version_added: 0.1.0
+description:
+  - Adds TRACE rules (C(meta nftrace set 1) in nftables) at the top of raw PREROUTING and/or OUTPUT for the packets
+    that the match parameters select, and removes them again by itself after O(ttl) seconds.
+  - With the legacy backend the kernel writes the TRACE lines to the kernel log; the module checks first that a
+    logger is bound for the family (see M(netdebug.netfilter.nf_log)) and fails with the remedy if not.
+  - With iptables-nft and native nftables, TRACE never reaches the kernel log, so the module starts the trace monitor
+    (C(xtables-monitor --trace) or C(nft monitor trace)) before inserting the rule, writing to a capture file in the
+    run's state directory C(/run/netdebug/runs/<run_id>/); the monitor ends at expiry with the rules.
+  - With O(duration) the call adds the rules, waits, removes them and returns the captured lines.
+author: netdebug.netfilter contributors
+extends_documentation_fragment:
+  - netdebug.netfilter.rules
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff lists the rules added or removed.
+  platform:
+    platforms: posix
+options:
+  hooks:
+    description:
+      - Built-in chains of the raw table to trace in.
+      - Default is both, or the one that fits the match (O(in_interface) needs PREROUTING; O(out_interface) and
+        O(uid_owner) need OUTPUT).
+    type: list
+    elements: str
+    choices: [PREROUTING, OUTPUT]
+  duration:
+    description:
+      - Seconds to trace in one call: add the rules, wait, remove them, and return the lines seen (O(ttl) still
+        bounds the rules if the call is interrupted; it must be longer than O(duration)).
+      - Meant for ad-hoc use (C(ansible -m)); for a fleet, start and stop in separate tasks so the windows overlap.
+    type: int
+seealso:
+  - module: netdebug.netfilter.iptables_log
+  - module: netdebug.netfilter.nf_log
+"""
+
+EXAMPLES = r"""
+- name: Trace ICMP from one address for five minutes (default ttl), removed by the node itself afterwards
+  netdebug.netfilter.iptables_trace:
+    run_id: incident-42
+    protocol: icmp
+    source: 198.18.0.1
+  register: trace
+
+- name: Where the lines go
+  ansible.builtin.debug:
+    msg: "{{ trace.capture_files if trace.capture_files else 'kernel log (legacy TRACE)' }}"
+
+- name: Trace TCP to port 443 on both families with native nftables, for one minute
+  netdebug.netfilter.iptables_trace:
+    run_id: incident-42-v6
+    backend: nftables
+    ip_version: both
+    protocol: tcp
+    destination_port: "443"
+    ttl: 60
+
+- name: Stop the run early
+  netdebug.netfilter.iptables_trace:
+    run_id: incident-42
+    state: absent
+
+- name: Remove every netdebug rule, monitor and reaper on the node
+  netdebug.netfilter.iptables_trace:
+    run_id: '*'
+    state: absent
+
+# Ad hoc: ansible node2 -m netdebug.netfilter.iptables_trace -a 'protocol=udp destination_port=53 duration=10'
+- name: Trace for ten seconds and return the lines
+  netdebug.netfilter.iptables_trace:
+    protocol: udp
+    destination_port: "53"
+    duration: 10
+  register: window
+"""
+
+RETURN = r"""
+run_id:
+  description: The run (generated when not given).
+  returned: always
+  type: str
+  sample: 20261124T180512-a3f1
+backend:
+  description: Backends used, joined with C(+) (C(legacy+nft) on a mixed node).
+  returned: when state is present
+  type: str
+  sample: nft
+backends:
+  description: Backends used.
+  returned: when state is present
+  type: list
+  elements: str
+  sample: [legacy, nft]
+variant:
+  description: The node's iptables variant as detected (C(legacy), C(nf_tables), C(mixed)), or the backend asked for.
+  returned: when state is present
+  type: str
+  sample: nf_tables
+rules:
+  description: The run's rules of this call as the ruleset shows them (planned ones in check mode).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    backend:
+      description: legacy, nft or nftables.
+      type: str
+    family:
+      description: ipv4, ipv6, or inet (nftables).
+      type: str
+    table:
+      description: Table (C(netdebug) for nftables).
+      type: str
+    chain:
+      description: Chain.
+      type: str
+    rule:
+      description: The rule as C(iptables -S) or C(nft list) prints it.
+      type: str
+    expires_at:
+      description: Epoch seconds when the reaper removes it.
+      type: int
+  sample:
+    - backend: nft
+      family: ipv4
+      table: raw
+      chain: PREROUTING
+      rule: -A PREROUTING -s 198.18.0.1/32 -p icmp -m comment --comment "netdebug:incident-42:1795000000" -j TRACE
+      expires_at: 1795000000
+capture_files:
+  description: Files the trace monitors write to (nf_tables and nftables backends).
+  returned: when state is present
+  type: list
+  elements: str
+  sample: [/run/netdebug/runs/incident-42/nft.trace]
+kernel_log:
+  description: True when TRACE lines go to the kernel log (legacy backend).
+  returned: when state is present
+  type: bool
+state_dir:
+  description: The run's state directory on the node.
+  returned: when state is present
+  type: str
+  sample: /run/netdebug/runs/incident-42
+started_at:
+  description: Epoch seconds of the run's first rule.
+  returned: when state is present
+  type: int
+expires_at:
+  description: Epoch seconds when the last rule of this call expires.
+  returned: when state is present
+  type: int
+reapers:
+  description: The run's scheduled removals (C(systemd) timer units or detached C(process) ids).
+  returned: when state is present
+  type: list
+  elements: dict
+removed:
+  description: What was (in check mode, would be) removed, with state absent or after a O(duration).
+  returned: when state is absent or duration is set
+  type: dict
+  contains:
+    rules:
+      description: Rules removed.
+      type: list
+      elements: dict
+    monitors:
+      description: Trace monitors stopped.
+      type: list
+      elements: dict
+    reapers:
+      description: Reapers cancelled.
+      type: list
+      elements: dict
+    tables:
+      description: Empty tables or chains removed that netdebug had created.
+      type: list
+      elements: str
+lines:
+  description: With O(duration), the TRACE lines seen during the window (kernel log first, then monitors).
+  returned: when duration is set
+  type: list
+  elements: str
+trace_lines:
+  description: With O(duration), the same lines by source (C(kernel_log), C(nft), C(nftables)).
+  returned: when duration is set
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import module_api
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
+
+
+def main():
+    module = AnsibleModule(argument_spec=module_api.TRACE_ARGS, supports_check_mode=True)
+    try:
+        node = module_api.make_node(module)
+        result, warnings = module_api.run('trace', node, module.params, check_mode=module.check_mode)
+    except RulesError as exc:
+        module.fail_json(**exc.as_dict())
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
