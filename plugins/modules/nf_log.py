@@ -1,0 +1,220 @@
+#!/usr/bin/python
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: nf_log
+short_description: Ensure and report the kernel's LOG/TRACE support and netfilter logger bindings
+version_added: 0.1.0
+description:
+  - Reports, for each kernel piece that LOG and TRACE need, whether it is C(built_in), C(loaded), C(loadable) or
+    C(missing) - C(xt_LOG), the syslog logger (C(nf_log_syslog), or C(nf_log_ipv4)/C(nf_log_ipv6) before Linux
+    5.13), C(xt_TRACE), and with O(nflog) C(nfnetlink_log)/C(xt_NFLOG). Aliases are resolved (C(ipt_LOG) is
+    C(xt_LOG), C(nf_log_ipv4) is C(nf_log_syslog) on 5.13+), so a second run reports unchanged.
+  - A module counts as built in only when that can be shown (C(modules.builtin) lists it, or the kernel has it
+    registered - in C(/proc/net/netfilter/nf_log) or C(/proc/net/ip_tables_targets) - without it being a loaded
+    module). On a kernel without module support and without such proof the module is reported C(missing).
+  - With O(state=present), loads what is missing (C(modprobe)) and binds the IPv4 and IPv6 loggers
+    (C(net.netfilter.nf_log.2), C(net.netfilter.nf_log.10)) to the syslog logger, or to C(nfnetlink_log) with
+    O(logger=nflog). TRACE lines reach the kernel log only through the logger bound to their family.
+  - Records what it changed under O(state_dir), keyed by O(run_id) and network namespace. O(state=absent) with the
+    same O(run_id) puts back exactly those values and unloads exactly the modules it loaded, but not while another
+    run on the node still needs them (that run then inherits the duty). It never unloads a module it did not load.
+  - O(state=query) changes nothing.
+author:
+  - netdebug.netfilter contributors
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  state:
+    description: V(present) ensures, V(absent) puts back what O(run_id) changed, V(query) only reports.
+    type: str
+    choices: [present, absent, query]
+    default: present
+  run_id:
+    description:
+      - The capture run this change belongs to (1 to 32 letters, digits, C(.), C(_) or C(-)). Required with
+        O(state=present) and O(state=absent); with O(state=absent), V(*) releases every run in this network
+        namespace.
+    type: str
+  families:
+    description: Protocol families whose logger is bound.
+    type: list
+    elements: str
+    choices: [ipv4, ipv6]
+    default: [ipv4, ipv6]
+  logger:
+    description:
+      - V(syslog) binds the kernel-log loggers (C(nf_log_ipv4), C(nf_log_ipv6)), whose lines rsyslog or the
+        journal receive; V(nflog) binds C(nfnetlink_log), whose packets go to an NFLOG listener (C(ulogd),
+        C(tcpdump -i nflog)) instead of the kernel log.
+    type: str
+    choices: [syslog, nflog]
+    default: syslog
+  log_target:
+    description: Ensure the iptables LOG target (C(xt_LOG)).
+    type: bool
+    default: true
+  trace_target:
+    description: Ensure the iptables TRACE target (C(xt_TRACE)).
+    type: bool
+    default: true
+  nflog:
+    description: Also ensure C(nfnetlink_log) and the NFLOG target (implied by O(logger=nflog)).
+    type: bool
+    default: false
+  all_netns:
+    description:
+      - Set C(net.netfilter.nf_log_all_netns=1) so that network namespaces other than the initial one (containers,
+        pods) can log to the kernel log. Only possible from the initial network namespace; the module fails with a
+        message saying so elsewhere.
+    type: bool
+    default: false
+  state_dir:
+    description: Where the records of each run's changes are kept (a tmpfs, so they do not outlive a reboot).
+    type: path
+    default: /run/netdebug/nf_log
+notes:
+  - Needs root. Loading modules needs C(modprobe) and C(rmmod) (kmod).
+  - Bindings are per network namespace; modules are shared by the whole kernel.
+seealso:
+  - module: netdebug.netfilter.rsyslog_kernlog
+"""
+
+EXAMPLES = r"""
+- name: Make sure LOG and TRACE lines reach the kernel log
+  netdebug.netfilter.nf_log:
+    run_id: inc42
+  register: nflog
+
+- name: What is bound and loaded, without changing anything
+  netdebug.netfilter.nf_log:
+    state: query
+
+- name: Put back what run inc42 changed
+  netdebug.netfilter.nf_log:
+    state: absent
+    run_id: inc42
+"""
+
+RETURN = r"""
+loggers:
+  description: Family -> logger bound in this network namespace (null when none), after the call.
+  returned: always
+  type: dict
+  sample: {ipv4: nf_log_ipv4, ipv6: nf_log_ipv6, arp: null, bridge: null, netdev: null}
+available_loggers:
+  description: Family -> loggers the kernel has for it.
+  returned: always
+  type: dict
+  sample: {ipv4: [nf_log_ipv4, nfnetlink_log]}
+modules:
+  description: Module -> V(built_in), V(loaded), V(loadable) or V(missing), after the call.
+  returned: always
+  type: dict
+  sample: {xt_LOG: loaded, nf_log_syslog: loaded, xt_TRACE: loadable, nfnetlink_log: loadable, xt_NFLOG: loadable}
+module_evidence:
+  description: Module -> how its state was determined.
+  returned: always
+  type: dict
+module_loading:
+  description: Whether this kernel can load modules now (module support, not disabled, modules.dep readable).
+  returned: always
+  type: bool
+all_netns:
+  description: Value of C(net.netfilter.nf_log_all_netns), null outside the initial network namespace.
+  returned: always
+  type: str
+  sample: '0'
+kernel_release:
+  description: The running kernel's release.
+  returned: always
+  type: str
+netns:
+  description: Inode number of this network namespace (the run records are kept per namespace).
+  returned: always
+  type: int
+previous:
+  description: Loggers, module states and the sysctls this call manages, from before the call.
+  returned: with O(state=present)
+  type: dict
+loaded:
+  description: Modules this call loaded (dependencies included), in load order.
+  returned: with O(state=present)
+  type: list
+  elements: str
+set:
+  description: Sysctls this call changed (dotted name -> new value), including bindings made by loading a logger.
+  returned: with O(state=present)
+  type: dict
+  sample: {net.netfilter.nf_log.2: nf_log_ipv4}
+state_file:
+  description: The record of this run's changes.
+  returned: with O(state=present)
+  type: str
+restored:
+  description: Sysctls put back (dotted name -> value).
+  returned: with O(state=absent)
+  type: dict
+unloaded:
+  description: Modules unloaded.
+  returned: with O(state=absent)
+  type: list
+  elements: str
+kept:
+  description: Changes not put back yet, and why (another run needs them, or something else changed them since).
+  returned: with O(state=absent)
+  type: dict
+released:
+  description: Run ids whose records were released.
+  returned: with O(state=absent)
+  type: list
+  elements: str
+runs:
+  description: Runs with a record on this node (all network namespaces).
+  returned: with O(state=query)
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.errors import KernlogError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.runner import Runner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type='str', choices=['present', 'absent', 'query'], default='present'),
+            run_id=dict(type='str'),
+            families=dict(type='list', elements='str', choices=['ipv4', 'ipv6'], default=['ipv4', 'ipv6']),
+            logger=dict(type='str', choices=['syslog', 'nflog'], default='syslog'),
+            log_target=dict(type='bool', default=True),
+            trace_target=dict(type='bool', default=True),
+            nflog=dict(type='bool', default=False),
+            all_netns=dict(type='bool', default=False),
+            state_dir=dict(type='path', default='/run/netdebug/nf_log'),
+        ),
+        required_if=[('state', 'present', ['run_id']), ('state', 'absent', ['run_id'])],
+        supports_check_mode=True,
+    )
+    try:
+        result = NfLogManager(module, Runner(module)).run(module.params)
+    except KernlogError as exc:
+        module.fail_json(**exc.fail_kwargs())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
