@@ -323,8 +323,8 @@ def test_down_leaves_nothing_behind(fresh_lab, tmp_path):
     assert set(before['netns']) != snapshot()['netns']  # the comparison below can see a namespace
     # Ansible leaves SSH masters (ControlPersist) behind on the controller: they must go with the nodes.
     control = tmp_path / 'cp'
-    proc, _ = ansible(fresh_lab.inventory(), 'lab', '-m', 'ansible.builtin.ping',
-                      env={'ANSIBLE_SSH_CONTROL_PATH_DIR': str(control)})
+    proc, _results = ansible(fresh_lab.inventory(), 'lab', '-m', 'ansible.builtin.ping',
+                             env={'ANSIBLE_SSH_CONTROL_PATH_DIR': str(control)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert any(str(control) in cmd for cmd in snapshot()['procs'].values())
     fresh_lab.down()

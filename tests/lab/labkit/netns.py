@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from .common import (LabError, command_env, pid_alive, pid_cmdline, all_pids, read_json, require_root, run,
+from .common import (LabError, pid_alive, pid_cmdline, all_pids, read_json, require_root, run,
                      ensure_ssh_keypair, state_dir, tool, write_inventory, write_json, write_text, SYSTEM_PATH)
 
 KIND = 'netns'
@@ -309,7 +309,7 @@ class NetnsLab:
                 events = selector.select(max(0.0, deadline - time.monotonic()))
                 if not events:
                     break
-                for key, _ in events:
+                for key, _mask in events:
                     i = key.data
                     line = key.fileobj.readline().decode('utf-8', 'replace').strip()
                     selector.unregister(key.fileobj)
@@ -369,7 +369,7 @@ class NetnsLab:
 
     def _kill_processes(self, state):
         """SIGKILL the keepers (which ends each node's PID namespace), then anything else left in a lab netns."""
-        for _ in range(100):
+        for _attempt in range(100):
             keepers, members = self._lab_processes(state)
             if not keepers and not members:
                 return
@@ -409,7 +409,7 @@ class NetnsLab:
 
     def _host_mounts_under_state(self):
         prefix = str(self.dir) + '/'
-        return [mnt for mnt, _ in _mountinfo('/proc/self/mountinfo') if mnt.startswith(prefix)]
+        return [mnt for mnt, _fstype in _mountinfo('/proc/self/mountinfo') if mnt.startswith(prefix)]
 
     # ---------------------------------------------------------------- inspection
 
@@ -622,7 +622,7 @@ def _reap_forever():
     while True:
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                pid, _status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
