@@ -256,7 +256,8 @@ class VmLab:
         common.run([common.tool('qemu-img', 'qemu-utils'), 'create', '-q', '-f', 'qcow2', '-F', 'raw',
                     '-b', meta['rootfs_ext4'], str(overlay)])
         self._config_disk(index, nodes, config)
-        accel = ['-accel', 'kvm', '-cpu', 'host'] if opts['kvm'] else ['-accel', 'tcg']
+        # qemu64 under TCG advertises SVM, which only makes the guest load kvm modules for nothing.
+        accel = ['-accel', 'kvm', '-cpu', 'host'] if opts['kvm'] else ['-accel', 'tcg', '-cpu', 'qemu64,-svm']
         argv = [
             qemu, '-name', f'guest={GUEST_NAME}{name},process={GUEST_NAME}{name}',
             '-machine', 'pc', *accel, '-smp', '1', '-m', str(opts['memory']),

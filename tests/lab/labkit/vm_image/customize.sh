@@ -14,6 +14,7 @@ update-initramfs -u -k all
 install -m 0755 "$recipe/ndlab-config.sh" /usr/local/sbin/ndlab-config
 install -m 0644 "$recipe/ndlab-config.service" /etc/systemd/system/ndlab-config.service
 install -m 0644 "$recipe/sshd-ndlab.conf" /etc/ssh/sshd_config.d/ndlab.conf
+install -m 0644 "$recipe/modprobe-ndlab.conf" /etc/modprobe.d/ndlab.conf
 systemctl enable ndlab-config.service systemd-networkd.service
 # Nothing in the lab waits for "online"; timers would only steal CPU from TCG guests.
 systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
