@@ -60,12 +60,16 @@ def build_parser():
 def cmd_up(args):
     opts = {'kvm': True} if args.kvm else {}
     lab = load_kind(args.kind)
+    before = lab.status()
     started = time.monotonic()
     lab.up(args.nodes, **opts)
     status = lab.status()
     for warning in status.get('warnings', []):
         sys.stderr.write('lab: warning: %s\n' % warning)
-    print('%s lab up: %d nodes (%.1fs)' % (args.kind, status.get('nodes', args.nodes), time.monotonic() - started))
+    if before.get('up') and before.get('nodes') == args.nodes:
+        print('%s lab already up: %d nodes' % (args.kind, args.nodes))  # callers use this to report "unchanged"
+    else:
+        print('%s lab up: %d nodes (%.1fs)' % (args.kind, status.get('nodes', args.nodes), time.monotonic() - started))
     print(lab.inventory())
     return 0
 

@@ -145,6 +145,7 @@ class NetnsLab:
         state = read_json(self.state_file)
         result = {'kind': KIND, 'up': False, 'state_dir': str(self.dir), 'bridge': BRIDGE,
                   'controller': '%s/%d' % (CONTROLLER, PREFIXLEN), 'nodes': 0, 'hosts': [],
+                  'ssh': {'user': 'root', 'port': 22, 'key_file': str(self.key_file)},
                   'nf_log_all_netns': self._nf_log_status(), 'warnings': []}
         if state is None:
             leftovers = self._leftovers()
