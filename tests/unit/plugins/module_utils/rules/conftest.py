@@ -1,0 +1,67 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared helpers of the _rules unit tests: recorded fixtures and a runner that answers from them."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.procrun import Result
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'rules'
+
+
+def read_fixture(name):
+    return (FIXTURES / name).read_text(encoding='utf-8')
+
+
+@pytest.fixture
+def fixture_text():
+    """fixture_text(name) -> the recorded text."""
+    return read_fixture
+
+
+class FakeRunner:
+    """Answers commands from a list of (predicate, (rc, stdout, stderr)); records every call.
+
+    A predicate is a tuple of tokens that must appear in order as a contiguous slice of argv, or a callable.
+    Unanswered commands fail the test, so a test states every command it expects.
+    """
+
+    def __init__(self, answers=None):
+        self.answers = list(answers or [])
+        self.calls = []
+
+    def add(self, predicate, rc=0, stdout='', stderr=''):
+        self.answers.append((predicate, (rc, stdout, stderr)))
+        return self
+
+    @staticmethod
+    def _matches(predicate, argv):
+        if callable(predicate):
+            return predicate(argv)
+        size = len(predicate)
+        return any(tuple(argv[i:i + size]) == tuple(predicate) for i in range(len(argv) - size + 1))
+
+    def run(self, argv, data=None, check=True, timeout=None):  # pylint: disable=unused-argument
+        argv = [str(a) for a in argv]
+        self.calls.append((argv, data))
+        for predicate, (rc, out, err) in self.answers:
+            if self._matches(predicate, argv):
+                result = Result(argv, rc, out, err)
+                if check and rc != 0:
+                    from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
+                    raise RulesError('%s failed' % argv[0], cmd=argv, rc=rc, stdout=out, stderr=err)
+                return result
+        raise AssertionError('unexpected command: %r' % (argv,))
+
+    def commands(self, *tokens):
+        """The recorded argv lists that contain the token slice."""
+        return [argv for argv, _data in self.calls if self._matches(tokens, argv)]
+
+
+@pytest.fixture
+def runner():
+    return FakeRunner()

@@ -1,0 +1,90 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bad input is refused before the first command runs on the node."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import module_api
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+
+
+def params(kind, **overrides):
+    spec = module_api.TRACE_ARGS if kind == 'trace' else module_api.LOG_ARGS
+    values = dict((name, opt.get('default')) for name, opt in spec.items())
+    values.update(backend='nft')
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture
+def node(runner, tmp_path):
+    # No answers: any command fails the test.
+    tools = dict((name, '/usr/sbin/' + name) for name in ('iptables-nft', 'ip6tables-nft', 'iptables-legacy', 'nft'))
+    return Node(runner, tools, root=str(tmp_path))
+
+
+# (kind, parameters, parameter named by the error, text in the message)
+CASES = [
+    ('log', dict(log_prefix='x' * 30), 'log_prefix', 'at most 29 characters'),
+    ('log', dict(run_id='bad id'), 'run_id', 'not valid'),
+    ('trace', dict(run_id='*'), 'run_id', 'not valid'),
+    ('trace', dict(state='absent'), 'run_id', 'required with state absent'),
+    ('trace', dict(ttl=0), 'ttl', 'at most a day'),
+    ('trace', dict(ttl=86401), 'ttl', 'at most a day'),
+    ('trace', dict(source='198.18.0.1', ip_version='ipv6'), 'source', 'ip_version'),
+    ('trace', dict(destination_port='80'), 'destination_port', 'tcp, udp or sctp'),
+    ('trace', dict(in_interface='eth0', uid_owner='root'), 'hooks', 'split the trace'),
+    ('trace', dict(in_interface='eth0', hooks=['OUTPUT']), 'in_interface', 'OUTPUT'),
+    ('trace', dict(uid_owner='0', hooks=['PREROUTING', 'OUTPUT']), 'uid_owner', 'PREROUTING'),
+    ('trace', dict(hooks=[]), 'hooks', 'is empty'),
+    ('trace', dict(duration=300), 'duration', 'shorter than ttl'),
+    ('trace', dict(duration=0), 'duration', 'shorter than ttl'),
+    ('trace', dict(position='middle'), 'position', 'top, bottom'),
+    ('trace', dict(position=0), 'position', 'top, bottom'),
+    ('log', dict(table='filter', chain='PREROUTING'), 'chain', 'no built-in chain PREROUTING'),
+    ('log', dict(chain='two words'), 'chain', 'not a chain name'),
+    ('log', dict(chain='INPUT', table='filter', out_interface='eth0'), 'out_interface', 'INPUT'),
+    ('log', dict(limit='lots'), 'limit', 'rate'),
+    ('log', dict(unlimited=True, limit='lots', log_level='loud'), 'log_level', 'syslog level'),
+    ('log', dict(target='NFLOG', log_uid=True), 'target', 'LOG only'),
+    ('log', dict(backend='nftables', table='filter', chain='app-guard'), 'chain', 'built-in chain'),
+    ('log', dict(wait=0), 'wait', 'out of range'),
+]
+
+
+@pytest.mark.parametrize('kind, overrides, param, text', CASES)
+def test_bad_input_fails_before_any_command(kind, overrides, param, text, node, runner):
+    values = params(kind, **overrides)
+    with pytest.raises(ParamError) as err:
+        if param == 'wait':
+            module_api.make_node(FakeModule(values))
+        module_api.run(kind, node, values)
+    assert err.value.param == param, err.value.msg
+    assert text in err.value.msg
+    assert runner.calls == []
+
+
+def test_generated_run_id_and_default_prefix(node, runner):
+    values = params('log')
+    # Stops at the first command: everything before it was pure.
+    with pytest.raises(AssertionError, match='unexpected command'):
+        module_api.run('log', node, values)
+    assert runner.calls and runner.calls[0][0][0] == '/usr/sbin/iptables-nft'
+
+
+class FakeModule:
+    def __init__(self, values):
+        self.params = values
+
+    @staticmethod
+    def get_bin_path(name):
+        return '/usr/sbin/' + name if name in ('iptables-nft', 'nft') else None
+
+
+def test_make_node_resolves_tools():
+    node = module_api.make_node(FakeModule(params('trace')))
+    assert node.tools == {'iptables-nft': '/usr/sbin/iptables-nft', 'nft': '/usr/sbin/nft'}
+    assert node.lock_wait == 10

@@ -1,0 +1,41 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import nft_parse
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import Tag
+
+
+def test_own_table(fixture_text):
+    rules = nft_parse.parse_table_text(fixture_text('nftables-own-table.txt'))
+    assert [(r.chain, r.handle) for r in rules] == [('raw_prerouting', 3), ('raw_prerouting', 5), ('raw_output', 8),
+                                                    ('raw_output', 7)]
+    assert [r.tag for r in rules] == [Tag('run-1', 1790000000), Tag('run-1', 1790000000),
+                                      Tag('run.2_x', 1790000001), Tag('run.2_x', 1790000001)]
+    assert rules[2].text == 'meta nftrace set 1 comment "netdebug:run.2_x:1790000001"'
+    assert not any('# handle' in r.text for r in rules)
+
+
+def test_echo_handle(fixture_text):
+    assert nft_parse.parse_echo_handle(fixture_text('nftables-echo.txt')) == 8
+    with pytest.raises(RulesError):
+        nft_parse.parse_echo_handle('')
+
+
+def test_table_json_summary(fixture_text):
+    raw = nft_parse.parse_table_json(fixture_text('nft-ip-raw.json'))
+    assert raw['chains']['PREROUTING'] == {'hook': 'prerouting', 'rules': 6}
+    assert raw['chains']['OUTPUT'] == {'hook': 'output', 'rules': 5}
+    assert raw['chains']['cali-PREROUTING'] == {'hook': None, 'rules': 1}
+    assert raw['other'] == 0
+    filt = nft_parse.parse_table_json(fixture_text('nft-ip-filter.json'))
+    assert filt['chains']['app-guard']['rules'] == 2
+
+
+def test_bad_json():
+    with pytest.raises(RulesError, match='JSON'):
+        nft_parse.parse_table_json('{')
