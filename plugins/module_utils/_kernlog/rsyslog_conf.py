@@ -68,7 +68,9 @@ class Statement:
 def strip_comments(text):
     """text with comments blanked out (same length, newlines kept), so offsets and line numbers still hold.
 
-    ``#`` starts a comment outside quoted strings, as does ``/* ... */``.
+    ``#`` starts a comment outside quoted strings, as does ``/* ... */``. A legacy ``$Directive`` line is one
+    token for rsyslog: ``/*`` in it is a glob (``$IncludeConfig /etc/rsyslog.d/*.conf``), and only a ``#``
+    after white space ends it.
     """
     out = list(text)
     i, n = 0, len(text)
@@ -81,9 +83,10 @@ def strip_comments(text):
                 continue
             if char == quote:
                 quote = None
-            elif char == '\n' and _line_is_legacy(text, i):
-                quote = None  # a legacy line never continues an unbalanced quote
             i += 1
+            continue
+        if (i == 0 or text[i - 1] == '\n') and text[i:].lstrip(' \t').startswith('$'):
+            i = _strip_legacy_line(text, out, i)
             continue
         if char in '"\'':
             quote = char
@@ -100,6 +103,46 @@ def strip_comments(text):
                     out[j] = ' '
             i = end
             continue
+        i += 1
+    return ''.join(out)
+
+
+def _strip_legacy_line(text, out, start):
+    """Blank a trailing `` # comment`` of the legacy line at start; returns the index of the line's end."""
+    end = text.find('\n', start)
+    end = len(text) if end < 0 else end
+    quote = None
+    for i in range(start, end):
+        char = text[i]
+        if quote:
+            quote = None if char == quote else quote
+        elif char in '"\'':
+            quote = char
+        elif char == '#' and i > start and text[i - 1] in ' \t':
+            for j in range(i, end):
+                out[j] = ' '
+            break
+    return end
+
+
+def blank_strings(clean):
+    """clean (comments already blanked) with the inside of every quoted string replaced by '_', same length,
+    so that statement keywords inside strings (``'module(load=...)'`` in a filter) are not taken for code."""
+    out = list(clean)
+    quote, i = None, 0
+    while i < len(clean):
+        char = clean[i]
+        if quote:
+            if char == '\\' and i + 1 < len(clean):
+                out[i] = out[i + 1] = '_'
+                i += 2
+                continue
+            if char == quote or (char == '\n' and _line_is_legacy(clean, i)):
+                quote = None
+            elif char != '\n':
+                out[i] = '_'
+        elif char in '"\'':
+            quote = char
         i += 1
     return ''.join(out)
 
@@ -159,15 +202,17 @@ def parse_params(body, offset=0):
 def parse_statements(text, path='<config>'):
     """The statements of one file's text, in order: legacy directives, objects, and actions."""
     clean = strip_comments(text)
+    code = blank_strings(clean)
     found = []
-    for match in _LEGACY_RE.finditer(clean):
-        args = match.group(2).strip()
+    for match in _LEGACY_RE.finditer(code):
+        raw = clean[match.start(2):match.end(2)]
+        args = raw.strip()
         stmt = Statement('legacy', match.group(1).lower(), path, _line_of(clean, match.start()), args=args)
         if stmt.name == 'includeconfig' and args:
-            start = match.start(2) + (len(match.group(2)) - len(match.group(2).lstrip()))
-            stmt.value_span = (start, start + len(args))
+            start = match.start(2) + (len(raw) - len(raw.lstrip()))
+            stmt.value_span = (start, start + len(args.split()[0]))
         found.append((match.start(), stmt))
-    for match in _OBJECT_RE.finditer(clean):
+    for match in _OBJECT_RE.finditer(code):
         open_at = match.end() - 1
         close_at = _matching_paren(clean, open_at)
         if close_at < 0:
@@ -177,7 +222,7 @@ def parse_statements(text, path='<config>'):
         kind = 'action' if name == 'action' else 'object'
         found.append((match.start(), Statement(kind, name, path, _line_of(clean, match.start()), params=params,
                                                value_span=spans.get('file'))))
-    for match in _SELECTOR_RE.finditer(clean):
+    for match in _SELECTOR_RE.finditer(code):
         end = clean.find('\n', match.start())
         line = clean[match.start():end if end >= 0 else len(clean)].strip()
         found.append((match.start(), Statement('action', 'selector', path, _line_of(clean, match.start()), args=line)))
