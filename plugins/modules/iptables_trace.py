@@ -20,15 +20,10 @@ description:
 author: netdebug.netfilter contributors
 extends_documentation_fragment:
   - netdebug.netfilter.rules
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-    details: The diff lists the rules added or removed.
-  platform:
-    platforms: posix
+  - netdebug.netfilter.attributes
+  - netdebug.netfilter.attributes.check_mode_full
+  - netdebug.netfilter.attributes.diff_mode_full
+  - netdebug.netfilter.attributes.linux
 options:
   hooks:
     description:
@@ -204,6 +199,7 @@ trace_lines:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import module_api
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
 
@@ -213,8 +209,8 @@ def main():
     try:
         node = module_api.make_node(module)
         result, warnings = module_api.run('trace', node, module.params, check_mode=module.check_mode)
-    except RulesError as exc:
-        module.fail_json(**exc.as_dict())
+    except (RulesError, NetdebugError) as exc:
+        module.fail_json(**exc.to_fail_kwargs())
     for warning in warnings:
         module.warn(warning)
     module.exit_json(**result)

@@ -11,46 +11,24 @@ SAVE_TOOLS = {('legacy', 'ipv4'): 'iptables-legacy-save', ('legacy', 'ipv6'): 'i
               ('nft', 'ipv4'): 'iptables-nft-save', ('nft', 'ipv6'): 'ip6tables-nft-save'}
 
 
-def _has_foreign_rules(node, variant):
-    """True when the variant's tables hold rules other than ours (listing never creates a table)."""
-    for family in ('ipv4', 'ipv6'):
-        path = node.tool(SAVE_TOOLS[(variant, family)])
-        if not path:
-            continue
-        result = node.runner.run([path], check=False)
-        if result.rc == 0 and any(rule.tag is None for rule in parse_rules(result.stdout)):
-            return True
-    return False
-
-
-def detect_variant(node):
-    """'legacy', 'nf_tables' or 'mixed' (rules in both), and the variant the plain iptables command is."""
-    default = 'legacy'
-    if node.tool('iptables'):
-        version = node.runner.run([node.tool('iptables'), '--version'], check=False).stdout
-        default = 'nf_tables' if 'nf_tables' in version else 'legacy'
-    elif node.tool('iptables-nft') and not node.tool('iptables-legacy'):
-        default = 'nf_tables'
-    legacy = _has_foreign_rules(node, 'legacy')
-    nft = _has_foreign_rules(node, 'nft')
-    if legacy and nft:
-        return 'mixed', default
-    if legacy:
-        return 'legacy', default
-    if nft:
-        return 'nf_tables', default
-    return default, default
+def without_our_rules(save_text):
+    """iptables-save output minus netdebug's own rules: our leftovers must not make a node look mixed."""
+    ours = set(rule.line for rule in parse_rules(save_text or '') if rule.tag is not None)
+    return ''.join(line for line in (save_text or '').splitlines(True) if line.strip() not in ours)
 
 
 def choose(node, backend, need_both_on_mixed=True):
-    """Backends to use and the detected variant; need_both_on_mixed: TRACE must cover both sides."""
+    """Backends to use and the detected variant; need_both_on_mixed: TRACE must cover both sides.
+
+    node.detect() -> (variant, default variant) is only called for backend auto.
+    """
     if backend not in ('auto', 'legacy', 'nft', 'nftables'):
         raise ParamError('backend', '%r is not auto, legacy, nft or nftables' % backend)
     if backend != 'auto':
         variant = backend
         chosen = [backend]
     else:
-        variant, default = detect_variant(node)
+        variant, default = node.detect()
         if variant == 'mixed':
             chosen = ['legacy', 'nft'] if need_both_on_mixed else [{'nf_tables': 'nft'}.get(default, 'legacy')]
         else:

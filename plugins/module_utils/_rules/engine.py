@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import sys
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.hooks import chain_agent
+
 from . import dryrun, install, loggers, monitor, procs, reaper
 from .backends import choose
 from .desired import build
 from .errors import ParamError, RulesError
 from .iptables_backend import restore_line
-from .iptables_parse import foreign_owner, parse_rules
+from .iptables_parse import parse_rules
 from .nft_parse import NftRule
 from .removal import Found, drop_created, note_created, remove_run, run_ids
 from .state import NodeLock, load_run, run_dir, save_run
@@ -70,7 +72,7 @@ def _check_node(node, req, rules, backends, warnings):
         if where in seen_chains:
             continue
         seen_chains.add(where)
-        owners = sorted(set(filter(None, (foreign_owner(r) for r in listed))))
+        owners = sorted(set(filter(None, (chain_agent(r.jump or '') for r in listed))))
         if owners:
             warnings.append('%s already holds jumps of %s: such agents may re-insert their hooks above ours, and a '
                             'verdict in their chains can hide packets from this rule' % (rule.where(), ', '.join(owners)))

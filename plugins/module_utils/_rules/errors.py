@@ -16,8 +16,9 @@ class RulesError(Exception):
         self.stdout = stdout
         self.stderr = stderr
 
-    def as_dict(self):
-        """Keyword arguments for fail_json: msg plus whichever command details are known."""
+    def to_fail_kwargs(self):
+        """Keyword arguments for fail_json: msg plus whichever command details are known (the same interface
+        as the foundation's NetdebugError, so a module converts both alike)."""
         result = {'msg': self.msg}
         for key in ('cmd', 'rc', 'stdout', 'stderr'):
             value = getattr(self, key)

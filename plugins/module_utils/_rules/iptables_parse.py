@@ -12,8 +12,6 @@ import shlex
 from .errors import RulesError
 from .tag import parse_tag
 
-# Chains that other agents own: they may re-insert their jumps above ours, and a verdict there hides the packet.
-FOREIGN_PREFIXES = (('cali-', 'Calico'), ('KUBE-', 'kube-proxy'), ('DOCKER', 'Docker'), ('CILIUM', 'Cilium'))
 
 
 class ListedRule:
@@ -71,15 +69,6 @@ def parse_chains(text):
         if len(parts) >= 2 and parts[0] in ('-P', '-N') and parts[1] not in chains:
             chains.append(parts[1])
     return chains
-
-
-def foreign_owner(rule):
-    """Name of the agent whose chain the rule jumps to (Calico, kube-proxy, Docker, Cilium), or None."""
-    jump = rule.jump or ''
-    for prefix, owner in FOREIGN_PREFIXES:
-        if jump.startswith(prefix):
-            return owner
-    return None
 
 
 def tagged(rules, run_id):

@@ -7,20 +7,24 @@ Everything a module needs besides AnsibleModule itself, so that the modules stay
 
 from __future__ import annotations
 
-from .backends import SAVE_TOOLS
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import has_content, parse_save
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner, check_lock_wait
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.variant import decide_variant, detect
+
+from .backends import SAVE_TOOLS, without_our_rules
 from .desired import BACKENDS, check_position, hook_of
 from .duration import trace_for
 from .engine import Request, absent, present
-from .errors import ParamError
+from .errors import ParamError, RulesError
 from .iptables_backend import BUILTIN_CHAINS, TABLES
 from .node import TOOL_NAMES, Node
-from .procrun import ModuleRunner
+from .procrun import Result
 from .spec import HOOKS, IP_VERSIONS, MATCH_PARAMS, build_match
 from .state import DEFAULT_ROOT
 from .tag import check_run_id, check_ttl, default_log_prefix, generate_run_id
 from .target import log_target, trace_target
 
-WAIT_MAX = 300
 TRACE_HOOKS = ('PREROUTING', 'OUTPUT')
 
 COMMON_ARGS = dict(
@@ -66,16 +70,53 @@ LOG_ARGS = dict(
 )
 
 
+class FoundationRunner:
+    """The foundation's ToolRunner (C locale, argv only, no expansion) behind this package's runner interface,
+    raising this package's RulesError with cmd, rc, stdout and stderr."""
+
+    def __init__(self, tool_runner):
+        self.tool_runner = tool_runner
+
+    def run(self, argv, data=None, check=True, timeout=None):  # pylint: disable=unused-argument
+        # Every command used here bounds itself (-w for the xtables lock), so no timeout is needed.
+        done = self.tool_runner.run(argv, data=data, check=False)
+        result = Result(done.cmd, done.rc, done.stdout, done.stderr)
+        if check and result.rc != 0:
+            said = (result.stderr or result.stdout or '').strip().splitlines()
+            raise RulesError('%s failed: %s' % (result.cmd[0], said[-1] if said else 'exit code %s' % result.rc),
+                             cmd=result.cmd, rc=result.rc, stdout=result.stdout, stderr=result.stderr)
+        return result
+
+
+def detector(tool_runner):
+    """() -> (variant, default variant): the foundation's detection, not counting netdebug's own rules."""
+    def run_detection():
+        found = detect(tool_runner)
+        holds = {}
+        for (variant, family), text in found.saves.items():
+            content = has_content(parse_save(without_our_rules(text), family, source=variant))
+            holds[variant] = holds.get(variant, False) or content
+        default = found.version.variant if found.version else None
+        variant, _reason = decide_variant(default, holds.get('legacy', False), holds.get('nf_tables', False))
+        if variant is None:
+            raise RulesError('no iptables on this node: install iptables, or use backend nftables')
+        return variant, default or variant
+    return run_detection
+
+
 def make_node(module, root=DEFAULT_ROOT):
+    """Node for a module call: tools found with the foundation's ToolRunner (sbin directories included)."""
+    try:
+        wait = check_lock_wait(module.params['wait'], param='wait')
+    except NetdebugError as exc:
+        raise ParamError('wait', exc.msg.split(': ', 1)[-1]) from None
+    tool_runner = ToolRunner(module, lock_wait=wait)
     tools = {}
     for name in TOOL_NAMES + tuple(SAVE_TOOLS.values()) + ('iptables',):
-        path = module.get_bin_path(name)
+        path = tool_runner.find(name)
         if path:
             tools[name] = path
-    wait = module.params['wait']
-    if wait is None or wait < 1 or wait > WAIT_MAX:
-        raise ParamError('wait', '%r is out of range: wait 1 to %d seconds for the xtables lock' % (wait, WAIT_MAX))
-    return Node(ModuleRunner(module), tools, root=root, lock_wait=wait)
+    return Node(FoundationRunner(tool_runner), tools, root=root, lock_wait=wait, detect=detector(tool_runner))
 
 
 def _run_id(params):

@@ -21,8 +21,9 @@ TOOL_NAMES = tuple(binary_name(v, f, r) for v in VARIANTS for f in FAMILIES for 
 
 
 class Node:
-    def __init__(self, runner, tools, root=DEFAULT_ROOT, lock_wait=DEFAULT_LOCK_WAIT, clock=time.time):
+    def __init__(self, runner, tools, root=DEFAULT_ROOT, lock_wait=DEFAULT_LOCK_WAIT, clock=time.time, detect=None):
         self.runner = runner
+        self.detect = detect  # () -> (variant, default variant); set by the module (backend auto)
         self.tools = dict(tools)
         self.root = root
         self.lock_wait = lock_wait

@@ -1,10 +1,10 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Command runners with one interface: ``run(argv, data=None, check=True) -> Result``.
+"""The reaper's command runner: ``run(argv, data=None, check=True, timeout=None) -> Result``.
 
-ProcRunner is for the on-node reaper, which runs after the Ansible module has exited and so has no
-AnsibleModule: stdlib subprocess, argv lists only, C locale, a timeout on every command.
-ModuleRunner wraps AnsibleModule.run_command for use inside the modules.
+The reaper runs after the Ansible module has exited and so has no AnsibleModule (the modules use the
+foundation's ToolRunner behind the same interface, see module_api.FoundationRunner): stdlib subprocess,
+argv lists only, C locale, a timeout on every command.
 """
 
 from __future__ import annotations
@@ -53,22 +53,5 @@ class ProcRunner:
             raise RulesError('cannot run %s: %s' % (argv[0], exc), cmd=argv) from None
         result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
         if check and result.rc != 0:
-            raise _failure(result)
-        return result
-
-
-class ModuleRunner:
-    """AnsibleModule.run_command behind the same interface (C locale, argv list, no shell)."""
-
-    def __init__(self, module):
-        self.module = module
-
-    def run(self, argv, data=None, check=True, timeout=None):  # pylint: disable=unused-argument
-        # run_command has no timeout; every command used here bounds itself (-w for the xtables lock).
-        argv = [str(a) for a in argv]
-        rc, out, err = self.module.run_command(argv, data=data, binary_data=data is not None,
-                                               environ_update=dict(C_LOCALE), check_rc=False)
-        result = Result(argv, rc, out, err)
-        if check and rc != 0:
             raise _failure(result)
         return result

@@ -190,27 +190,28 @@ def test_xt_drop_keeps_a_table_it_did_not_create(runner):
 
 
 # -- variant detection ---------------------------------------------------------------------------------------------
-def _node(runner, tools):
-    return Node(runner, dict((t, '/usr/sbin/' + t) for t in tools))
+def _node(runner, tools, detect=None):
+    return Node(runner, dict((t, '/usr/sbin/' + t) for t in tools), detect=detect)
 
 
-def test_detect_mixed(runner, fixture_text):
-    runner.add(('/usr/sbin/iptables', '--version'), stdout='iptables v1.8.9 (nf_tables)\n')
-    runner.add(('/usr/sbin/iptables-legacy-save',), stdout=fixture_text('legacy-ipv4.save'))
-    runner.add(('/usr/sbin/iptables-nft-save',), stdout=fixture_text('nft-ipv4-mixed.save'))
-    node = _node(runner, ['iptables', 'iptables-legacy-save', 'iptables-nft-save', 'iptables-legacy', 'iptables-nft'])
-    assert backends.detect_variant(node) == ('mixed', 'nf_tables')
+def test_choose_follows_the_detected_variant(runner):
+    node = _node(runner, ['iptables-legacy', 'iptables-nft'], detect=lambda: ('mixed', 'nf_tables'))
     assert backends.choose(node, 'auto', need_both_on_mixed=True) == (['legacy', 'nft'], 'mixed')
     assert backends.choose(node, 'auto', need_both_on_mixed=False) == (['nft'], 'mixed')
+    node.detect = lambda: ('legacy', 'nf_tables')
+    assert backends.choose(node, 'auto') == (['legacy'], 'legacy')
+    node.detect = lambda: ('nf_tables', 'legacy')
+    assert backends.choose(node, 'auto') == (['nft'], 'nf_tables')
 
 
-def test_detect_ignores_our_own_rules(runner):
-    ours = '*raw\n-A PREROUTING -m comment --comment "netdebug:r:1" -j TRACE\nCOMMIT\n'
-    runner.add(('/usr/sbin/iptables', '--version'), stdout='iptables v1.8.9 (nf_tables)\n')
-    runner.add(('/usr/sbin/iptables-legacy-save',), stdout=ours)
-    runner.add(('/usr/sbin/iptables-nft-save',), stdout='')
-    node = _node(runner, ['iptables', 'iptables-legacy-save', 'iptables-nft-save', 'iptables-nft'])
-    assert backends.detect_variant(node) == ('nf_tables', 'nf_tables')
+def test_our_own_rules_do_not_count(fixture_text):
+    text = fixture_text('nft-ipv4-mixed.save')
+    stripped = backends.without_our_rules(text)
+    assert not [r for r in parse_rules(stripped) if r.tag is not None]
+    assert len(parse_rules(stripped)) == len(parse_rules(text)) - 7  # ours: 6 in raw, 1 in filter
+    assert '-A PREROUTING -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING' in stripped
+    assert backends.without_our_rules('*raw\n-A OUTPUT -m comment --comment "netdebug:r:1" -j TRACE\nCOMMIT\n') == \
+        '*raw\nCOMMIT\n'
 
 
 def test_explicit_backend_needs_its_tool(runner):

@@ -51,7 +51,7 @@ CASES = [
     ('log', dict(unlimited=True, limit='lots', log_level='loud'), 'log_level', 'syslog level'),
     ('log', dict(target='NFLOG', log_uid=True), 'target', 'LOG only'),
     ('log', dict(backend='nftables', table='filter', chain='app-guard'), 'chain', 'built-in chain'),
-    ('log', dict(wait=0), 'wait', 'out of range'),
+    ('log', dict(wait=0), 'wait', 'between 1 and 300'),
 ]
 
 
@@ -76,15 +76,38 @@ def test_generated_run_id_and_default_prefix(node, runner):
 
 
 class FakeModule:
-    def __init__(self, values):
-        self.params = values
+    """Enough of AnsibleModule for make_node and the foundation's ToolRunner."""
 
-    @staticmethod
-    def get_bin_path(name):
-        return '/usr/sbin/' + name if name in ('iptables-nft', 'nft') else None
+    def __init__(self, values, outputs=None):
+        self.params = values
+        self.outputs = outputs or {}
+        self.commands = []
+
+    def get_bin_path(self, name, required=False, opt_dirs=None):  # pylint: disable=unused-argument
+        return '/usr/sbin/' + name if name in self.outputs or name in ('iptables-nft', 'nft') else None
+
+    def run_command(self, argv, **kwargs):  # pylint: disable=unused-argument
+        self.commands.append(argv)
+        return 0, self.outputs[argv[0].rsplit('/', 1)[-1]], ''
 
 
 def test_make_node_resolves_tools():
     node = module_api.make_node(FakeModule(params('trace')))
     assert node.tools == {'iptables-nft': '/usr/sbin/iptables-nft', 'nft': '/usr/sbin/nft'}
     assert node.lock_wait == 10
+
+
+@pytest.mark.parametrize('legacy, nft, expected', [
+    ('legacy-ipv4.save', 'nft-ipv4-mixed.save', ('mixed', 'nf_tables')),
+    ('legacy-ipv4.save', None, ('legacy', 'nf_tables')),
+    (None, 'nft-ipv4-mixed.save', ('nf_tables', 'nf_tables')),
+    (None, None, ('nf_tables', 'nf_tables')),
+])
+def test_detection_through_the_foundation(legacy, nft, expected, fixture_text):
+    ours_only = '*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m comment --comment "netdebug:r:1" -j TRACE\nCOMMIT\n'
+    outputs = {'iptables': 'iptables v1.8.9 (nf_tables)\n',
+               'iptables-legacy-save': fixture_text(legacy) if legacy else ours_only,
+               'iptables-nft-save': fixture_text(nft) if nft else ''}
+    module = FakeModule(params('trace', backend='auto'), outputs)
+    node = module_api.make_node(module)
+    assert node.detect() == expected
