@@ -122,7 +122,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except LabError as exc:
+    except (LabError, OSError) as exc:
         sys.stderr.write('lab: error: %s\n' % exc)
         return 1
     except KeyboardInterrupt:

@@ -5,12 +5,15 @@ Stdlib only: the lab runs before anything else is installed and from any Python 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import pathlib
 import shutil
 import subprocess
 import tempfile
+import time
 
 STATE_ROOT = pathlib.Path('/run/netdebug-lab')  # one directory per kind: /run/netdebug-lab/<kind>/
 IMAGE_CACHE = pathlib.Path('/var/cache/netdebug-lab')  # VM images, kept across runs
@@ -49,6 +52,27 @@ class LabError(Exception):
 def state_dir(kind):
     """The state directory of a kind (not created here)."""
     return STATE_ROOT / kind
+
+
+@contextlib.contextmanager
+def lab_lock(what, timeout=600):
+    """Serialise `up` and `down` of the lab on this machine (a lock on STATE_ROOT itself, which `down` keeps)."""
+    STATE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = os.open(str(STATE_ROOT), os.O_RDONLY | os.O_DIRECTORY)  # not inherited: node processes never hold it
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() > deadline:
+                    raise LabError('%s: another lab up/down has held %s for %ds; wait for it or find it with '
+                                   '`fuser -v %s`' % (what, STATE_ROOT, timeout, STATE_ROOT)) from exc
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
 
 
 def require_root():

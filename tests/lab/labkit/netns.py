@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from .common import (LabError, pid_alive, pid_cmdline, all_pids, read_json, require_root, run,
+from .common import (LabError, lab_lock, pid_alive, pid_cmdline, all_pids, read_json, require_root, run,
                      ensure_ssh_keypair, state_dir, tool, write_inventory, write_json, write_text, SYSTEM_PATH)
 
 KIND = 'netns'
@@ -96,6 +96,10 @@ class NetnsLab:
             raise LabError('the netns kind has no option %s (--kvm is for --kind vm)' % ', '.join(sorted(opts)))
         nodes = _check_nodes(nodes)
         require_root()
+        with lab_lock('netns up'):
+            self._up_locked(nodes)
+
+    def _up_locked(self, nodes):
         state = read_json(self.state_file)
         if state is not None:
             if state.get('phase') == 'up' and state.get('nodes') == nodes:
@@ -116,14 +120,18 @@ class NetnsLab:
         except BaseException:
             # Leave nothing half made: a failed `up` cleans up after itself, then reports the first error.
             try:
-                self.down()
-            except LabError as exc:
+                self._down()
+            except (LabError, OSError) as exc:
                 sys.stderr.write('lab: cleaning up after the failed up also failed: %s\n' % exc)
             raise
 
     def down(self):
         """Remove everything the netns kind made; idempotent, needs no state (works after a crash)."""
         require_root()
+        with lab_lock('netns down'):
+            self._down()
+
+    def _down(self):
         state = read_json(self.state_file, {})
         self._kill_processes(state)
         ip = tool('ip', 'iproute2')
@@ -295,9 +303,10 @@ class NetnsLab:
         for i in range(1, nodes + 1):
             node_dir = self.dir / 'nodes' / node_name(i)
             (node_dir / 'layers').mkdir(parents=True, exist_ok=True)
+            config = write_json(node_dir / 'keeper.json', self._keeper_config(i, nodes))
             argv = [nsenter, '--net=%s' % (NETNS_DIR / netns_name(i)), '--',
                     unshare, '--mount', '--uts', '--ipc', '--pid', '--fork', '--kill-child', '--propagation', 'private',
-                    '--', sys.executable, str(LAB_SCRIPT), KEEPER_ARG, json.dumps(self._keeper_config(i, nodes))]
+                    '--', sys.executable, str(LAB_SCRIPT), KEEPER_ARG, str(config)]
             with open(str(node_dir / 'keeper.log'), 'ab') as log:
                 # A session of its own: the node outlives this command and its terminal.
                 procs[i] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
@@ -353,7 +362,11 @@ class NetnsLab:
         if not self.nf_log_saved.exists():
             write_text(self.nf_log_saved, current + '\n', 0o600)
         if current != '1':
-            NF_LOG_ALL_NETNS.write_text('1\n', encoding='ascii')
+            try:
+                NF_LOG_ALL_NETNS.write_text('1\n', encoding='ascii')
+            except OSError as exc:
+                raise LabError('cannot set net.netfilter.nf_log_all_netns=1 (%s): the lab needs to run in the '
+                               'initial network namespace, as root' % exc) from exc
 
     # ---------------------------------------------------------------- down
 
@@ -632,8 +645,9 @@ def _reap_forever():
 
 
 def keeper_main(args):
-    """Entry point of `lab _netns-keeper CONFIG`: PID 1 of a node, started by NetnsLab._start_keepers."""
-    cfg = json.loads(args[0])
+    """Entry point of `lab _netns-keeper CONFIG_FILE`: PID 1 of a node, started by NetnsLab._start_keepers."""
+    with open(args[0], encoding='utf-8') as fh:
+        cfg = json.load(fh)
     try:
         host_pid = int(os.readlink('/proc/self'))  # the host's /proc is still mounted here
         _node_network(cfg)
