@@ -13,7 +13,8 @@ description:
     removes it again by itself after O(ttl) seconds.
   - LOG lines go to the kernel log at O(log_level) (7, debug, by default, which the drop-in of
     M(netdebug.netfilter.rsyslog_kernlog) captures), prefixed with O(log_prefix).
-author: netdebug.netfilter contributors
+author:
+  - netdebug.netfilter contributors (@netdebug)
 extends_documentation_fragment:
   - netdebug.netfilter.rules
   - netdebug.netfilter.attributes
@@ -29,7 +30,7 @@ options:
     default: raw
   chain:
     description:
-      - Chain to log in: a built-in chain of O(table), or an existing user chain (not with O(backend=nftables)).
+      - Chain to log in, a built-in chain of O(table) or an existing user chain (not with O(backend=nftables)).
     type: str
     default: PREROUTING
   target:
@@ -81,7 +82,7 @@ options:
     default: 10
   unlimited:
     description:
-      - Log every matching packet. Off by default: a busy match can flood the kernel log and rsyslog.
+      - Log every matching packet. Off by default, because a busy match can flood the kernel log and rsyslog.
     type: bool
     default: false
 seealso:

@@ -17,7 +17,8 @@ description:
     (C(xtables-monitor --trace) or C(nft monitor trace)) before inserting the rule, writing to a capture file in the
     run's state directory C(/run/netdebug/runs/<run_id>/); the monitor ends at expiry with the rules.
   - With O(duration) the call adds the rules, waits, removes them and returns the captured lines.
-author: netdebug.netfilter contributors
+author:
+  - netdebug.netfilter contributors (@netdebug)
 extends_documentation_fragment:
   - netdebug.netfilter.rules
   - netdebug.netfilter.attributes
@@ -35,7 +36,7 @@ options:
     choices: [PREROUTING, OUTPUT]
   duration:
     description:
-      - Seconds to trace in one call: add the rules, wait, remove them, and return the lines seen (O(ttl) still
+      - Seconds to trace in one call. The module adds the rules, wait, remove them, and return the lines seen (O(ttl) still
         bounds the rules if the call is interrupted; it must be longer than O(duration)).
       - Meant for ad-hoc use (C(ansible -m)); for a fleet, start and stop in separate tasks so the windows overlap.
     type: int

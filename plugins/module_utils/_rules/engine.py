@@ -133,8 +133,8 @@ def _insert(node, rule, tag, expires_at):
         if line in new:
             new.remove(line)
     if not new or not backend.exists(rule.table, rule.chain, rule.args(tag)):
-        raise RulesError('%s accepted the rule for %s, but it is not in the chain afterwards' % (backend.name,
-                                                                                               rule.where()))
+        raise RulesError('%s accepted the rule for %s, but it is not in the chain afterwards'
+                         % (backend.name, rule.where()))
     rec['line'] = new[0]
     return rec
 
@@ -203,7 +203,7 @@ def _summary(node, run, kind, recs, backends, variant):
         'state_dir': run_dir(node.root, run['run_id']),
         'started_at': run.get('started_at'),
         'expires_at': max([r['expires_at'] for r in recs]) if recs else None,
-        'reapers': [r for r in run['reapers']],
+        'reapers': list(run['reapers']),
     }
 
 

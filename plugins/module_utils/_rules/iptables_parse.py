@@ -13,7 +13,6 @@ from .errors import RulesError
 from .tag import parse_tag
 
 
-
 class ListedRule:
     """One ``-A`` line: chain, argv tokens after the chain, the line as printed, its position (1-based)."""
 

@@ -134,4 +134,3 @@ class NftablesBackend:
         # One batch: if any chain got a rule meanwhile, its delete fails and nothing is deleted at all.
         result = self._nft(['-f', '-'], data='\n'.join(commands) + '\n', check=False)
         return gone if result.rc == 0 else []
-

@@ -67,8 +67,8 @@ def note_created(node, family, table, missing):
         return
     path = os.path.join(node.root, CREATED_FILE)
     created = read_json(path, {})
-    entry = created.setdefault('%s %s' % (family, table), {'family': family, 'table': table, 'table_created': False,
-                                                            'chains': []})
+    key = '%s %s' % (family, table)
+    entry = created.setdefault(key, {'family': family, 'table': table, 'table_created': False, 'chains': []})
     entry['table_created'] = entry['table_created'] or missing['table']
     entry['chains'] = sorted(set(entry['chains']) | set(missing['chains']))
     write_json(path, created)
@@ -244,4 +244,3 @@ def _forget_rules(node, ids, removed):
         if len(keep) != len(run['rules']):
             run['rules'] = keep
             save_run(node.root, run)
-

@@ -152,8 +152,8 @@ def test_nft_delete_and_drop_table(runner, fixture_text):
     found = nft.find_tagged('run.2_x')
     assert [r.handle for r in found] == [8, 7]
     assert nft.delete(found[0])
-    assert runner.commands('delete', 'rule')[0][1:] == ['delete', 'rule', 'inet', 'netdebug', 'raw_output', 'handle',
-                                                       '8']
+    expected = ['delete', 'rule', 'inet', 'netdebug', 'raw_output', 'handle', '8']
+    assert runner.commands('delete', 'rule')[0][1:] == expected
     runner.add(('list', 'table', 'inet', 'netdebug'), stdout=rules_text)
     assert nft.drop_table_if_empty() is False  # rules left: the table stays
 

@@ -11,8 +11,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors i
 
 def test_trace():
     trace = target.trace_target()
-    assert (trace.kind, trace.args, trace.pre_args, trace.nft) == ('trace', ['-j', 'TRACE'], [],
-                                                                  ['meta', 'nftrace', 'set', '1'])
+    assert (trace.kind, trace.args, trace.pre_args) == ('trace', ['-j', 'TRACE'], [])
+    assert trace.nft == ['meta', 'nftrace', 'set', '1']
 
 
 # (kwargs, iptables pre_args + args, nft words)
