@@ -550,22 +550,26 @@ def _mountinfo(path):
     return mounts
 
 
+def forward_drops(legacy_save, nft_ruleset):
+    """Which host rulesets drop forwarded packets by policy, from `iptables-legacy-save` and `nft list ruleset`."""
+    found = []
+    if re.search(r'^:FORWARD DROP\b', legacy_save or '', re.M):
+        found.append('iptables-legacy filter FORWARD policy DROP')
+    if re.search(r'hook forward[^;]*;[^;]*policy drop', nft_ruleset or ''):
+        found.append('an nftables forward chain with policy drop (iptables-nft or nft)')
+    return found
+
+
 def _host_firewall_warnings():
     """Read-only look at the host firewall: with br_netfilter, bridged lab traffic crosses the host's FORWARD hooks."""
     call = pathlib.Path('/proc/sys/net/bridge/bridge-nf-call-iptables')
     if not call.exists() or call.read_text(encoding='ascii').strip() != '1':
         return []
-    dropping = []
     save = shutil.which('iptables-legacy-save', path=SYSTEM_PATH)
-    if save:  # lists only the tables that exist, so it creates nothing
-        out = run([save], check=False).stdout
-        if re.search(r'^:FORWARD DROP', out, re.M):
-            dropping.append('iptables-legacy filter FORWARD policy DROP')
     nft = shutil.which('nft', path=SYSTEM_PATH)
-    if nft:
-        out = run([nft, 'list', 'ruleset'], check=False).stdout
-        if re.search(r'hook forward[^;]*;[^;]*policy drop', out):
-            dropping.append('an nftables forward chain with policy drop')
+    # iptables-legacy-save lists only the tables that exist and nft only reads: neither creates anything.
+    dropping = forward_drops(run([save], check=False).stdout if save else '',
+                             run([nft, 'list', 'ruleset'], check=False).stdout if nft else '')
     if not dropping:
         return []
     return ['br_netfilter is on (net.bridge.bridge-nf-call-iptables=1), so traffic between lab nodes crosses the '
