@@ -1,0 +1,61 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the netfilter_info module reports, gathered read-only from the node."""
+
+from __future__ import annotations
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import NFT_PACKAGE, VARIANTS
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.hooks import agents, foreign_hooks
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import (
+    TABLE_ORDER,
+    parse_save,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.model import Ruleset
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.ruleset import read_nft, snapshot
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.variant import detect
+
+
+def native_tables(ruleset):
+    """The nftables tables that are not iptables-nft's (those are reported with the nf_tables backend).
+
+    An ip/ip6 table named like an iptables table is taken to be iptables-nft's: nft cannot tell them apart.
+    """
+    return Ruleset([table for table in ruleset.tables
+                    if not (table.family in ('ip', 'ip6') and table.name in TABLE_ORDER)])
+
+
+def gather(runner, families, want_snapshot=False, include_nft=False):
+    """(result dict, warnings list) for netfilter_info."""
+    if include_nft and runner.find('nft') is None:
+        raise ParameterError('include_nft', 'the nft command is not on the node; install the %s package or set '
+                                            'include_nft to false' % NFT_PACKAGE)
+    detection = detect(runner, families)
+    version = detection.version
+    result = {
+        'variant': detection.variant,
+        'variant_reason': detection.reason,
+        'iptables_version': version.version_string if version else None,
+        'iptables_variant': version.variant if version else None,
+        'backends_with_rules': [variant for variant in VARIANTS if detection.holds[variant]],
+    }
+    hooks = []
+    for variant in VARIANTS:
+        for family in families:
+            text = detection.saves.get((variant, family))
+            if text is not None:
+                hooks.extend(foreign_hooks(parse_save(text, family, source=variant), variant))
+    nft_text = None
+    if include_nft:
+        nft_text = read_nft(runner, handles=True)
+        native = native_tables(parse_nft(nft_text))
+        hooks.extend(foreign_hooks(native, 'nftables'))
+        result['nftables_tables'] = ['%s %s' % (table.family, table.name) for table in native.tables]
+    result['foreign_hooks'] = hooks
+    result['foreign_agents'] = agents(hooks)
+    if want_snapshot:
+        result['snapshot'] = snapshot(runner, families, include_nft, version.variant if version else None,
+                                      saves=detection.saves, nft_text=nft_text)
+    result['binaries'] = runner.found()
+    return result, list(detection.warnings)
