@@ -1,0 +1,114 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""parse_trace: any mix of kernel, xtables-monitor and nft monitor lines -> one event per line.
+
+Pure and exception-free per line: a line that is not understood becomes an `unparsed` event.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace import nft_monitor, xtables_monitor
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.events import unparsed
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.kernel import parse_kernel_line, parse_message
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.timestamps import Clock, iso_utc
+
+
+class Context:
+    """Per-call state: default host, the clock for stamps without a year, and the packet-field cache."""
+
+    def __init__(self, host=None, year=None, share_packets=False):
+        self.host = host
+        self.clock = Clock(year)
+        self.share_packets = share_packets  # True: lines of one packet may share one packet dict (report)
+        self.packet_cache = {}
+
+
+def _journal_json(ctx, lineno, line):
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        return unparsed(lineno, line, 'invalid JSON: %s' % exc)
+    if not isinstance(record, dict):
+        return unparsed(lineno, line, 'JSON line is not a journal record')
+    message = record.get('MESSAGE')
+    if isinstance(message, list):  # journald stores non-UTF-8 messages as a byte array
+        try:
+            message = bytes(message).decode('utf-8', 'replace')
+        except (TypeError, ValueError):
+            message = None
+    if not isinstance(message, str):
+        return unparsed(lineno, line, 'journal record without a text MESSAGE')
+    host = record.get('_HOSTNAME') or ctx.host
+    time = ts = clock = None
+    stamp = record.get('__REALTIME_TIMESTAMP')
+    if isinstance(stamp, str) and stamp.isdigit():
+        ts = int(stamp) / 1e6
+        time = iso_utc(ts)
+        clock = 'wall'
+    event = _dispatch_message(ctx, lineno, message.rstrip('\n'), time, ts, clock, host)
+    if event['kind'] == 'unparsed':
+        event['text'] = line
+    return event
+
+
+def _dispatch_message(ctx, lineno, message, time, ts, clock, host):
+    """A message whose wrapper (journal record) gave time and host: monitor line or kernel message."""
+    m = xtables_monitor.LINE.match(message)
+    if m is not None:
+        event = xtables_monitor.parse_xtables_line(ctx, lineno, message, m, time, ts, clock)
+    else:
+        m = nft_monitor.LINE.match(message)
+        if m is not None:
+            event = nft_monitor.parse_nft_line(ctx, lineno, message, m, time, ts, clock)
+        else:
+            return parse_message(ctx, lineno, message, time, ts, clock, host, message)
+    if host:
+        event['host'] = host
+    return event
+
+
+def parse_line(ctx, lineno, line):
+    """One input line -> one event."""
+    if not isinstance(line, str):
+        if isinstance(line, bytes):
+            line = line.decode('utf-8', 'replace')
+        else:
+            return unparsed(lineno, repr(line), 'not a string')
+    line = line.rstrip('\r\n')
+    first = line[:1]
+    if first == '[':
+        return parse_kernel_line(ctx, lineno, line)
+    if first == 't' and line.startswith('trace id '):
+        m = nft_monitor.LINE.match(line)
+        if m is not None:
+            return nft_monitor.parse_nft_line(ctx, lineno, line, m)
+        return unparsed(lineno, line, 'nft monitor line of unknown form', 'nft-monitor', ctx.host)
+    if first == '{':
+        return _journal_json(ctx, lineno, line)
+    if first in (' ', 'P', 'T'):
+        m = xtables_monitor.LINE.match(line)
+        if m is not None:
+            return xtables_monitor.parse_xtables_line(ctx, lineno, line, m)
+    if not line.strip():
+        return unparsed(lineno, line, 'empty line')
+    return parse_kernel_line(ctx, lineno, line)
+
+
+def iter_events(lines, host=None, year=None, start=1, share_packets=False):
+    """Generator of events for an iterable of lines (line numbers from start)."""
+    ctx = Context(host, year, share_packets)
+    lineno = start
+    for line in lines:
+        yield parse_line(ctx, lineno, line)
+        lineno += 1
+
+
+def parse_trace(data, host=None, year=None):
+    """Lines (a list, or one string holding many) -> list of events."""
+    if isinstance(data, bytes):
+        data = data.decode('utf-8', 'replace')
+    if isinstance(data, str):
+        data = data.splitlines()
+    return list(iter_events(data, host=host, year=year))
