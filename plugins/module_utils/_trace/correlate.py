@@ -1,0 +1,147 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Cross-node correlation: the same packet seen on several hosts becomes one journey.
+
+Two packets on different hosts are the same when they have the same IPv4 id (or, for IPv6, the same ICMP
+id/sequence or ports), share an address pair, and - when both clocks are wall clocks - were first seen within
+`window` seconds. NAT is allowed for through each host's conntrack snapshot: a packet whose addresses match one
+direction of an entry also counts as carrying the translated addresses of that entry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+_KV = re.compile(r'(\w+)=(\S+)')
+
+
+def parse_conntrack_text(text):
+    """`conntrack -L` output -> entries [{'proto', 'original': {src, dst, sport, dport}, 'reply': {...}}]."""
+    entries = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 3 or not _KV.search(line):
+            continue
+        tuples = []
+        current = None
+        for key, value in _KV.findall(line):
+            if key == 'src':
+                current = {'src': value}
+                tuples.append(current)
+            elif current is not None and key in ('dst', 'sport', 'dport', 'type', 'code', 'id'):
+                current[key] = value
+        if len(tuples) >= 2:
+            entries.append({'proto': words[0], 'original': tuples[0], 'reply': tuples[1]})
+    return entries
+
+
+def _tuple(data):
+    if not isinstance(data, dict):
+        return None
+    src = data.get('src', data.get('source'))
+    dst = data.get('dst', data.get('destination'))
+    if not src or not dst:
+        return None
+    return {'src': str(src), 'dst': str(dst)}
+
+
+def parse_conntrack_json(text):
+    """conntrack.json ({'entries': [...]} as conntrack_query returns, or a bare list) -> entries."""
+    data = json.loads(text)
+    if isinstance(data, dict):
+        data = data.get('entries', [])
+    entries = []
+    for item in data if isinstance(data, list) else []:
+        if not isinstance(item, dict):
+            continue
+        original = _tuple(item.get('original', item.get('orig')))
+        reply = _tuple(item.get('reply'))
+        if original and reply:
+            entries.append({'proto': item.get('protocol', item.get('proto')), 'original': original, 'reply': reply})
+    return entries
+
+
+def nat_aliases(entries):
+    """(src, dst) -> set of (src, dst) the same packet has on the other side of a translation."""
+    aliases = {}
+    for entry in entries:
+        orig = (entry['original']['src'], entry['original']['dst'])
+        reply = (entry['reply']['src'], entry['reply']['dst'])
+        translated = (reply[1], reply[0])  # the original direction after NAT
+        if translated != orig:
+            aliases.setdefault(orig, set()).add(translated)
+            aliases.setdefault(translated, set()).add(orig)
+            back = (orig[1], orig[0])  # the reply direction after un-NAT
+            aliases.setdefault(reply, set()).add(back)
+            aliases.setdefault(back, set()).add(reply)
+    return aliases
+
+
+def _ident(record):
+    summary = record['summary']
+    if summary.get('ip_id') is not None and record['family'] != 'ip6':
+        return ('4', summary['ip_id'])
+    if summary.get('icmp_seq') is not None:
+        return ('6i', summary.get('icmp_id'), summary['icmp_seq'])
+    if summary.get('sport') is not None and summary.get('dport') is not None:
+        return ('6p', summary['sport'], summary['dport'])
+    return None
+
+
+def correlate(records, pairs_by_record, aliases_by_host, window=10.0):
+    """Set record['journey'] (an int) on packets seen on more than one host; returns the journeys (lists of
+    record indexes, in order of their first packet).
+
+    records: packet records (dicts with host, ts, clock, family, summary); pairs_by_record: the address pairs
+    each packet was seen with; aliases_by_host: nat_aliases() per host.
+    """
+    parent = list(range(len(records)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    buckets = {}
+    for i, record in enumerate(records):
+        ident = _ident(record)
+        if ident is not None:
+            buckets.setdefault(ident, []).append(i)
+    expanded = {}
+
+    def pairs_of(i):
+        if i not in expanded:
+            pairs = set(pairs_by_record[i])
+            aliases = aliases_by_host.get(records[i]['host'], {})
+            for pair in list(pairs):
+                pairs |= aliases.get(pair, set())
+            expanded[i] = pairs
+        return expanded[i]
+
+    for members in buckets.values():
+        if len(members) < 2 or len(members) > 64:  # a huge bucket means a reused id, not one packet
+            continue
+        for a_pos, a in enumerate(members):
+            for b in members[a_pos + 1:]:
+                ra, rb = records[a], records[b]
+                if ra['host'] == rb['host']:
+                    continue
+                pa, pb = ra['summary'].get('proto'), rb['summary'].get('proto')
+                if pa and pb and pa != pb:
+                    continue
+                if ra['clock'] == 'wall' and rb['clock'] == 'wall' and ra['ts'] is not None and \
+                        rb['ts'] is not None and abs(ra['ts'] - rb['ts']) > window:
+                    continue
+                if pairs_of(a) & pairs_of(b):
+                    parent[find(a)] = find(b)
+    groups = {}
+    for i in range(len(records)):
+        groups.setdefault(find(i), []).append(i)
+    journeys = []
+    for members in sorted((m for m in groups.values() if len(m) > 1), key=lambda m: m[0]):
+        for i in members:
+            records[i]['journey'] = len(journeys)
+        journeys.append(members)
+    return journeys

@@ -1,0 +1,195 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Packet paths: events of one host grouped into packets, resolved step by step, with the packet's verdict.
+
+Monitor formats carry a trace id, but the kernel reuses it for later packets, so a packet also ends when the
+packet fields change or its first step comes round again. Legacy kernel lines have no id: they are grouped by
+fields that stay the same along the path (source, IP id, protocol, source port or ICMP id/sequence, length,
+flow label; not the destination, which DNAT changes) within a short time window.
+"""
+
+from __future__ import annotations
+
+EFFECTS_FINAL = ('drop', 'reject')
+
+
+class Packet:
+    """One packet on one host, as the capture saw it (steps are interned step keys, see step_key)."""
+
+    __slots__ = ('host', 'trace_id', 'format', 'family', 'time', 'ts', 'clock', 'fields', 'fingerprint',
+                 'steps', 'logs', 'pairs', 'source', 'line', 'last_ts')
+
+    def __init__(self, host, event, source):
+        self.host = host
+        self.trace_id = event['trace_id']
+        self.format = event['format']
+        self.family = event['family']
+        self.time = event['time']
+        self.ts = event['ts']
+        self.clock = event['clock']
+        self.fields = None
+        self.fingerprint = None
+        self.steps = []
+        self.logs = []
+        self.pairs = set()
+        self.source = source
+        self.line = event['line']
+        self.last_ts = event['ts']
+
+    def see(self, fields):
+        if not fields:
+            return
+        if self.fields is None and fields.get('src'):
+            self.fields = fields
+        src = fields.get('src')
+        dst = fields.get('dst')
+        if src and dst:
+            self.pairs.add((src, dst))
+
+
+def step_key(event):
+    """The parts of a step event that decide its resolution; equal keys resolve to one shared step."""
+    return (event['format'], event['family'], event['table'], event['chain'], event['kind'], event['rulenum'],
+            event['handle'], event['verdict'], event['target_chain'], event['rule'])
+
+
+def _kernel_fingerprint(event):
+    f = event['packet']
+    # Not the TCP sequence either: LOG lines carry it only with --log-tcp-sequence, TRACE lines always.
+    return (event['family'], f.get('src'), f.get('ip_id'), f.get('proto'), f.get('sport'), f.get('icmp_id'),
+            f.get('icmp_seq'), f.get('len'), f.get('flowlabel'))
+
+
+def _monitor_fingerprint(fields):
+    if not fields.get('src'):
+        return None  # a conntrack: line, or a packet line without addresses: it says nothing about identity
+    return (fields.get('src'), fields.get('ip_id'), fields.get('icmp_id'), fields.get('icmp_seq'),
+            fields.get('sport'), fields.get('flowlabel'))
+
+
+class Grouper:
+    """Feed events of one host in capture order with add(); packets holds the result."""
+
+    def __init__(self, host, window=2.0):
+        self.host = host
+        self.window = window
+        self.packets = []
+        self.unparsed = 0
+        self.events = 0
+        self._by_trace = {}
+        self._by_fields = {}
+        self._keys = {}
+        self._since_prune = 0
+
+    def start_file(self):
+        """A packet never continues across files (and trace ids of different monitors must not mix)."""
+        self._by_trace = {}
+        self._by_fields = {}
+
+    def _intern(self, event):
+        key = step_key(event)
+        return self._keys.setdefault(key, key)
+
+    def _new(self, event, source):
+        packet = Packet(self.host, event, source)
+        self.packets.append(packet)
+        return packet
+
+    def add(self, event, source=None):
+        self.events += 1
+        kind = event['kind']
+        if kind == 'unparsed':
+            self.unparsed += 1
+        elif event['trace_id'] is not None:
+            self._add_traced(event, kind, source)
+        else:
+            self._add_kernel(event, kind, source)
+
+    def _expired(self, packet, ts):
+        return ts is not None and packet.last_ts is not None and ts - packet.last_ts > self.window
+
+    def _add_traced(self, event, kind, source):
+        trace_id = event['trace_id']
+        current = self._by_trace.get(trace_id)
+        ts = event['ts']
+        if kind == 'packet':
+            fields = event['packet'] or {}
+            fingerprint = _monitor_fingerprint(fields)
+            if current is None or self._expired(current, ts) or (
+                    fingerprint is not None and current.fingerprint is not None
+                    and fingerprint != current.fingerprint):
+                current = self._new(event, source)
+                self._by_trace[trace_id] = current
+            if current.fingerprint is None:
+                current.fingerprint = fingerprint
+            current.see(fields)
+        else:
+            key = self._intern(event)
+            if current is None or self._expired(current, ts) or (current.steps and current.steps[0] == key):
+                current = self._new(event, source)
+                self._by_trace[trace_id] = current
+            current.steps.append(key)
+        current.last_ts = ts
+
+    def _add_kernel(self, event, kind, source):
+        fields = event['packet']
+        fingerprint = _kernel_fingerprint(event)
+        current = self._by_fields.get(fingerprint)
+        ts = event['ts']
+        if kind == 'log':
+            if current is None or self._expired(current, ts):
+                current = self._new(event, source)
+                current.fingerprint = fingerprint
+                self._by_fields[fingerprint] = current
+            current.logs.append(event['prefix'])
+        else:
+            key = self._intern(event)
+            if current is None or self._expired(current, ts) or (current.steps and current.steps[0] == key):
+                current = self._new(event, source)
+                current.fingerprint = fingerprint
+                self._by_fields[fingerprint] = current
+            current.steps.append(key)
+        current.see(fields)
+        current.last_ts = ts
+        self._since_prune += 1
+        if self._since_prune > 50000 and ts is not None:
+            self._prune(ts)
+
+    def _prune(self, ts):
+        """Forget finished packets so that the lookup table stays small on long captures."""
+        self._since_prune = 0
+        limit = ts - self.window
+        self._by_fields = {k: p for k, p in self._by_fields.items() if p.last_ts is None or p.last_ts >= limit}
+
+
+def resolve_path(packet, resolver):
+    """Resolved steps of a packet; user chains inherit the hook of the base chain that led to them."""
+    hook = None
+    path = []
+    for key in packet.steps:
+        step = resolver.resolve(key, hook)
+        hook = step['hook']
+        path.append(step)
+    return path
+
+
+def decide(path, snapshot, fmt, family, has_snapshot):
+    """(verdict, deciding step or None): accept, drop, reject or unknown (the path ended before a decision)."""
+    for step in path:
+        if step['effect'] in EFFECTS_FINAL:
+            return step['effect'], step
+    if not path or path[-1]['effect'] != 'accept':
+        return 'unknown', None
+    hook = path[-1]['hook']
+    if has_snapshot:
+        final = not snapshot.later_filter_hooks(fmt, family, hook)
+    else:
+        final = hook in ('input', 'postrouting')
+    if not final:
+        return 'unknown', None
+    # The rule that let it through: prefer the filter table, then any non-nat chain (a nat chain's accept only
+    # means "translated"), then whatever accepted it.
+    accepts = [step for step in path if step['effect'] == 'accept']
+    in_filter = [step for step in accepts if step['table'] == 'filter']
+    not_nat = [step for step in accepts if step['chain_type'] != 'nat']
+    return 'accept', (in_filter or not_nat or accepts)[-1]
