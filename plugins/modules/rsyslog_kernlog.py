@@ -9,13 +9,13 @@ module: rsyslog_kernlog
 short_description: Send netfilter kernel messages (LOG and TRACE lines) to their own file with rsyslog
 version_added: 0.1.0
 description:
-  - Writes one rsyslog drop-in (O(conf_path)) that sends netfilter kernel messages to O(path):
+  - Writes one rsyslog drop-in (O(conf_path)) that sends netfilter kernel messages to O(path), namely
     TRACE lines always (the kernel logs them at severity C(warning), so C(kern.=debug) alone never catches them),
     kernel messages at O(severity) (the C(--log-level) of the LOG rules), and kernel messages that start with one
     of O(prefixes).
-  - The drop-in is RainerScript (C(if ... then { action(type="omfile" ...) stop })): a legacy selector cannot
-    combine a facility with a message test, and the legacy C($FileOwner)/C($FileCreateMode) directives would leak
-    into every rule read after the drop-in.
+  - The drop-in is RainerScript (an C(if) filter with an C(omfile) action and C(stop)), because a legacy selector
+    cannot combine a facility with a message test, and the legacy C($FileOwner) and C($FileCreateMode) directives
+    would leak into every rule read after the drop-in.
   - Before installing, the whole configuration that would result (the main configuration, every include, and the
     new drop-in in its place) is checked with C(rsyslogd -N1). A drop-in that rsyslogd rejects is never
     installed, and the error shows rsyslogd's message. The file is written atomically.
@@ -123,8 +123,8 @@ options:
 notes:
   - Needs C(rsyslogd) on the node for O(state=present).
   - Debian and Ubuntu include C(/etc/rsyslog.d/*.conf) before their own rules, so O(exclusive) keeps the lines out
-    of C(/var/log/syslog) and C(/var/log/kern.log) there. The journal (C(journalctl -k)) still has them: journald
-    reads the kernel log itself.
+    of C(/var/log/syslog) and C(/var/log/kern.log) there. The journal (C(journalctl -k)) still has them, because
+    journald reads the kernel log itself.
 seealso:
   - module: netdebug.netfilter.nf_log
 """
