@@ -24,7 +24,7 @@ description:
     run on the node still needs them (that run then inherits the duty). It never unloads a module it did not load.
   - O(state=query) changes nothing.
 author:
-  - netdebug.netfilter contributors
+  - netdebug.netfilter contributors (@netdebug)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -24,7 +24,7 @@ description:
   - Does not restart rsyslog; the C(netdebug.netfilter.kernlog) role does that through a handler when this
     module reports a change.
 author:
-  - netdebug.netfilter contributors
+  - netdebug.netfilter contributors (@netdebug)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
