@@ -43,13 +43,20 @@ def ansible_bin(name):
     return str(candidate) if candidate.exists() else shutil.which(name)
 
 
-@pytest.fixture(scope='module')
-def lab():
+def clean_machine(vm_lab):
+    """Start from nothing: clear what a crashed run left, but never take over a lab that is up and running."""
     if os.geteuid() != 0:
         pytest.fail('the vm lab tests need root (taps, bridge, qemu)')
-    vm_lab = VmLab()
-    vm_lab.down()  # a crashed earlier run must not make this one fail or pass by accident
+    if vm_lab.status()['up']:
+        pytest.fail('a vm lab is already up (another run?): stop it with `tests/lab/lab down --kind vm` first')
+    vm_lab.down()
     assert leftovers() == {'qemu': [], 'links': [], 'state': False}
+
+
+@pytest.fixture(scope='module')
+def lab():
+    vm_lab = VmLab()
+    clean_machine(vm_lab)
     vm_lab.up(len(NODES))
     yield vm_lab
     vm_lab.down()
@@ -175,13 +182,34 @@ def test_down_leaves_nothing_behind(lab):
 def test_down_cleans_up_after_a_crash():
     """A lab whose state was lost (a crash of the lab itself) is still removed by down."""
     crashed = VmLab()
-    crashed.down()
-    crashed.up(1)
-    pid = crashed.status()['pids']['node1']
-    shutil.rmtree(common.state_dir('vm'))
-    assert common.pid_alive(pid) and vm.BRIDGE in vm.lab_links()
-    with pytest.raises(common.LabError, match='leftovers'):
+    clean_machine(crashed)
+    pid = None
+    try:
         crashed.up(1)
-    crashed.down()
+        pid = crashed.status()['pids']['node1']
+        shutil.rmtree(common.state_dir('vm'))
+        assert common.pid_alive(pid) and vm.BRIDGE in vm.lab_links()
+        with pytest.raises(common.LabError, match='leftovers'):
+            crashed.up(1)
+    finally:
+        crashed.down()
     assert leftovers() == {'qemu': [], 'links': [], 'state': False}
-    assert not common.pid_alive(pid)
+    assert pid and not common.pid_alive(pid)
+
+
+def test_failed_boot_shows_the_console_and_stops_the_vms():
+    failing = VmLab()
+    clean_machine(failing)
+    try:
+        with pytest.raises(common.LabError) as error:
+            failing.up(1, boot_timeout=1)
+        message = str(error.value)
+        assert 'SSH did not answer within 1 s on node1' in message
+        assert '--- node1 console (/run/netdebug-lab/vm/node1/console.log)' in message
+        assert 'down --kind vm' in message
+        assert failing.status()['phase'] == 'failed' and vm.lab_qemu_pids() == []
+        with pytest.raises(common.LabError, match='down --kind vm'):
+            failing.up(1)
+    finally:
+        failing.down()
+    assert leftovers() == {'qemu': [], 'links': [], 'state': False}
