@@ -104,6 +104,24 @@ def correlate(records, pairs_by_record, aliases_by_host, window=10.0):
             i = parent[i]
         return i
 
+    # wall-clock span of each component: a merge that would make it wider than the window is refused, so a
+    # packet with a boot clock (comparable to nothing) cannot glue together packets that are far apart
+    span = [(r['ts'], r['ts']) if r['clock'] == 'wall' and r['ts'] is not None else None for r in records]
+
+    def union(a, b):
+        root_a, root_b = find(a), find(b)
+        if root_a == root_b:
+            return
+        span_a, span_b = span[root_a], span[root_b]
+        if span_a and span_b:
+            merged = (min(span_a[0], span_b[0]), max(span_a[1], span_b[1]))
+            if merged[1] - merged[0] > window:
+                return
+        else:
+            merged = span_a or span_b
+        parent[root_a] = root_b
+        span[root_b] = merged
+
     buckets = {}
     for i, record in enumerate(records):
         ident = _ident(record)
@@ -135,7 +153,7 @@ def correlate(records, pairs_by_record, aliases_by_host, window=10.0):
                         rb['ts'] is not None and abs(ra['ts'] - rb['ts']) > window:
                     continue
                 if pairs_of(a) & pairs_of(b):
-                    parent[find(a)] = find(b)
+                    union(a, b)
     groups = {}
     for i in range(len(records)):
         groups.setdefault(find(i), []).append(i)

@@ -1,0 +1,194 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A capture bundle -> the report dict that report.json holds (and that report.md and report.html render)."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import correlate, nat_aliases
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.parse import iter_events
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths import Grouper, decide, resolve_path
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import HostInput, load_manifest, open_lines
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.resolve import Resolver, Snapshot
+
+SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
+                'in', 'out', 'len')
+VERDICT_RULE_KEYS = ('table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target', 'hook', 'family')
+
+
+def _summary(fields):
+    fields = fields or {}
+    return {key: fields[key] for key in SUMMARY_KEYS if fields.get(key) is not None}
+
+
+def _year(manifest):
+    for key in ('started_at', 'created', 'ended_at'):
+        value = manifest.get(key)
+        if isinstance(value, str) and len(value) >= 4 and value[:4].isdigit():
+            return int(value[:4])
+    return None
+
+
+def step_label(step):
+    """'filter/app-deep rule 1', 'filter/INPUT policy', 'ndtrace/input handle 13'."""
+    where = '%s/%s' % (step['table'], step['chain'])
+    if step['kind'] == 'policy' and not (step['rule'] or '').startswith('-A '):
+        return where + ' policy'
+    if step['rulenum'] is not None:
+        return '%s rule %s' % (where, step['rulenum'])
+    if step['handle'] is not None:
+        return '%s handle %s' % (where, step['handle'])
+    return '%s %s' % (where, step['kind'])
+
+
+def packet_words(summary):
+    proto = (summary.get('proto') or 'ip').upper().replace('ICMPV6', 'ICMPv6')
+    src, dst = summary.get('src', '?'), summary.get('dst', '?')
+    if summary.get('dport') is not None:
+        dst = '%s:%s' % (dst, summary['dport'])
+    return '%s %s -> %s' % (proto, src, dst)
+
+
+class _Host:
+    """Per-host work: group the host's trace lines into packets and resolve them."""
+
+    def __init__(self, name, entry, incident_dir, year, window):
+        self.input = HostInput(name, entry, incident_dir)
+        self.name = name
+        self.grouper = Grouper(name, window)
+        files = self.input.snapshot_files()
+        if not files and self.input.trace_files:
+            self.input.errors.append('no ruleset snapshot: rule numbers and handles are not resolved to rules, and '
+                                     'legacy chain policies stay unknown')
+        self.snapshot = Snapshot(files)
+        self.resolver = Resolver(self.snapshot)
+        self.incident_dir = incident_dir
+        self.year = year
+
+    def read(self):
+        for path in self.input.trace_files:
+            rel = os.path.relpath(path, self.incident_dir)
+            self.grouper.start_file()
+            try:
+                with open_lines(path) as fh:
+                    for event in iter_events(fh, host=self.name, year=self.year, share_packets=True):
+                        self.grouper.add(event, rel)
+            except (OSError, EOFError, ValueError) as exc:  # e.g. a truncated .gz: keep what was read
+                self.input.errors.append('reading %s stopped: %s' % (rel, exc))
+
+    def records(self):
+        has = {'kernel': bool(self.snapshot.legacy), 'xtables-monitor': bool(self.snapshot.nft),
+               'nft-monitor': bool(self.snapshot.nft)}
+        for packet in self.grouper.packets:
+            path = resolve_path(packet, self.resolver)
+            verdict, step = decide(path, self.snapshot, packet.format, packet.family, has.get(packet.format))
+            yield packet, {
+                'host': self.name, 'trace_id': packet.trace_id, 'first_seen': packet.time, 'ts': packet.ts,
+                'clock': packet.clock, 'format': packet.format, 'family': packet.family,
+                'source': packet.source, 'line': packet.line, 'summary': _summary(packet.fields), 'path': path,
+                'verdict': verdict,
+                'verdict_rule': {key: step[key] for key in VERDICT_RULE_KEYS} if step else None,
+                'logs': packet.logs, 'journey': None,
+            }
+
+
+def _distinct_paths(records):
+    """Packets grouped by host and the exact steps they took; each group is drawn once in the HTML report."""
+    paths = {}
+    for index, record in enumerate(records):
+        signature = (record['host'], record['verdict'], tuple(id(step) for step in record['path']))
+        entry = paths.get(signature)
+        if entry is None:
+            decided = record['verdict_rule']
+            deciding = None
+            if decided is not None:
+                for pos, step in enumerate(record['path']):
+                    if all(step[k] == decided[k] for k in ('table', 'chain', 'kind', 'rulenum', 'handle')):
+                        deciding = pos
+                        if record['verdict'] in ('drop', 'reject'):
+                            break
+            entry = {'id': len(paths), 'host': record['host'], 'verdict': record['verdict'],
+                     'steps': record['path'], 'deciding_step': deciding, 'packets': 0, 'example': index,
+                     'summary': record['summary']}
+            paths[signature] = entry
+        entry['packets'] += 1
+        record['path_id'] = entry['id']
+    return list(paths.values())
+
+
+def _drops(records):
+    drops = {}
+    for record in records:
+        if record['verdict'] not in ('drop', 'reject'):
+            continue
+        rule = record['verdict_rule'] or {}
+        key = (record['host'], record['verdict'], rule.get('table'), rule.get('chain'), rule.get('kind'),
+               rule.get('rulenum'), rule.get('handle'))
+        entry = drops.get(key)
+        if entry is None:
+            entry = dict(rule, host=record['host'], verdict=record['verdict'], packets=0,
+                         example=record['summary'])
+            drops[key] = entry
+        entry['packets'] += 1
+    return sorted(drops.values(), key=lambda d: (-d['packets'], d['host'], str(d.get('chain'))))
+
+
+def verdict_lines(drops, limit=20):
+    """One line per dropping rule: 'node2 drops ICMP 198.18.0.1 -> 198.18.0.2 at filter/app-guard rule 3: ...'."""
+    lines = []
+    for drop in drops[:limit]:
+        verb = 'rejects' if drop['verdict'] == 'reject' else 'drops'
+        line = '%s %s %s at %s' % (drop['host'], verb, packet_words(drop['example']), step_label(drop))
+        if drop.get('rule'):
+            line += ': %s' % drop['rule']
+        if drop['packets'] > 1:
+            line += ' (%d packets)' % drop['packets']
+        lines.append(line)
+    return lines
+
+
+def build_report(incident_dir, incident_id=None, window=2.0, correlation_window=10.0):
+    """The whole report as a JSON-ready dict (deterministic: no generation time, stable order)."""
+    manifest = load_manifest(incident_dir)
+    year = _year(manifest)
+    hosts = {}
+    records = []
+    aliases = {}
+    for name, entry in manifest['hosts'].items():
+        host = _Host(name, entry, incident_dir, year, window)
+        host.read()
+        aliases[name] = nat_aliases(host.input.conntrack)
+        verdicts = {}
+        count = 0
+        for packet, record in host.records():
+            verdicts[record['verdict']] = verdicts.get(record['verdict'], 0) + 1
+            record['_pairs'] = packet.pairs
+            records.append(record)
+            count += 1
+        hosts[name] = {
+            'status': host.input.status, 'reason': host.input.reason, 'events': host.grouper.events,
+            'unparsed': host.grouper.unparsed, 'packets': count, 'verdicts': verdicts,
+            'trace_files': [os.path.relpath(p, incident_dir) for p in host.input.trace_files],
+            'snapshots': host.snapshot.names, 'conntrack_entries': len(host.input.conntrack),
+            'errors': host.input.errors,
+        }
+        host.grouper = None  # the records hold what is needed; let the grouping state go
+    records.sort(key=lambda r: (r['ts'] is None, r['ts'] if r['ts'] is not None else 0, r['host'], r['line']))
+    for index, record in enumerate(records):
+        record['id'] = index
+    journeys = correlate(records, [record.pop('_pairs') for record in records], aliases, correlation_window)
+    paths = _distinct_paths(records)
+    drops = _drops(records)
+    return {
+        'incident_id': incident_id or manifest.get('incident_id') or os.path.basename(incident_dir.rstrip('/')),
+        'manifest_notes': manifest['notes'],
+        'hosts': hosts,
+        'verdicts': verdict_lines(drops),
+        'drops': drops,
+        'journeys': [{'id': i, 'packets': members, 'hosts': [records[m]['host'] for m in members]}
+                     for i, members in enumerate(journeys)],
+        'paths': [{'id': p['id'], 'host': p['host'], 'verdict': p['verdict'], 'packets': p['packets'],
+                   'example_packet': p['example'], 'deciding_step': p['deciding_step']} for p in paths],
+        'packets': records,
+    }

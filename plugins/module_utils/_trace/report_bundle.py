@@ -1,0 +1,175 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading a capture bundle (layout in docs/bundle.md): manifest, per-host trace files, snapshots, conntrack."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import parse_conntrack_json, parse_conntrack_text
+
+STATUSES = ('ok', 'partial', 'unreachable', 'failed')
+RULESET_FILES = ('iptables-legacy.save', 'ip6tables-legacy.save', 'iptables-nft.save', 'ip6tables-nft.save',
+                 'iptables.save', 'ip6tables.save', 'nft.ruleset')
+_SAFE_DIR = re.compile(r'^[A-Za-z0-9._-]+$')
+
+
+class BundleError(Exception):
+    """The bundle cannot be read at all (the message says what to fix)."""
+
+
+def _read_json(path):
+    try:
+        with open(path, 'rb') as fh:
+            return json.loads(fh.read().decode('utf-8'))
+    except (OSError, ValueError) as exc:
+        raise BundleError('cannot read %s: %s' % (path, exc))
+
+
+def load_manifest(incident_dir):
+    """manifest.json plus any manifest.<part>.json (one per job slice), merged; hosts in order of appearance."""
+    main = os.path.join(incident_dir, 'manifest.json')
+    parts = sorted(name for name in os.listdir(incident_dir)
+                   if name.startswith('manifest.') and name.endswith('.json') and name != 'manifest.json')
+    if not os.path.isfile(main) and not parts:
+        raise BundleError('no manifest.json in %s: is this the <bundle_dir>/<incident_id> directory of a capture?'
+                          % incident_dir)
+    merged = {'incident_id': None, 'hosts': {}, 'notes': []}
+    for name in (['manifest.json'] if os.path.isfile(main) else []) + parts:
+        data = _read_json(os.path.join(incident_dir, name))
+        if not isinstance(data, dict) or not isinstance(data.get('hosts', {}), dict):
+            raise BundleError('%s: expected an object with a "hosts" object' % name)
+        for key, value in data.items():
+            if key != 'hosts' and merged.get(key) is None:
+                merged[key] = value
+        for host, entry in data.get('hosts', {}).items():
+            if host in merged['hosts']:
+                merged['notes'].append('host %s appears in more than one manifest; %s ignored' % (host, name))
+                continue
+            merged['hosts'][host] = entry if isinstance(entry, dict) else {}
+    return merged
+
+
+def host_dir_name(host, entry):
+    """The host's directory in the bundle: the manifest's `dir`, else the host name; never a path that escapes."""
+    name = entry.get('dir') or host
+    if not isinstance(name, str) or not _SAFE_DIR.match(name) or name in ('.', '..'):
+        return None
+    return name
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as fh:
+        for block in iter(lambda: fh.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _safe_rel(rel):
+    parts = rel.replace('\\', '/').split('/')
+    return rel and not rel.startswith('/') and '..' not in parts
+
+
+class HostInput:
+    """What the bundle holds for one host, after checksum checks."""
+
+    def __init__(self, name, entry, incident_dir):
+        self.name = name
+        status = entry.get('status', 'ok')
+        self.status = status if status in STATUSES else 'failed'
+        self.reason = entry.get('reason')
+        self.errors = []
+        if status not in STATUSES:
+            self.errors.append('unknown status %r in the manifest' % (status,))
+        self.trace_files = []
+        self.rulesets = {}
+        self.rulesets_before = {}
+        self.rulesets_after = {}
+        self.conntrack = []
+        self.dir = None
+        dir_name = host_dir_name(name, entry)
+        if dir_name is None:
+            self.errors.append('unsafe or missing directory name for host %r; its files are ignored' % name)
+            return
+        path = os.path.join(incident_dir, dir_name)
+        if not os.path.isdir(path):
+            if self.status in ('ok', 'partial'):
+                self.errors.append('directory %s is missing' % dir_name)
+            return
+        self.dir = path
+        self._bad = self._check_files(entry.get('files') or [])
+        self._collect()
+
+    def _check_files(self, files):
+        bad = set()
+        for item in files:
+            if not isinstance(item, dict):
+                continue
+            rel = item.get('path')
+            if not isinstance(rel, str) or not _safe_rel(rel):
+                self.errors.append('unsafe file path %r in the manifest' % (rel,))
+                continue
+            full = os.path.join(self.dir, rel)
+            if not os.path.isfile(full):
+                self.errors.append('file %s listed in the manifest is missing' % rel)
+                continue
+            expected = item.get('sha256')
+            if expected and sha256_file(full) != expected.lower():
+                self.errors.append('checksum mismatch for %s; the file is ignored' % rel)
+                bad.add(os.path.normpath(full))
+        return bad
+
+    def _ok(self, path):
+        return os.path.normpath(path) not in self._bad
+
+    def _collect(self):
+        trace_dir = os.path.join(self.dir, 'trace')
+        if os.path.isdir(trace_dir):
+            for name in sorted(os.listdir(trace_dir)):
+                full = os.path.join(trace_dir, name)
+                if os.path.isfile(full) and self._ok(full):
+                    self.trace_files.append(full)
+        ruleset_dir = os.path.join(self.dir, 'ruleset')
+        for sub, target in (('', self.rulesets), ('before', self.rulesets_before), ('after', self.rulesets_after)):
+            base = os.path.join(ruleset_dir, sub)
+            for name in RULESET_FILES:
+                full = os.path.join(base, name)
+                if os.path.isfile(full) and self._ok(full):
+                    target[name] = read_text(full)
+        for name, parser in (('conntrack.json', parse_conntrack_json), ('conntrack.txt', parse_conntrack_text)):
+            full = os.path.join(self.dir, name)
+            if os.path.isfile(full) and self._ok(full):
+                try:
+                    self.conntrack = parser(read_text(full))
+                except ValueError as exc:
+                    self.errors.append('cannot parse %s: %s' % (name, exc))
+                break
+
+    def snapshot_files(self):
+        """The snapshot used for resolution: taken during the capture, else after, else before."""
+        for candidate, label in ((self.rulesets, None), (self.rulesets_after, 'after'),
+                                 (self.rulesets_before, 'before')):
+            if candidate:
+                if label:
+                    self.errors.append('no ruleset snapshot from the capture itself; resolved against the %s '
+                                       'snapshot (rule numbers in chains that held netdebug rules may be off)'
+                                       % label)
+                return candidate
+        return {}
+
+
+def read_text(path):
+    with open_lines(path) as fh:
+        return fh.read()
+
+
+def open_lines(path):
+    """A text stream of a trace or snapshot file; .gz files are decompressed on the fly."""
+    raw = gzip.open(path, 'rb') if path.endswith('.gz') else open(path, 'rb')
+    return io.TextIOWrapper(raw, encoding='utf-8', errors='replace', newline='')

@@ -1,0 +1,80 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Cross-node journeys on the recorded two-node captures, and NAT through the recorded conntrack snapshot."""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import (
+    correlate, nat_aliases, parse_conntrack_json, parse_conntrack_text)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report
+
+
+def test_conntrack_text_recorded(lines):
+    entries = parse_conntrack_text('\n'.join(lines('legacy/node2/conntrack.txt')))
+    assert len(entries) == 2
+    dnat = next(e for e in entries if e['original']['dst'] == '198.18.201.2')
+    assert dnat['proto'] == 'icmp'
+    assert (dnat['reply']['src'], dnat['reply']['dst']) == ('198.18.200.2', '198.18.200.1')
+    aliases = nat_aliases(entries)
+    assert aliases[('198.18.200.1', '198.18.201.2')] == {('198.18.200.1', '198.18.200.2')}
+    assert ('198.18.200.2', '198.18.200.1') in aliases  # the reply direction maps back too
+
+
+def test_conntrack_json_shapes():
+    text = json.dumps({'entries': [{'protocol': 'tcp',
+                                    'original': {'src': '198.18.0.1', 'dst': '198.18.9.9', 'sport': 1, 'dport': 80},
+                                    'reply': {'source': '198.18.0.2', 'destination': '198.18.0.1'}},
+                                   {'protocol': 'udp', 'original': {'src': '198.18.0.1'}}, 'junk']})
+    entries = parse_conntrack_json(text)
+    assert entries == [{'proto': 'tcp', 'original': {'src': '198.18.0.1', 'dst': '198.18.9.9'},
+                        'reply': {'src': '198.18.0.2', 'dst': '198.18.0.1'}}]
+
+
+def test_journeys_between_the_two_recorded_nodes(bundle):
+    report = build_report(str(bundle('legacy')))
+    packets = report['packets']
+    assert len(report['journeys']) == 9  # every node-1 IPv4 packet that node 2 traced
+    for journey in report['journeys']:
+        first, second = (packets[i] for i in journey['packets'])
+        assert journey['hosts'] == ['node1', 'node2']
+        assert first['summary']['ip_id'] == second['summary']['ip_id']
+    dropped = [j for j in report['journeys'] if packets[j['packets'][1]]['verdict'] == 'drop']
+    assert len(dropped) == 4  # two large pings, two SYNs to the policy drop
+
+
+def test_nat_mapping_from_conntrack_joins_a_translated_packet(bundle):
+    """Node 2's lines from before its DNAT are removed (derived from the real capture): only the conntrack
+    mapping says that node 1's packet to 198.18.201.2 is node 2's packet to 198.18.200.2."""
+    incident = bundle('legacy', checksums=False)
+    trace = incident / 'node2' / 'trace' / 'dmesg.log'
+    kept = [line for line in trace.read_text().splitlines() if 'PREROUTING' not in line]
+    trace.write_text('\n'.join(kept) + '\n')
+    report = build_report(str(incident))
+    packets = report['packets']
+    node1 = next(p for p in packets if p['host'] == 'node1' and p['summary']['dst'] == '198.18.201.2')
+    node2 = next(p for p in packets if p['host'] == 'node2' and p['summary']['ip_id'] == node1['summary']['ip_id'])
+    assert node2['summary']['dst'] == '198.18.200.2'
+    assert node1['journey'] is not None and node1['journey'] == node2['journey']
+    (incident / 'node2' / 'conntrack.txt').unlink()
+    again = build_report(str(incident))['packets']
+    node1 = next(p for p in again if p['host'] == 'node1' and p['summary']['dst'] == '198.18.201.2')
+    assert node1['journey'] is None
+
+
+def _record(host, ts, ip_id, src='198.18.0.1', dst='198.18.0.2', clock='wall', proto='icmp'):
+    return {'host': host, 'ts': ts, 'clock': clock, 'family': 'ip',
+            'summary': {'ip_id': ip_id, 'src': src, 'dst': dst, 'proto': proto}}
+
+
+def test_window_same_host_and_protocol_rules():
+    records = [_record('a', 100.0, 7), _record('b', 100.5, 7), _record('c', 200.0, 7),
+               _record('d', 100.2, 7, proto='tcp'), _record('e', 100.2, 8), _record('f', 100.3, 7, dst='198.18.0.3'),
+               _record('g', 5000.0, 7, clock='boot')]
+    pairs = [{(r['summary']['src'], r['summary']['dst'])} for r in records]
+    journeys = correlate(records, pairs, {}, window=10.0)
+    # c is out of the window, d another protocol, e another id, f other addresses; g's boot clock is not
+    # comparable, so only id and addresses count for it
+    assert journeys == [[0, 1, 6]]
+    assert [r.get('journey') for r in records] == [0, 0, None, None, None, None, 0]
