@@ -34,16 +34,17 @@ COMMIT
 COMMIT
 """
 
-NATIVE = """table ip kube-proxy {
-	chain services {
-		ip daddr 198.18.96.1 tcp dport 443 counter
-	}
-	chain nat-prerouting {
-		type nat hook prerouting priority dstnat; policy accept;
-		jump services
-	}
-}
-"""
+NATIVE = (
+    'table ip kube-proxy {\n'
+    '  chain services {\n'
+    '    ip daddr 198.18.96.1 tcp dport 443 counter\n'
+    '  }\n'
+    '  chain nat-prerouting {\n'
+    '    type nat hook prerouting priority dstnat; policy accept;\n'
+    '    jump services\n'
+    '  }\n'
+    '}\n'
+)
 
 
 class NetnsRun(AnsibleRun):
