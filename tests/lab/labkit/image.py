@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import IMAGE_CACHE, LabError
+from .common import IMAGE_CACHE, LabError, all_pids, pid_cmdline
 
 SUITE = 'bookworm'
 RECIPE_DIR = Path(__file__).resolve().parent / 'vm_image'
@@ -259,13 +259,20 @@ def _build(digest: str, progress) -> None:
     progress(f'VM image {digest} built in {meta["build_seconds"]} s')
 
 
+def _in_use(directory: Path) -> bool:
+    """True when a running process (a VM's qemu) names a file of this image on its command line."""
+    prefix = str(directory) + '/'
+    return any(arg.startswith(prefix) or ('=' + prefix) in arg
+               for pid in all_pids() for arg in pid_cmdline(pid))
+
+
 def prune(keep: list) -> list:
-    """Remove cached images other than those in keep (hashes); returns what was removed."""
+    """Remove cached images other than those in keep (hashes) that no running VM uses; returns what was removed."""
     removed = []
     if not CACHE_ROOT.is_dir():
         return removed
     for path in CACHE_ROOT.glob('vm-*'):
-        if path.is_dir() and path.name[len('vm-'):] not in keep:
+        if path.is_dir() and path.name[len('vm-'):] not in keep and not _in_use(path):
             shutil.rmtree(path)
             removed.append(str(path))
     return removed
@@ -279,7 +286,7 @@ def ensure_image(progress=_stderr, keep: list = ()) -> dict:
     """Metadata (paths of rootfs_ext4, vmlinuz, initrd_img; kernel_release...) of the current image, built if needed.
 
     Concurrent callers wait on a lock so only one builds.  Images of older recipes are removed after a
-    build unless their hash is in keep (e.g. a lab still running on them).
+    build unless their hash is in keep or a running VM uses them.
     """
     digest = recipe_hash()
     meta = cached_image(digest)

@@ -281,7 +281,10 @@ class VmLab:
         except OSError:
             return False
         argv = common.ssh_argv(address, self.key_file, connect_timeout=10) + ['--', 'true']
-        return common.run(argv, check=False, timeout=60).returncode == 0
+        try:
+            return common.run(argv, check=False, timeout=60).returncode == 0
+        except common.LabError:  # sshd accepted but stalled (a loaded host): try again on the next round
+            return False
 
     def _boot_failure(self, names: list, why: str) -> common.LabError:
         tails = [f'--- {name} console ({self._node_dir(name) / "console.log"}), last lines:\n'
