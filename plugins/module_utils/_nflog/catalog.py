@@ -31,7 +31,7 @@ class Component:
     def registered(self, proc):
         """Text naming the /proc evidence that the kernel has this component, or None."""
         for target in self.targets:
-            for path, names in sorted(proc['targets'].items()):
+            for path, names in proc['targets']:
                 if target in names:
                     return '%s lists the %s target' % (path, target)
         for family, logger in self.loggers:

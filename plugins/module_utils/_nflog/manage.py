@@ -27,18 +27,19 @@ def _read(path):
 class Snapshot:
     """The node's logging state at one moment."""
 
-    def __init__(self, proc_root='/proc', release=None):
-        self.index = kindex.read_index(release)
+    def __init__(self, root='/', release=None):
+        proc_root = os.path.join(root, 'proc')
+        self.index = kindex.read_index(release, root)
         text = _read(os.path.join(proc_root, NF_LOG))
         if text is None:
-            raise KmodError('%s/%s does not exist: this kernel has no netfilter logging (CONFIG_NETFILTER with '
-                            'CONFIG_PROC_FS), or /proc is not mounted' % (proc_root, NF_LOG))
+            raise KmodError('%s does not exist: this kernel has no netfilter logging (CONFIG_NETFILTER with '
+                            'CONFIG_PROC_FS), or /proc is not mounted' % os.path.join(proc_root, NF_LOG))
         self.nf_log = procnet.parse_nf_log(text)
-        targets = {}
+        targets = []  # (path, target names), IPv4 first
         for name in TARGET_FILES:
             text = _read(os.path.join(proc_root, name))
             if text is not None:
-                targets[os.path.join(proc_root, name)] = procnet.parse_xt_targets(text)
+                targets.append((os.path.join(proc_root, name), procnet.parse_xt_targets(text)))
         self.proc = {'nf_log': self.nf_log, 'targets': targets}
         try:
             self.netns = os.stat(os.path.join(proc_root, 'self/ns/net')).st_ino
@@ -61,14 +62,14 @@ class Snapshot:
 class NfLogManager:
     """Runs the module's logic against AnsibleModule `module` (check mode, warnings)."""
 
-    def __init__(self, module, runner, sysctl=None, proc_root='/proc'):
+    def __init__(self, module, runner, sysctl=None, root='/'):
         self.module = module
         self.kmod = Kmod(runner)
         self.sysctl = sysctl or Sysctl()
-        self.proc_root = proc_root
+        self.root = root
 
     def snapshot(self):
-        return Snapshot(self.proc_root)
+        return Snapshot(self.root)
 
     def _families(self, params):
         return [procnet.FAMILY_NUMBERS[name] for name in params['families']]
@@ -148,7 +149,7 @@ class NfLogManager:
         loaded = []
         for name in names:
             self.kmod.load(name)
-            now = set(kindex.read_index(before.index.release).loaded or {})
+            now = set(kindex.read_index(before.index.release, self.root).loaded or {})
             new = sorted(now - was)
             order = [m for m in new if m != name] + ([name] if name in new else [])
             loaded += [m for m in order if m not in loaded]
@@ -198,7 +199,7 @@ class NfLogManager:
     def _release(self, record, others, store, result):
         keys = set(record['changed']['sysctls'])
         current = dict((key, self.sysctl.read(key)) for key in keys)
-        loaded = set(kindex.read_index().loaded or {})
+        loaded = set(kindex.read_index(None, self.root).loaded or {})
         plan = runstate.plan_release(record, others, current, loaded)
         result['released'].append(record['run_id'])
         result['kept'].update(dict((dotted(k), v) for k, v in plan['kept'].items()))
