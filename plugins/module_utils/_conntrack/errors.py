@@ -1,0 +1,31 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one error type of the conntrack package; the module turns it into fail_json once, in main()."""
+
+from __future__ import annotations
+
+
+class ConntrackError(Exception):
+    """A failure with what the user needs to fix it: the offending parameter, the errno, the remedy."""
+
+    def __init__(self, msg, param=None, errno=None, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.param = param
+        self.errno = errno
+        self.details = details
+
+    def fail_kwargs(self):
+        """Keyword arguments for AnsibleModule.fail_json."""
+        kwargs = dict(self.details)
+        kwargs['msg'] = self.msg
+        if self.param is not None:
+            kwargs['param'] = self.param
+        if self.errno is not None:
+            kwargs['errno'] = self.errno
+        return kwargs
+
+
+def param_error(param, msg):
+    """A bad-input error: the message starts with the parameter name so that the user knows what to fix."""
+    return ConntrackError('%s: %s' % (param, msg), param=param)
