@@ -54,7 +54,20 @@ def _diff_text(items):
 
 
 # -- checks against the node (reads only) ----------------------------------------------------------------------
+def _check_tools(node, req, backends):
+    if req.kind != 'trace':
+        return
+    needed = {'nft': 'xtables-monitor', 'nftables': 'nft'}
+    for backend in backends:
+        if backend in needed and not node.tool(needed[backend]):
+            raise RulesError('TRACE with backend %s needs the trace monitor %s, which is not installed on this node '
+                             '(package iptables 1.8 or later / nftables)' % (backend, needed[backend]))
+        if backend in needed and not node.tool('timeout'):
+            raise RulesError('the trace monitor runs under timeout (coreutils), which is not installed on this node')
+
+
 def _check_node(node, req, rules, backends, warnings):
+    _check_tools(node, req, backends)
     seen_chains = set()
     for rule in rules:
         if rule.native:
