@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Node side of the collect role: stage one host's capture and pack it into one checksummed tar.gz.
