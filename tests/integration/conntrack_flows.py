@@ -15,6 +15,7 @@ lab node over SSH instead of `ip netns exec`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import signal
@@ -284,6 +285,63 @@ class FlowLab:
         return int(proc.stdout.decode().strip())
 
 
+def _tuple_values(line, key):
+    """The values of key= in a conntrack(8) line, in order (original direction first, then reply)."""
+    return [token.split('=', 1)[1] for token in line.split() if token.startswith(key + '=')]
+
+
+def _in_net(address, network):
+    addr = ipaddress.ip_address(address)
+    net = ipaddress.ip_network(network)
+    return addr.version == net.version and addr in net
+
+
+# -- filter cases: module parameters, and the reference they are checked against --------------------------------
+# (name, module parameters, conntrack -L arguments, test on a `conntrack -L -o extended,id` line). The reference
+# is conntrack(8) with the equivalent arguments when it has them, else the line test.
+FILTER_CASES = [
+    ('all', {}, [], None),
+    ('tcp', {'protocol': 'tcp'}, ['-p', 'tcp'], None),
+    ('udp_dport_closed', {'protocol': 'udp', 'destination_port': UDP_CLOSED_PORT},
+     ['-p', 'udp', '--dport', str(UDP_CLOSED_PORT)], None),
+    ('udp4_dport_closed', {'family': 'ipv4', 'protocol': 'udp', 'destination_port': UDP_CLOSED_PORT},
+     ['-f', 'ipv4', '-p', 'udp', '--dport', str(UDP_CLOSED_PORT)], None),
+    ('udp_sport', {'protocol': 'udp', 'source_port': 41003}, ['-p', 'udp', '--sport', '41003'], None),
+    ('source4', {'source': CLIENT4}, ['-s', CLIENT4], None),
+    ('destination6', {'destination': NODE6}, ['-f', 'ipv6', '-d', NODE6], None),
+    ('source_net', {'source': '198.18.210.0/24'}, ['-s', '198.18.210.0/24'], None),
+    ('ipv6', {'family': 'ipv6'}, ['-f', 'ipv6'], None),
+    ('icmp', {'protocol': 'icmp'}, ['-p', 'icmp'], None),
+    ('icmpv6', {'protocol': 'icmpv6'}, ['-f', 'ipv6', '-p', 'icmpv6'], None),
+    ('established', {'state': ['ESTABLISHED']}, ['-p', 'tcp', '--state', 'ESTABLISHED'], None),
+    ('time_wait', {'state': ['TIME_WAIT']}, ['-p', 'tcp', '--state', 'TIME_WAIT'], None),
+    ('mark', {'mark': MARK}, ['--mark', str(MARK)], None),
+    ('mark_masked', {'mark': '0x40', 'mark_mask': '0xf0'}, ['--mark', '0x40/0xf0'], None),
+    ('mark_zero', {'mark': 0}, ['--mark', '0'], None),
+    ('zone7', {'zone': 7}, ['--zone', '7'], None),
+    # conntrack(8) compares CTA_ZONE only; the kernel (6.8+) and the module also match a one-direction zone
+    ('zone_orig8', {'zone': 8}, None, lambda line: 'zone-orig=8 ' in line),
+    ('assured', {'status': ['ASSURED']}, ['-u', 'ASSURED'], None),
+    ('seen_reply', {'status': ['SEEN_REPLY']}, ['-u', 'SEEN_REPLY'], None),
+    ('unreplied', {'unreplied': True}, None, lambda line: '[UNREPLIED]' in line),
+    ('not_assured_udp', {'protocol': 'udp', 'status': ['!ASSURED']}, None,
+     lambda line: line.split()[2] == 'udp' and '[ASSURED]' not in line),
+    # conntrack --dst-nat also lists ICMP echo entries (the type differs in the reply); DST_NAT is the status bit
+    ('dnat', {'status': ['DST_NAT']}, None, lambda line: ' dport=%d ' % TCP_DNAT_PORT in line),
+    ('source6', {'source': CLIENT6}, ['-f', 'ipv6', '-s', CLIENT6], None),
+    ('udp6_source_dport', {'source': CLIENT6, 'protocol': 'udp', 'destination_port': UDP_CLOSED_PORT},
+     ['-f', 'ipv6', '-s', CLIENT6, '-p', 'udp', '--dport', str(UDP_CLOSED_PORT)], None),
+    ('reply_destination_net', {'reply_destination': '198.18.210.0/25'}, None,
+     lambda line: _in_net(_tuple_values(line, 'dst')[1], '198.18.210.0/25')),
+    ('reply_source', {'reply_source': NODE4, 'protocol': 'tcp'}, ['-p', 'tcp', '--reply-src', NODE4], None),
+    ('reply_port_dnat', {'protocol': 'tcp', 'destination_port': TCP_DNAT_PORT},
+     ['-p', 'tcp', '--dport', str(TCP_DNAT_PORT)], None),
+    ('combined', {'protocol': 'udp', 'source': CLIENT4, 'destination_port': UDP_MARK_PORT, 'mark': MARK},
+     ['-p', 'udp', '-s', CLIENT4, '--dport', str(UDP_MARK_PORT), '--mark', str(MARK)], None),
+    ('nothing', {'protocol': 'sctp'}, ['-p', 'sctp'], None),
+]
+
+
 # -- conntrack(8) output, the reference the module is checked against -----------------------------------------
 
 LINE_ID = re.compile(r'\bid=(\d+)\s*$')
@@ -299,6 +357,21 @@ def conntrack_ids(node_exec, args=()):
         if match:
             ids.add(int(match.group(1)))
     return ids
+
+
+def conntrack_lines(node_exec):
+    """`conntrack -L -o extended,id` lines of the node."""
+    proc = node_exec(['conntrack', '-L', '-o', 'extended,id'], check=False)
+    out = proc.stdout.decode() if isinstance(proc.stdout, bytes) else proc.stdout
+    return [line for line in out.splitlines() if LINE_ID.search(line)]
+
+
+def expected_ids(node_exec, case):
+    """The reference ids of a FILTER_CASES entry in the node."""
+    _name, _params, args, line_test = case
+    if args is not None:
+        return conntrack_ids(node_exec, args)
+    return set(int(LINE_ID.search(line).group(1)) for line in conntrack_lines(node_exec) if line_test(line))
 
 
 def conntrack_count(node_exec):
