@@ -171,8 +171,11 @@ class VmLab:
         memory = opts.get('memory') or MEMORY_MB
         if not isinstance(memory, int) or memory < 256:
             raise common.LabError(f'memory must be an integer number of MiB >= 256, got {memory!r}')
-        timeout = opts.get('boot_timeout') or float(os.environ.get('NETDEBUG_LAB_VM_BOOT_TIMEOUT', 0)) \
-            or BOOT_TIMEOUT['kvm' if kvm else 'tcg']
+        try:
+            timeout = float(opts.get('boot_timeout') or os.environ.get('NETDEBUG_LAB_VM_BOOT_TIMEOUT') or 0)
+        except ValueError as exc:
+            raise common.LabError('boot_timeout / NETDEBUG_LAB_VM_BOOT_TIMEOUT must be a number of seconds') from exc
+        timeout = timeout or BOOT_TIMEOUT['kvm' if kvm else 'tcg']
         if kvm and not os.access('/dev/kvm', os.R_OK | os.W_OK):
             raise common.LabError('--kvm given but /dev/kvm is not usable; drop --kvm to use TCG')
         if not os.path.exists('/dev/net/tun'):
