@@ -138,6 +138,14 @@ def read_file(lab, node, path):
     return run(lab, node, ['cat', path], check=False)
 
 
+def wait_for_text(lab, node, path, needle, timeout=10):
+    """Content of a file on the node once it contains needle."""
+    def content():
+        text = read_file(lab, node, path)
+        return text if needle in text else None
+    return wait_until(content, timeout, what='%r in %s on %s' % (needle, path, node))
+
+
 def wait_until(predicate, timeout, interval=0.3, what='condition'):
     deadline = time.time() + timeout
     while True:

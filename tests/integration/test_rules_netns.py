@@ -76,8 +76,7 @@ def test_nft_trace_through_the_monitor(nodes, lab_ansible):
     assert 'netdebug:nftmon:%d' % res['expires_at'] in rule and '-j TRACE' in rule
     assert rs.processes(nodes, 'node2', 'xtables-monitor --trace')
     rs.udp_probe(nodes, 'node1', '198.18.0.2', dport)
-    text = rs.wait_until(lambda: (lambda t: t if 'dport' in t or str(dport) in t else None)(
-        rs.read_file(nodes, 'node2', res['capture_files'][0])), 10, what='trace lines in the capture file')
+    text = rs.wait_for_text(nodes, 'node2', res['capture_files'][0], 'raw:PREROUTING')
     assert 'raw:PREROUTING:rule:0x' in text and 'SRC=198.18.0.1' in text
     assert 'netdebug:nftmon:' in text  # xtables-monitor prints our rule with its tag
     gone = ok(lab_ansible.module('node2', TRACE, {'run_id': 'nftmon', 'state': 'absent'}, diff=True), 'node2')
@@ -102,8 +101,7 @@ def test_native_nftables_trace_and_log(nodes, lab_ansible):
         assert 'hook prerouting priority raw - 10' in table and 'meta nftrace set 1' in table
         assert 'log prefix "ndnative%d " level debug' % dport in table and 'limit rate 5/second' in table
         rs.udp_probe(nodes, 'node1', '198.18.0.2', dport)
-        capture = rs.wait_until(lambda: (lambda t: t if 'inet netdebug raw_prerouting' in t else None)(
-            rs.read_file(nodes, 'node2', trace['capture_files'][0])), 10, what='nft monitor trace lines')
+        capture = rs.wait_for_text(nodes, 'node2', trace['capture_files'][0], 'inet netdebug raw_prerouting')
         assert 'dport %d' % dport in capture
         lines = rs.wait_until(lambda: [l for l in klog.read() if 'ndnative%d' % dport in l], 10, what='LOG lines')
         assert 'DPT=%d' % dport in lines[0]
@@ -161,8 +159,7 @@ def test_mixed_node_traces_both_sides(nodes, lab_ansible):
         kernel = rs.wait_until(lambda: [l for l in klog.read() if 'TRACE:' in l and 'DPT=%d' % dport in l], 10,
                                what='legacy TRACE lines of the mixed node')
         assert any(l.startswith('TRACE: raw:PREROUTING:') for l in kernel)
-        monitor = rs.wait_until(lambda: (lambda t: t if 'raw:PREROUTING' in t else None)(
-            rs.read_file(nodes, 'node3', res['capture_files'][0])), 10, what='nf_tables TRACE lines of the mixed node')
+        monitor = rs.wait_for_text(nodes, 'node3', res['capture_files'][0], 'raw:PREROUTING')
         assert 'SRC=198.18.0.1' in monitor
     finally:
         klog.close()

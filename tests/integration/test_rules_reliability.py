@@ -179,8 +179,13 @@ def test_two_runs_do_not_interfere(lab, lab_ansible):
 def test_duration_in_one_call(lab, lab_ansible):
     before = rs.ruleset(lab, 'node2')
     dport = 40000 + os.getpid() % 20000
-    sender = threading.Thread(target=lambda: [rs.udp_probe(lab, 'node1', '198.18.0.2', dport, count=1)
-                                              or time.sleep(0.5) for _ in range(12)])
+
+    def send():
+        for dummy in range(12):
+            rs.udp_probe(lab, 'node1', '198.18.0.2', dport, count=1)
+            time.sleep(0.5)
+
+    sender = threading.Thread(target=send)
     sender.start()
     res = ok(lab_ansible.module('node2', TRACE, {'protocol': 'udp', 'destination_port': str(dport), 'duration': 4,
                                                  'ttl': 60}), 'node2')
