@@ -150,7 +150,8 @@ def test_bad_input_stops_before_any_change(app_guard, lab_ansible, tmp_path, ext
     assert message in res.stdout, res
     assert snapshots(lab_ansible) == before
     for node in NODES:
-        assert leftovers(app_guard, node) == ([], []), node
+        procs, runs = leftovers(app_guard, node)
+        assert procs == [] and 'bad-1' not in runs, node
     assert not (tmp_path / 'bad-1' / 'manifest.json').exists()
 
 
