@@ -25,23 +25,24 @@ _ISO = re.compile(r'(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d
                   r'(?:\[\s*\d+\.\d+\] )?')
 _TRACE = re.compile(r'TRACE: (\w+):(\S+):(rule|return|policy):(\d+) ')
 
-_CACHE_MAX = 64  # recent field texts: the lines of one packet repeat them (see _packet)
+# The common case in one match: a dmesg-stamped TRACE line (parse.iter_events takes it without a detour).
+DMESG_TRACE = re.compile(r'\[\s*(\d+\.\d+)\] TRACE: (\w+):(\S+):(rule|return|policy):(\d+) ')
+
+_CACHE_MAX = 64  # recent field texts: the lines of one packet repeat them (see packet_entry)
 
 
-def _packet(ctx, text):
-    """Parse packet fields, reusing the result for the identical text of the packet's previous lines."""
-    if text[-1:] != ' ':
-        text += ' '  # some loggers strip the trailing space the kernel writes
+def packet_entry(ctx, text):
+    """(packet, family) for the fields text, reusing the result for the identical text of the packet's previous
+    lines: events of one packet then share one packet dict (treat event packets as read-only)."""
     cache = ctx.packet_cache
-    packet = cache.get(text)
-    if packet is None:
-        packet = parse_fields(text)
+    entry = cache.get(text)
+    if entry is None:
+        packet = parse_fields(text if text[-1:] == ' ' else text + ' ')  # some loggers strip the last space
+        entry = (packet, family_of(packet))
         if len(cache) >= _CACHE_MAX:
             cache.clear()
-        cache[text] = packet
-    elif not ctx.share_packets:
-        packet = dict(packet)
-    return packet
+        cache[text] = entry
+    return entry
 
 
 def parse_message(ctx, lineno, msg, time, ts, clock, host, text):
@@ -51,20 +52,21 @@ def parse_message(ctx, lineno, msg, time, ts, clock, host, text):
         if m is None:
             return unparsed(lineno, text, 'TRACE line without table:chain:type:rulenum', 'kernel', host, time, ts,
                             clock)
-        packet = _packet(ctx, msg[m.end():])
+        table, chain, kind, num = m.groups()
+        packet, family = packet_entry(ctx, msg[m.end():])
         return {
             'line': lineno, 'format': 'kernel', 'host': host, 'time': time, 'ts': ts, 'clock': clock,
-            'table': m.group(1), 'chain': m.group(2), 'kind': m.group(3), 'rulenum': int(m.group(4)),
-            'handle': None, 'verdict': None, 'target_chain': None, 'trace_id': None, 'family': family_of(packet),
-            'prefix': None, 'rule': None, 'packet': packet,
+            'table': table, 'chain': chain, 'kind': kind, 'rulenum': int(num), 'handle': None, 'verdict': None,
+            'target_chain': None, 'trace_id': None, 'family': family, 'prefix': None, 'rule': None,
+            'packet': packet,
         }
     start = msg.find('IN=')
     if start >= 0 and ' OUT=' in msg:
-        packet = _packet(ctx, msg[start:])
+        packet, family = packet_entry(ctx, msg[start:])
         return {
             'line': lineno, 'format': 'kernel', 'host': host, 'time': time, 'ts': ts, 'clock': clock,
             'table': None, 'chain': None, 'kind': 'log', 'rulenum': None, 'handle': None, 'verdict': None,
-            'target_chain': None, 'trace_id': None, 'family': family_of(packet), 'prefix': msg[:start],
+            'target_chain': None, 'trace_id': None, 'family': family, 'prefix': msg[:start],
             'rule': None, 'packet': packet,
         }
     return unparsed(lineno, text, 'not a netfilter TRACE or LOG message', 'kernel', host, time, ts, clock)

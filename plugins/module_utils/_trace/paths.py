@@ -17,7 +17,7 @@ class Packet:
     """One packet on one host, as the capture saw it (steps are interned step keys, see step_key)."""
 
     __slots__ = ('host', 'trace_id', 'format', 'family', 'time', 'ts', 'clock', 'fields', 'fingerprint',
-                 'steps', 'logs', 'pairs', 'source', 'line', 'last_ts')
+                 'steps', 'logs', 'pairs', 'source', 'line', 'last_ts', 'last_fields')
 
     def __init__(self, host, event, source):
         self.host = host
@@ -35,10 +35,12 @@ class Packet:
         self.source = source
         self.line = event['line']
         self.last_ts = event['ts']
+        self.last_fields = None
 
     def see(self, fields):
-        if not fields:
+        if not fields or fields is self.last_fields:  # lines of one packet usually share one fields dict
             return
+        self.last_fields = fields
         if self.fields is None and fields.get('src'):
             self.fields = fields
         src = fields.get('src')
@@ -79,6 +81,7 @@ class Grouper:
         self._by_trace = {}
         self._by_fields = {}
         self._keys = {}
+        self._fingerprints = {}
         self._since_prune = 0
 
     def start_file(self):
@@ -131,25 +134,43 @@ class Grouper:
             current.steps.append(key)
         current.last_ts = ts
 
-    def _add_kernel(self, event, kind, source):
+    def _fingerprint(self, event):
+        """Memoised per packet dict: the lines of one packet share it (the entry keeps the dict alive, so its
+        id cannot be reused while cached)."""
         fields = event['packet']
+        entry = self._fingerprints.get(id(fields))
+        if entry is not None and entry[0] is fields:
+            return entry[1]
         fingerprint = _kernel_fingerprint(event)
+        if len(self._fingerprints) > 256:
+            self._fingerprints.clear()
+        self._fingerprints[id(fields)] = (fields, fingerprint)
+        return fingerprint
+
+    def _add_kernel(self, event, kind, source):
+        # the hot path of a legacy capture: the helpers' work is inlined where it is one lookup
+        fields = event['packet']
+        memo = self._fingerprints.get(id(fields))
+        fingerprint = memo[1] if memo is not None and memo[0] is fields else self._fingerprint(event)
         current = self._by_fields.get(fingerprint)
         ts = event['ts']
+        expired = current is not None and ts is not None and current.last_ts is not None and \
+            ts - current.last_ts > self.window
         if kind == 'log':
-            if current is None or self._expired(current, ts):
+            if current is None or expired:
                 current = self._new(event, source)
                 current.fingerprint = fingerprint
                 self._by_fields[fingerprint] = current
             current.logs.append(event['prefix'])
         else:
             key = self._intern(event)
-            if current is None or self._expired(current, ts) or (current.steps and current.steps[0] == key):
+            if current is None or expired or current.steps and current.steps[0] == key:
                 current = self._new(event, source)
                 current.fingerprint = fingerprint
                 self._by_fields[fingerprint] = current
             current.steps.append(key)
-        current.see(fields)
+        if fields is not current.last_fields:
+            current.see(fields)
         current.last_ts = ts
         self._since_prune += 1
         if self._since_prune > 50000 and ts is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import correlate, nat_aliases
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.parse import iter_events
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths import Grouper, decide, resolve_path
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import HostInput, load_manifest, open_lines
@@ -15,6 +16,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.resolve 
 SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
                 'in', 'out', 'len')
 VERDICT_RULE_KEYS = ('table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target', 'hook', 'family')
+PATH_STEP_KEYS = ('table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target')
+FULL_STEP_KEYS = PATH_STEP_KEYS + ('effect', 'hook', 'family', 'resolved', 'note', 'chain_type', 'base_chain')
 
 
 def _summary(fields):
@@ -72,45 +75,48 @@ class _Host:
             self.grouper.start_file()
             try:
                 with open_lines(path) as fh:
-                    for event in iter_events(fh, host=self.name, year=self.year, share_packets=True):
+                    for event in iter_events(fh, host=self.name, year=self.year):
                         self.grouper.add(event, rel)
             except (OSError, EOFError, ValueError) as exc:  # e.g. a truncated .gz: keep what was read
                 self.input.errors.append('reading %s stopped: %s' % (rel, exc))
 
     def records(self):
+        """(packet, record, full path, index of the deciding step) per packet, in capture order."""
         has = {'kernel': bool(self.snapshot.legacy), 'xtables-monitor': bool(self.snapshot.nft),
                'nft-monitor': bool(self.snapshot.nft)}
+        compact_paths = {}  # packets that took the same steps share one compact path list and one rule dict
+        rule_dicts = {}
         for packet in self.grouper.packets:
             path = resolve_path(packet, self.resolver)
             verdict, step = decide(path, self.snapshot, packet.format, packet.family, has.get(packet.format))
+            signature = tuple(id(s) for s in path)  # resolved steps are shared objects, kept by the resolver
+            compact = compact_paths.get(signature)
+            if compact is None:
+                compact = compact_paths[signature] = [{key: s[key] for key in PATH_STEP_KEYS} for s in path]
+            deciding = rule = None
+            if step is not None:
+                positions = [i for i, s in enumerate(path) if s is step]
+                deciding = positions[0] if verdict in ('drop', 'reject') else positions[-1]
+                rule = rule_dicts.get(id(step))
+                if rule is None:
+                    rule = rule_dicts[id(step)] = {key: step[key] for key in VERDICT_RULE_KEYS}
             yield packet, {
                 'host': self.name, 'trace_id': packet.trace_id, 'first_seen': packet.time, 'ts': packet.ts,
                 'clock': packet.clock, 'format': packet.format, 'family': packet.family,
-                'source': packet.source, 'line': packet.line, 'summary': _summary(packet.fields), 'path': path,
-                'verdict': verdict,
-                'verdict_rule': {key: step[key] for key in VERDICT_RULE_KEYS} if step else None,
-                'logs': packet.logs, 'journey': None,
-            }
+                'source': packet.source, 'line': packet.line, 'summary': _summary(packet.fields), 'path': compact,
+                'verdict': verdict, 'verdict_rule': rule, 'logs': packet.logs, 'journey': None,
+            }, path, deciding
 
 
-def _distinct_paths(records):
+def _distinct_paths(records, full_paths, decidings):
     """Packets grouped by host and the exact steps they took; each group is drawn once in the HTML report."""
     paths = {}
     for index, record in enumerate(records):
-        signature = (record['host'], record['verdict'], tuple(id(step) for step in record['path']))
+        signature = (record['host'], record['verdict'], id(record['path']))
         entry = paths.get(signature)
         if entry is None:
-            decided = record['verdict_rule']
-            deciding = None
-            if decided is not None:
-                for pos, step in enumerate(record['path']):
-                    if all(step[k] == decided[k] for k in ('table', 'chain', 'kind', 'rulenum', 'handle')):
-                        deciding = pos
-                        if record['verdict'] in ('drop', 'reject'):
-                            break
-            entry = {'id': len(paths), 'host': record['host'], 'verdict': record['verdict'],
-                     'steps': record['path'], 'deciding_step': deciding, 'packets': 0, 'example': index,
-                     'summary': record['summary']}
+            entry = {'id': len(paths), 'host': record['host'], 'verdict': record['verdict'], 'packets': 0,
+                     'example_packet': index, 'deciding_step': decidings[index], 'steps': full_paths[index]}
             paths[signature] = entry
         entry['packets'] += 1
         record['path_id'] = entry['id']
@@ -150,10 +156,17 @@ def verdict_lines(drops, limit=20):
 
 def build_report(incident_dir, incident_id=None, window=2.0, correlation_window=10.0):
     """The whole report as a JSON-ready dict (deterministic: no generation time, stable order)."""
+    with gc_paused():
+        return _build_report(incident_dir, incident_id, window, correlation_window)
+
+
+def _build_report(incident_dir, incident_id, window, correlation_window):
     manifest = load_manifest(incident_dir)
     year = _year(manifest)
     hosts = {}
     records = []
+    full_paths = []
+    decidings = []
     aliases = {}
     for name, entry in manifest['hosts'].items():
         host = _Host(name, entry, incident_dir, year, window)
@@ -161,10 +174,12 @@ def build_report(incident_dir, incident_id=None, window=2.0, correlation_window=
         aliases[name] = nat_aliases(host.input.conntrack)
         verdicts = {}
         count = 0
-        for packet, record in host.records():
+        for packet, record, path, deciding in host.records():
             verdicts[record['verdict']] = verdicts.get(record['verdict'], 0) + 1
             record['_pairs'] = packet.pairs
             records.append(record)
+            full_paths.append(path)
+            decidings.append(deciding)
             count += 1
         hosts[name] = {
             'status': host.input.status, 'reason': host.input.reason, 'events': host.grouper.events,
@@ -174,11 +189,15 @@ def build_report(incident_dir, incident_id=None, window=2.0, correlation_window=
             'errors': host.input.errors,
         }
         host.grouper = None  # the records hold what is needed; let the grouping state go
-    records.sort(key=lambda r: (r['ts'] is None, r['ts'] if r['ts'] is not None else 0, r['host'], r['line']))
+    order = sorted(range(len(records)), key=lambda i: (records[i]['ts'] is None, records[i]['ts'] or 0,
+                                                       records[i]['host'], records[i]['line']))
+    records = [records[i] for i in order]
+    full_paths = [full_paths[i] for i in order]
+    decidings = [decidings[i] for i in order]
     for index, record in enumerate(records):
         record['id'] = index
     journeys = correlate(records, [record.pop('_pairs') for record in records], aliases, correlation_window)
-    paths = _distinct_paths(records)
+    paths = _distinct_paths(records, full_paths, decidings)
     drops = _drops(records)
     return {
         'incident_id': incident_id or manifest.get('incident_id') or os.path.basename(incident_dir.rstrip('/')),
@@ -189,6 +208,7 @@ def build_report(incident_dir, incident_id=None, window=2.0, correlation_window=
         'journeys': [{'id': i, 'packets': members, 'hosts': [records[m]['host'] for m in members]}
                      for i, members in enumerate(journeys)],
         'paths': [{'id': p['id'], 'host': p['host'], 'verdict': p['verdict'], 'packets': p['packets'],
-                   'example_packet': p['example'], 'deciding_step': p['deciding_step']} for p in paths],
+                   'example_packet': p['example_packet'], 'deciding_step': p['deciding_step'],
+                   'steps': [{key: step[key] for key in FULL_STEP_KEYS} for step in p['steps']]} for p in paths],
         'packets': records,
     }

@@ -78,7 +78,7 @@ def _journeys(report):
 
 def _path_section(report, path):
     example = report['packets'][path['example_packet']]
-    steps = example['path']
+    steps = path['steps']
     plural = '' if path['packets'] == 1 else 's'
     title = '%s: %s, %s (%d packet%s)' % (path['host'], packet_words(example['summary']), path['verdict'],
                                           path['packets'], plural)

@@ -28,11 +28,11 @@ def _path_lines(report, path):
     heading = '#### Path %d: %s, %s (%d packet%s)' % (path['id'], packet_words(example['summary']), path['verdict'],
                                                       path['packets'], plural)
     out = [heading, '']
-    if not example['path']:
+    if not path['steps']:
         out.append('Only LOG lines (%s), no TRACE steps.' % ', '.join(example['logs']))
         return out + ['']
     out.append('```')
-    for index, step in enumerate(example['path']):
+    for index, step in enumerate(path['steps']):
         mark = '   <== decided here' if index == path['deciding_step'] else ''
         out.append('%-12s %-28s %s%s' % ((step['hook'] or '?').upper(), '%s/%s' % (step['table'], step['chain']),
                                          step_text(step), mark))

@@ -4,51 +4,95 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import BundleError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_html import render_html
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_md import render_md
 
 FORMATS = ('json', 'md', 'html')
 HOST_KEYS = ('status', 'reason', 'events', 'packets', 'unparsed', 'verdicts', 'errors')
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(',', ':')).encode
+
+
+def json_chunks(report):
+    """report.json in pieces, one packet per line: never the whole document in memory at once.
+
+    Packets that took the same path share its list and rule dict (report_build), so those are encoded once.
+    """
+    yield '{'
+    for key, value in report.items():
+        if key != 'packets':
+            yield '%s:%s,\n' % (_ENCODE(key), _ENCODE(value))
+    yield '"packets":['
+    shared = {}
+    for index, record in enumerate(report['packets']):
+        path, rule = record['path'], record['verdict_rule']
+        encoded = shared.get((id(path), id(rule)))
+        if encoded is None:
+            encoded = shared[(id(path), id(rule))] = ',"path":%s,"verdict_rule":%s}' % (_ENCODE(path), _ENCODE(rule))
+        head = _ENCODE({key: value for key, value in record.items() if key not in _SHARED_KEYS})
+        yield (',\n' if index else '\n') + head[:-1] + encoded
+    yield '\n]}\n'
+
+
+_SHARED_KEYS = ('path', 'verdict_rule')
+
+
 RENDERERS = {
-    'json': lambda report: json.dumps(report, indent=1, sort_keys=False, ensure_ascii=False) + '\n',
-    'md': render_md,
-    'html': render_html,
+    'json': json_chunks,
+    'md': lambda report: [render_md(report)],
+    'html': lambda report: [render_html(report)],
 }
 
 
-def atomic_write(path, data):
-    """Write bytes to path through a temp file in the same directory and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as fh:
+        for block in iter(lambda: fh.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sync_file(path, chunks, check_mode=False):
+    """Write the chunks to path through a temp file and a rename, unless path already holds exactly that.
+    Returns whether the file changed (or, in check mode, would change)."""
+    digest = hashlib.sha256()
+    fh = tmp = None
+    if not check_mode:
+        fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp',
+                                   dir=os.path.dirname(os.path.abspath(path)))
+        fh = os.fdopen(fd, 'wb')
     try:
-        with os.fdopen(fd, 'wb') as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        for chunk in chunks:
+            data = chunk.encode('utf-8')
+            digest.update(data)
+            if fh is not None:
+                fh.write(data)
+        same = os.path.isfile(path) and _sha256(path) == digest.hexdigest()
+        if fh is None:
+            return not same
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+        fh = None
+        if same:
+            os.unlink(tmp)
+            return False
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        return True
     except BaseException:
-        try:
+        if fh is not None:
+            fh.close()
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
-
-
-def _same(path, data):
-    try:
-        if os.path.getsize(path) != len(data):
-            return False
-        with open(path, 'rb') as fh:
-            return fh.read() == data
-    except OSError:
-        return False
 
 
 def incident_path(bundle_dir, incident_id):
@@ -70,15 +114,12 @@ def run_report(bundle_dir, incident_id, output_dir=None, formats=FORMATS, window
     report = build_report(incident_dir, incident_id, window=window, correlation_window=correlation_window)
     files = {}
     changed = []
-    for fmt in formats:
-        data = RENDERERS[fmt](report).encode('utf-8')
-        path = os.path.join(output_dir, 'report.%s' % fmt)
-        files[fmt] = path
-        if _same(path, data):
-            continue
-        changed.append(fmt)
-        if not check_mode:
-            atomic_write(path, data)
+    with gc_paused():
+        for fmt in formats:
+            path = os.path.join(output_dir, 'report.%s' % fmt)
+            files[fmt] = path
+            if sync_file(path, RENDERERS[fmt](report), check_mode):
+                changed.append(fmt)
     counts = {}
     for record in report['packets']:
         counts[record['verdict']] = counts.get(record['verdict'], 0) + 1

@@ -67,6 +67,7 @@ class Snapshot:
                     break
         self.nft = parse_nft_ruleset(files['nft.ruleset']) if 'nft.ruleset' in files else {}
         self.names = sorted(files)
+        self._later = {}
 
     def legacy_chains(self, family, table):
         return self.legacy.get(family, {}).get(table)
@@ -76,6 +77,12 @@ class Snapshot:
 
     def later_filter_hooks(self, fmt, family, hook):
         """Would a packet accepted at `hook` still meet a (non-nat) chain later on this host?"""
+        key = (fmt, family, hook)
+        if key not in self._later:
+            self._later[key] = self._later_filter_hooks(fmt, family, hook)
+        return self._later[key]
+
+    def _later_filter_hooks(self, fmt, family, hook):
         later = {'prerouting': ('input', 'forward'), 'forward': ('postrouting',), 'output': ('postrouting',)}
         hooks = later.get(hook, ())
         if not hooks:

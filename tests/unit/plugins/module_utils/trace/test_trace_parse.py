@@ -9,7 +9,8 @@ import collections
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.events import FIELDS, KINDS
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.parse import parse_trace
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.parse import (
+    Context, iter_events, parse_line, parse_trace)
 
 # (file, format, kind counts) - the counts were checked by hand against the recordings
 FILES = [
@@ -132,3 +133,18 @@ def test_every_prefix_of_every_real_line_parses_without_exception(lines, rel):
     for line in lines(rel)[:40]:
         events = parse_trace([line[:cut] for cut in range(0, len(line), 3)])
         assert all(e['kind'] in KINDS for e in events)
+
+
+@pytest.mark.parametrize('rel', ['legacy/node1/trace/dmesg.log', 'legacy/node2/trace/dmesg.log'])
+def test_inline_hot_path_builds_the_same_events_as_the_dispatcher(fixtures_dir, rel):
+    """iter_events takes dmesg TRACE lines without a detour; parse_line must give the very same events."""
+    with open(fixtures_dir / rel, encoding='utf-8') as fh:  # file lines keep their '\n'
+        fast = list(iter_events(fh, host='node2'))
+    ctx = Context(host='node2')
+    slow = [parse_line(ctx, number, line) for number, line in enumerate(lines_of(fixtures_dir / rel), 1)]
+    assert fast == slow and len(fast) > 20
+
+
+def lines_of(path):
+    with open(path, encoding='utf-8') as fh:
+        return [line.rstrip('\n') for line in fh]

@@ -12,6 +12,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_b
 
 def _node2(incident_dir):
     report = build_report(str(incident_dir))
+    for packet in report['packets']:  # the full steps (effect, hook, note) are kept once per distinct path
+        packet['steps'] = report['paths'][packet['path_id']]['steps']
     return [p for p in report['packets'] if p['host'] == 'node2'], report
 
 
@@ -29,7 +31,7 @@ def _where(packet):
 
 
 def _trail(packet):
-    return [(s['table'], s['chain'], s['effect']) for s in packet['path']]
+    return [(s['table'], s['chain'], s['effect']) for s in packet['steps']]
 
 
 LEGACY = {
@@ -84,22 +86,22 @@ def test_drop_is_reached_through_two_jumps(bundle, kind, chain, table):
     input_chain = 'input' if kind == 'nftables' else 'INPUT'
     assert trail[-5:] == [(input_chain, 'jump'), ('app-check', 'return'), (input_chain, 'jump'),
                           ('app-guard', 'jump'), ('app-deep', 'drop')]
-    assert [s['hook'] for s in drop['path'] if s['table'] == table][-5:] == ['input'] * 5
+    assert [s['hook'] for s in drop['steps'] if s['table'] == table][-5:] == ['input'] * 5
 
 
 def test_legacy_return_explicit_and_end_of_chain(bundle):
     packets, _report = _node2(bundle('legacy'))
     ping = packets[0]
-    explicit = next(s for s in ping['path'] if s['chain'] == 'app-check')
+    explicit = next(s for s in ping['steps'] if s['chain'] == 'app-check')
     assert (explicit['kind'], explicit['rulenum'], explicit['rule'], explicit['effect']) == \
         ('rule', 1, '-A app-check -p icmp -j RETURN', 'return')
-    end = next(s for s in ping['path'] if s['chain'] == 'app-deep')
+    end = next(s for s in ping['steps'] if s['chain'] == 'app-deep')
     assert (end['kind'], end['rulenum'], end['rule'], end['effect'], end['note']) == \
         ('return', 2, None, 'return', 'end of chain')
     tcp = _pick(packets, 'tcp', dport=8080)[0]
-    fall_off = next(s for s in tcp['path'] if s['chain'] == 'app-check')
+    fall_off = next(s for s in tcp['steps'] if s['chain'] == 'app-check')
     assert (fall_off['kind'], fall_off['rulenum'], fall_off['effect']) == ('return', 3, 'return')
-    quirk = next(s for s in ping['path'] if s['chain'] == 'app-guard' and s['kind'] == 'return')
+    quirk = next(s for s in ping['steps'] if s['chain'] == 'app-guard' and s['kind'] == 'return')
     assert quirk['note'] == 'unconditional rule, reported by the kernel as return'
 
 
