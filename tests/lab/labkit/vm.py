@@ -12,6 +12,8 @@ overlays, consoles and the lab key under /run/netdebug-lab/vm/.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import os
 import re
@@ -143,6 +145,18 @@ class VmLab:
     def _save(self, state: dict):
         common.write_json(self.state_file, state)
 
+    @contextlib.contextmanager
+    def _locked(self):
+        """Serialise up and down of this machine's one vm lab (two suites starting it at once wait, not clash)."""
+        lock_path = common.STATE_ROOT / f'{KIND}.lock'  # beside the state directory: down removes that one
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, 'w', encoding='ascii') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def _node_dir(self, name: str) -> Path:
         return self.dir / name
 
@@ -186,6 +200,10 @@ class VmLab:
         """Boot N VMs in parallel; return once SSH answers on each, else raise with the console tails."""
         common.require_root()
         opts = self._check_opts(nodes, opts)
+        with self._locked():
+            self._up(nodes, opts)
+
+    def _up(self, nodes: int, opts: dict) -> None:
         state = self._state()
         if state:
             if state.get('phase') == 'up' and state.get('nodes') == nodes and all(self._alive(state).values()):
@@ -328,6 +346,10 @@ class VmLab:
     def down(self) -> None:
         """Stop every lab VM, delete taps and bridge, overlays and state; idempotent, works after a crash."""
         common.require_root()
+        with self._locked():
+            self._down()
+
+    def _down(self) -> None:
         self._stop_vms()
         ip = common.tool('ip', 'iproute2')
         for link in sorted(lab_links(), key=lambda name: name == BRIDGE):  # taps first, then the bridge
