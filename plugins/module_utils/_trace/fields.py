@@ -52,6 +52,14 @@ def _addr(text):
     return value
 
 
+def _mac_octets(value):
+    """xtables-monitor prints MACs without leading zeros (2:0:c6:12:0:1); the kernel and nft print 02:00:..."""
+    parts = value.split(':')
+    if len(parts) == 6 and all(1 <= len(part) <= 2 for part in parts):
+        return ':'.join(part.rjust(2, '0') for part in parts).lower()
+    return value
+
+
 def _mac(packet, mac):
     packet['mac'] = mac
     if len(mac) == 41:  # destination, source, ethertype: the Ethernet header as nf_log prints it
@@ -135,8 +143,8 @@ _KEYS = {
     'OUT': ('out', 'out', None),
     'PHYSIN': ('physin', 'physin', None),
     'PHYSOUT': ('physout', 'physout', None),
-    'MACSRC': ('mac_src', 'mac_src', None),
-    'MACDST': ('mac_dst', 'mac_dst', None),
+    'MACSRC': ('mac_src', 'mac_src', _mac_octets),
+    'MACDST': ('mac_dst', 'mac_dst', _mac_octets),
     'MACPROTO': ('mac_proto', 'mac_proto', None),
     'SRC': ('src', 'src', _addr),
     'DST': ('dst', 'dst', _addr),

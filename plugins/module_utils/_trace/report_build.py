@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import correlate, nat_aliases
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
@@ -20,9 +21,25 @@ PATH_STEP_KEYS = ('table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target
 FULL_STEP_KEYS = PATH_STEP_KEYS + ('effect', 'hook', 'family', 'resolved', 'note', 'chain_type', 'base_chain')
 
 
-def _summary(fields):
+# A rule that matched names the packet's protocol: iptables "-p icmp" (not "! -p"), nft "ip protocol icmp",
+# "meta l4proto tcp", or a protocol header match such as "icmp type" or "tcp dport".
+_RULE_PROTO = re.compile(r'(?:^|\s)(?<!! )-p (\w+)|\b(?:ip protocol|ip6 nexthdr|meta l4proto) (\w+)'
+                         r'|\b(icmp|icmpv6|tcp|udp|sctp) (?:type|code|dport|sport|flags)\b')
+_PROTO_NAMES = {'ipv6-icmp': 'icmpv6', 'icmp6': 'icmpv6'}
+
+
+def _summary(fields, path):
     fields = fields or {}
-    return {key: fields[key] for key in SUMMARY_KEYS if fields.get(key) is not None}
+    summary = {key: fields[key] for key in SUMMARY_KEYS if fields.get(key) is not None}
+    if 'proto' not in summary:  # xtables-monitor does not print the protocol of ICMP and UDP packets
+        for step in path:
+            if step['kind'] == 'rule' and step['rule']:
+                m = _RULE_PROTO.search(step['rule'])
+                if m:
+                    name = next(group for group in m.groups() if group)
+                    summary['proto'] = _PROTO_NAMES.get(name, name)
+                    break
+    return summary
 
 
 def _year(manifest):
@@ -103,7 +120,7 @@ class _Host:
             yield packet, {
                 'host': self.name, 'trace_id': packet.trace_id, 'first_seen': packet.time, 'ts': packet.ts,
                 'clock': packet.clock, 'format': packet.format, 'family': packet.family,
-                'source': packet.source, 'line': packet.line, 'summary': _summary(packet.fields), 'path': compact,
+                'source': packet.source, 'line': packet.line, 'summary': _summary(packet.fields, path), 'path': compact,
                 'verdict': verdict, 'verdict_rule': rule, 'logs': packet.logs, 'journey': None,
             }, path, deciding
 

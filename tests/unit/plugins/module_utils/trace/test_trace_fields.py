@@ -89,6 +89,12 @@ def test_fast_path_agrees_with_general_tokenizer(lines, rel):
     assert fast_hits > 10  # the fast path really is taken on the common lines
 
 
+def test_xtables_monitor_macs_without_leading_zeros_are_padded():
+    """xtables-monitor 1.8.9 prints MACSRC=2:0:c6:12:0:1 (seen in the capture playbook's lab bundles)."""
+    packet = parse_fields('IN=eth0 MACSRC=2:0:c6:12:0:1 MACDST=2:0:c6:12:0:2 MACPROTO=0800 SRC=198.18.0.1 ')
+    assert (packet['mac_src'], packet['mac_dst']) == ('02:00:c6:12:00:01', '02:00:c6:12:00:02')
+
+
 def test_empty_in_out_are_left_out():
     packet = parse_fields('IN= OUT=eth0 SRC=198.18.0.1 DST=198.18.0.2 LEN=20 TOS=0x00 PREC=0x00 TTL=1 ID=1 PROTO=47 ')
     assert 'in' not in packet and packet['out'] == 'eth0' and packet['proto'] == '47'
