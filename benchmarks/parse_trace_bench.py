@@ -21,6 +21,7 @@ Run from a checkout; the collection is imported from it (a temporary ansible_col
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import hashlib
 import json
@@ -28,6 +29,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,7 @@ FIXTURES = os.path.join(ROOT, 'tests', 'unit', 'fixtures', 'trace', 'legacy')
 def _import_path():
     """A temporary ansible_collections/netdebug/netfilter -> checkout link, so that imports work from a checkout."""
     base = tempfile.mkdtemp(prefix='ndbench-')
+    atexit.register(shutil.rmtree, base, True)  # the link only: rmtree does not follow symlinks
     os.makedirs(os.path.join(base, 'ansible_collections', 'netdebug'))
     os.symlink(ROOT, os.path.join(base, 'ansible_collections', 'netdebug', 'netfilter'))
     sys.path.insert(0, base)
