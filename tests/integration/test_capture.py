@@ -198,6 +198,72 @@ def test_controller_killed_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path):
         wait_for(lambda node=node: leftovers(app_guard, node)[0] == [], 30, 'no monitor or reaper on %s' % node)
 
 
+AGENT_RULES = b"""*filter
+:cali-INPUT - [0:0]
+:cali-from-host-endpoint - [0:0]
+-A cali-INPUT -m comment --comment "cali:msRIDfJRWnYwzW4g" -j cali-from-host-endpoint
+-A cali-from-host-endpoint -m comment --comment "cali:aNKO1m-7w0jrpbLQ" -m mark --mark 0x10000/0x10000 -j ACCEPT
+COMMIT
+"""
+
+
+def test_agent_rewriting_its_chains_during_the_capture(app_guard, lab_ansible, tmp_path):
+    """A Calico-like agent rewrites its chains every 100 ms with iptables-restore --noflush during the window."""
+    before = snapshots(lab_ansible)
+    node_run(app_guard, 'node2', ['tee', '/tmp/agent.rules'], data=AGENT_RULES)
+    agent = threading.Thread(target=app_guard.exec, daemon=True, kwargs={
+        'node': 'node2', 'timeout': 150,
+        'argv': ['bash', '-c', 'end=$((SECONDS+60)); while ((SECONDS < end)) && [ ! -e /tmp/agent.stop ]; do '
+                               'iptables-restore -w 5 --noflush /tmp/agent.rules || exit 1; sleep 0.1; done']})
+    agent.start()
+    try:
+        res = capture(lab_ansible, app_guard, 'agent-1', tmp_path, extra={'netdebug_conntrack': False})
+    finally:
+        node_run(app_guard, 'node2', ['touch', '/tmp/agent.stop'])
+        agent.join(30)
+        node_run(app_guard, 'node2', ['rm', '-f', '/tmp/agent.stop', '/tmp/agent.rules'])
+    assert res.rc == 0, res
+    manifest = load_json(tmp_path / 'agent-1' / 'manifest.json')
+    assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
+    report = load_json(tmp_path / 'agent-1' / 'report.json')
+    drops = [p for p in report['packets'] if p['host'] == 'node2' and p['verdict'] == 'drop']
+    assert drops and drops[0]['verdict_rule']['chain'] == 'app-guard'
+    assert snapshots(lab_ansible) == before
+
+
+def test_two_captures_at_once(app_guard, lab_ansible, tmp_path):
+    """Two incidents with different ids and matches side by side: both complete, both clean up only their own."""
+    before = snapshots(lab_ansible)
+    results = {}
+
+    def run(incident, match):
+        results[incident] = lab_ansible.playbook('netdebug.netfilter.capture', timeout=600, extra_vars={
+            'netdebug_incident_id': incident, 'netdebug_duration': 15, 'netdebug_bundle_dir': str(tmp_path),
+            'netdebug_match': match, 'netdebug_conntrack': False})
+
+    threads = [threading.Thread(target=run, args=('twin-a', MATCH)),
+               threading.Thread(target=run, args=('twin-b', {'protocol': 'icmp', 'source': '198.18.0.3'}))]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: all(trace_running(app_guard, 'node2', i) for i in ('twin-a', 'twin-b')), 240,
+             'both traces on node2')
+    app_guard.exec('node1', ['ping', '-c', '4', '-i', '0.5', '-W', '1', '198.18.0.2'], timeout=30)
+    node_run(app_guard, 'node3', ['ping', '-c', '4', '-i', '0.5', '-W', '1', '198.18.0.2'], timeout=30)
+    for thread in threads:
+        thread.join(600)
+    for incident in ('twin-a', 'twin-b'):
+        assert results[incident].rc == 0, results[incident]
+        manifest = load_json(tmp_path / incident / 'manifest.json')
+        assert all(e['status'] == 'ok' for e in manifest['hosts'].values()), manifest
+    report_a = load_json(tmp_path / 'twin-a' / 'report.json')
+    assert any(p['host'] == 'node2' and p['verdict'] == 'drop' and p['verdict_rule']['chain'] == 'app-guard'
+               and p['summary']['src'] == '198.18.0.1' for p in report_a['packets'])
+    report_b = load_json(tmp_path / 'twin-b' / 'report.json')
+    assert any(p['host'] == 'node2' and p['verdict'] == 'accept' and p['summary']['src'] == '198.18.0.3'
+               for p in report_b['packets'])
+    assert snapshots(lab_ansible) == before
+
+
 def _kill_sshd(lab, node):
     """Kill every sshd of the node (listener and sessions) by pid, from inside the node's PID namespace."""
     script = ("import os, signal\n"
