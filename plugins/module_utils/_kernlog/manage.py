@@ -91,6 +91,7 @@ class KernlogManager:
     def __init__(self, module, runner, source=None):
         self.module = module
         self.source = source or FsSource()
+        self.runner = runner
         self.rsyslogd = Rsyslogd(runner)
         self.diffs = []
         self.changed = False
@@ -124,6 +125,9 @@ class KernlogManager:
         current = files.read_text(params['conf_path'])
         files.ensure_ours('conf_path', params['conf_path'], current)
         rotate_wanted = render.render_logrotate(spec) if params['logrotate'] else None
+        if rotate_wanted and not self.runner.find('logrotate'):
+            self.module.warn('logrotate is not installed on this node: %s is written, but nothing enforces its size '
+                             'cap until logrotate is installed' % params['logrotate_path'])
         rotate_current = files.read_text(params['logrotate_path'])
         files.ensure_ours('logrotate_path', params['logrotate_path'], rotate_current)
         if not facts.include_sites(config, params['conf_path']):

@@ -1,0 +1,377 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""rsyslog_kernlog, nf_log and the kernlog/log_modules roles on a Debian 12 VM of the vm lab.
+
+Real kernel (module loading on), real rsyslog under systemd, Ansible over SSH. The tests run in file order:
+nf_log first, because it needs a node where the LOG/TRACE modules are not loaded yet. Every test puts the node
+back as it found it (rules by exact spec, drop-ins through state=absent, modules through nf_log state=absent).
+When the vm lab is already up (another suite's), it is used and left up; otherwise this module brings up one
+node and takes the lab down afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.tests.integration.conftest import AnsibleRun
+
+NODE = 'node1'
+NF_MODULES = ('xt_LOG', 'xt_TRACE', 'nf_log_syslog', 'nfnetlink_log', 'xt_NFLOG')
+CONFIG_SNAPSHOT = ('cd /etc && find rsyslog.conf rsyslog.d logrotate.d -exec stat -c "%n %a %U:%G %s" {} + | sort '
+                   '&& find rsyslog.conf rsyslog.d logrotate.d -type f -exec sha256sum {} + | sort')
+
+
+@pytest.fixture(scope='module')
+def vm():
+    try:
+        from labkit.vm import VmLab  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:
+        pytest.skip('the vm lab kind is not available (tests/lab/labkit/vm.py): %s' % exc)
+    if not shutil.which('qemu-system-x86_64'):
+        pytest.skip('qemu-system-x86_64 is not installed: the vm lab cannot run here')
+    lab = VmLab()
+    deadline = time.time() + 1200
+    while lab.status().get('phase') == 'booting' and time.time() < deadline:
+        time.sleep(5)  # another suite is bringing the lab up: wait for it rather than break it
+    owned = not lab.status().get('up')
+    if owned:
+        lab.down()
+        lab.up(1)
+    try:
+        yield lab
+    finally:
+        if owned:
+            lab.down()
+
+
+@pytest.fixture(scope='module')
+def ansible(vm):
+    return AnsibleRun(vm.inventory())
+
+
+class Node:
+    """Shell access to node1 for setup and inspection (not for the code under test)."""
+
+    def __init__(self, lab):
+        self.lab = lab
+
+    def sh(self, script, check=True, timeout=120):
+        proc = self.lab.exec(NODE, ['sh', '-c', script], timeout=timeout)
+        out = proc.stdout.decode('utf-8', 'replace')
+        if check:
+            assert proc.returncode == 0, (script, proc.returncode, out, proc.stderr.decode('utf-8', 'replace'))
+        return out
+
+    def modules(self):
+        return set(line.split()[0] for line in self.sh('cat /proc/modules').splitlines() if line.strip())
+
+    def nf_log(self):
+        return self.sh('cat /proc/net/netfilter/nf_log')
+
+    def config(self):
+        return self.sh(CONFIG_SNAPSHOT)
+
+    def restart_rsyslog(self):
+        self.sh('systemctl restart rsyslog && systemctl is-active rsyslog')
+
+    def wait_for(self, path, needles, timeout=20):
+        deadline = time.time() + timeout
+        text = ''
+        while time.time() < deadline:
+            text = self.sh('cat %s 2>/dev/null || true' % path)
+            if all(needle in text for needle in needles):
+                return text
+            time.sleep(1)
+        raise AssertionError('%s did not get %r within %d s; it has:\n%s' % (path, needles, timeout, text[-3000:]))
+
+
+@pytest.fixture(scope='module')
+def node(vm):
+    return Node(vm)
+
+
+def _one(result):
+    assert len(result.results) == 1, result
+    return result.results[0]
+
+
+def _four_steps(ansible, module, args):
+    """check, apply, check, apply: returns the four results (asserted ok)."""
+    out = []
+    for check in (True, False, True, False):
+        entry = _one(ansible.module(NODE, module, args, check=check, diff=True))
+        assert entry['status'] == 'ok', entry
+        out.append(entry['result'])
+    assert [r['changed'] for r in out] == [True, True, False, False], out
+    return out
+
+
+# --- nf_log ----------------------------------------------------------------------------------------------------
+
+def test_nf_log_loads_xt_log_and_puts_everything_back(node, ansible):
+    loaded = node.modules() & set(NF_MODULES)
+    if loaded:  # a reused lab: unload what nobody uses, so that this test starts from a booted node's state
+        node.sh('for m in xt_NFLOG nfnetlink_log xt_TRACE xt_LOG nf_log_syslog; do rmmod $m 2>/dev/null; done; true')
+        if node.modules() & set(NF_MODULES):
+            pytest.fail('node1 has %s loaded and in use; run with a freshly booted vm lab'
+                        % sorted(node.modules() & set(NF_MODULES)))
+    modules_before, nf_log_before = node.modules(), node.nf_log()
+    assert 'NONE' in nf_log_before.splitlines()[2]  # no syslog logger without nf_log_syslog
+
+    args = {'run_id': 'ndkl-vm1'}
+    query = _one(ansible.module(NODE, 'netdebug.netfilter.nf_log', {'state': 'query'}))['result']
+    assert query['modules']['xt_LOG'] == 'loadable' and query['modules']['nf_log_syslog'] == 'loadable'
+    assert query['module_loading'] is True and query['loggers']['ipv4'] is None
+
+    steps = _four_steps(ansible, 'netdebug.netfilter.nf_log', args)
+    assert steps[0]['loggers']['ipv4'] == 'nf_log_ipv4'        # check mode predicts ...
+    assert steps[0]['modules']['xt_LOG'] == 'loaded'
+    assert 'xt_LOG' in steps[1]['loaded'] and 'nf_log_syslog' in steps[1]['loaded']  # ... and apply does it
+    assert steps[1]['previous']['loggers']['ipv4'] is None
+    assert steps[1]['set'] == {'net.netfilter.nf_log.2': 'nf_log_ipv4', 'net.netfilter.nf_log.10': 'nf_log_ipv6'}
+    assert steps[3]['modules']['xt_LOG'] == 'loaded' and steps[3]['loaded'] == []
+    assert {'xt_LOG', 'xt_TRACE', 'nf_log_syslog'} <= node.modules()
+    assert node.sh('cat /proc/sys/net/netfilter/nf_log/2').strip() == 'nf_log_ipv4'
+
+    released = _four_steps(ansible, 'netdebug.netfilter.nf_log', dict(args, state='absent'))
+    assert set(released[1]['unloaded']) >= {'xt_LOG', 'xt_TRACE', 'nf_log_syslog'}
+    assert node.modules() == modules_before
+    assert node.nf_log() == nf_log_before
+
+
+def test_nf_log_never_unloads_what_it_did_not_load(node, ansible):
+    node.sh('modprobe xt_LOG')  # "someone else" loads the LOG target
+    try:
+        result = _one(ansible.module(NODE, 'netdebug.netfilter.nf_log', {'run_id': 'ndkl-vm2'}))['result']
+        assert 'xt_LOG' not in result['loaded'] and 'xt_TRACE' in result['loaded']
+        assert result['modules']['xt_LOG'] == 'loaded'
+        # ipt_LOG is an alias of xt_LOG: the second run sees it and reports unchanged.
+        again = _one(ansible.module(NODE, 'netdebug.netfilter.nf_log', {'run_id': 'ndkl-vm2'}))['result']
+        assert again['changed'] is False
+        released = _one(ansible.module(NODE, 'netdebug.netfilter.nf_log',
+                                       {'run_id': 'ndkl-vm2', 'state': 'absent'}))['result']
+        assert 'xt_LOG' not in released['unloaded']
+        assert 'xt_LOG' in node.modules()
+    finally:
+        node.sh('rmmod xt_LOG; true')
+
+
+# --- rsyslog_kernlog ----------------------------------------------------------------------------------------------
+
+KERNLOG = 'netdebug.netfilter.rsyslog_kernlog'
+
+
+def test_rsyslog_kernlog_four_steps_and_absent_is_byte_identical(node, ansible):
+    before = node.config()
+    args = {'exclusive': True, 'logrotate': True, 'prefixes': ['ndkl:']}
+    steps = _four_steps(ansible, KERNLOG, args)
+    assert steps[0]['kernel_input'] == 'imklog' and steps[0]['rate_limit']['enabled'] is False
+    assert steps[1]['validated'] is True
+    assert (steps[1]['owner'], steps[1]['group'], steps[1]['mode']) == ('root', 'adm', '0640')
+    assert node.sh('cat /etc/rsyslog.d/30-netdebug-kernlog.conf') == steps[1]['dropin']
+    assert node.sh('stat -c "%a %U:%G" /etc/rsyslog.d/30-netdebug-kernlog.conf /etc/logrotate.d/netdebug-kernlog') \
+        == '644 root:root\n644 root:root\n'
+    assert 'size 100M' in node.sh('cat /etc/logrotate.d/netdebug-kernlog')
+    _logrotate_accepts(node, node.sh('cat /etc/logrotate.d/netdebug-kernlog'))
+    _four_steps(ansible, KERNLOG, dict(args, state='absent'))
+    assert node.config() == before
+
+
+def _logrotate_accepts(node, content):
+    """logrotate -d accepts the drop-in: on the node if it has logrotate (the lab image does not), else here."""
+    if node.sh('command -v logrotate || true').strip():
+        node.sh('logrotate -d /etc/logrotate.d/netdebug-kernlog')
+        return
+    local = shutil.which('logrotate', path='/usr/sbin:/sbin:/usr/bin')
+    if not local:
+        pytest.skip('logrotate is installed neither on the node nor here')
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = os.path.join(tmp, 'netdebug-kernlog')
+        with open(conf, 'w') as handle:
+            handle.write(content)
+        proc = subprocess.run([local, '-d', '-s', os.path.join(tmp, 'state'), conf], capture_output=True, text=True,
+                              check=False)
+    assert proc.returncode == 0 and 'error' not in proc.stderr.lower(), proc.stderr
+
+
+def test_rejected_dropin_is_refused_and_nothing_changes(node, ansible):
+    before = node.config()
+    entry = _one(ansible.module(NODE, KERNLOG, {'template': 'NoSuchTemplate'}))
+    assert entry['status'] == 'failed'
+    msg = entry['result']['msg']
+    assert "Could not find template 0 'NoSuchTemplate'" in msg
+    assert '/etc/rsyslog.d/30-netdebug-kernlog.conf' in msg and 'nothing changed' in msg
+    assert node.config() == before
+
+
+def _send_through_rules(node, tag, port):
+    """Legacy raw OUTPUT rules on lo for one UDP port (TRACE, LOG level 7, LOG level 4), one packet, rules removed."""
+    rules = [
+        ['-p', 'udp', '--dport', str(port), '-m', 'comment', '--comment', tag, '-j', 'TRACE'],
+        ['-p', 'udp', '--dport', str(port), '-m', 'comment', '--comment', tag, '-j', 'LOG',
+         '--log-prefix', '%s-d7: ' % tag, '--log-level', '7'],
+        ['-p', 'udp', '--dport', str(port), '-m', 'comment', '--comment', tag, '-j', 'LOG',
+         '--log-prefix', '%s-w4: ' % tag, '--log-level', '4'],
+    ]
+    spec = lambda rule: ' '.join("'%s'" % arg for arg in ['-o', 'lo'] + rule)  # noqa: E731
+    try:
+        for rule in rules:
+            node.sh('iptables-legacy -w 10 -t raw -I OUTPUT 1 %s' % spec(rule))
+        node.sh('python3 -c \'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", '
+                '("127.0.0.1", %d))\'' % port)
+    finally:
+        for rule in rules:
+            node.sh('iptables-legacy -w 10 -t raw -D OUTPUT %s' % spec(rule), check=False)
+    assert tag not in node.sh('iptables-legacy-save -t raw')
+
+
+def _journal_priorities(node, needle):
+    """PRIORITY of the kernel's journal entries whose message contains needle."""
+    out = node.sh('journalctl -k -o json --no-pager --since -10min')
+    return sorted(set(json.loads(line).get('PRIORITY') for line in out.splitlines()
+                      if line.strip() and needle in json.loads(line).get('MESSAGE', '')))
+
+
+@pytest.mark.parametrize('exclusive', [False, True])
+def test_real_log_and_trace_lines(node, ansible, exclusive):
+    """LOG at --log-level 7 and TRACE (severity warning) reach the file; LOG at level 4 does not (no prefix for it);
+    with exclusive only the file has them."""
+    result = _one(ansible.module(NODE, 'netdebug.netfilter.nf_log', {'run_id': 'ndkl-vm3'}))
+    assert result['status'] == 'ok', result
+    try:
+        entry = _one(ansible.module(NODE, KERNLOG, {'exclusive': exclusive}))
+        assert entry['status'] == 'ok', entry
+        node.restart_rsyslog()
+        tag, port = 'ndkl%s' % uuid.uuid4().hex[:6], random.randint(40000, 60000)
+        _send_through_rules(node, tag, port)
+        dpt = 'DPT=%d ' % port
+        fw = node.wait_for('/var/log/firewall', ['%s-d7: ' % tag, 'TRACE: raw:OUTPUT:'])
+        time.sleep(2)  # let rsyslog write whatever else it would write
+        fw = node.sh('cat /var/log/firewall')
+        assert '%s-w4: ' % tag not in fw       # a level-4 LOG line is not "debug" and has no captured prefix
+        assert any(dpt in line for line in fw.splitlines() if 'TRACE: ' in line)
+        # The kernel's own priorities, from the journal: TRACE is warning (4), our LOG rule debug (7).
+        assert _journal_priorities(node, 'TRACE: raw:OUTPUT:') == ['4']
+        assert _journal_priorities(node, '%s-d7: ' % tag) == ['7']
+        elsewhere = node.sh('cat /var/log/syslog /var/log/kern.log /var/log/messages /var/log/debug 2>/dev/null; true')
+        if exclusive:
+            assert '%s-d7: ' % tag not in elsewhere and dpt not in elsewhere
+            assert '%s-w4: ' % tag in elsewhere  # not ours: it still goes to syslog/kern.log
+        else:
+            assert '%s-d7: ' % tag in elsewhere and dpt in elsewhere
+    finally:
+        cleanup = _one(ansible.module(NODE, KERNLOG, {'state': 'absent', 'remove_log': True}))
+        assert cleanup['status'] == 'ok', cleanup
+        node.restart_rsyslog()
+        released = _one(ansible.module(NODE, 'netdebug.netfilter.nf_log', {'run_id': 'ndkl-vm3', 'state': 'absent'}))
+        assert released['status'] == 'ok', released
+
+
+# --- roles ------------------------------------------------------------------------------------------------------
+
+PLAY = """
+- hosts: node1
+  gather_facts: false
+  roles:
+    - role: netdebug.netfilter.log_modules
+      vars: {netdebug_run_id: ndkl-role, netdebug_log_modules_state: %(state)s}
+    - role: netdebug.netfilter.kernlog
+      vars: {netdebug_kernlog_exclusive: true, netdebug_kernlog_state: %(state)s}
+  post_tasks:
+    - name: Report the kernel log source
+      ansible.builtin.debug:
+        msg: "{{ netdebug_kernlog_source | default('') }}"
+"""
+
+
+def _play(ansible, tmp_path, state='present'):
+    playbook = tmp_path / ('play-%s.yml' % state)
+    playbook.write_text(PLAY % {'state': state})
+    return ansible.playbook(playbook)
+
+
+def _tasks(result):
+    return [(r['task'], r['status']) for r in result.results]
+
+
+def _rsyslog_pid(node):
+    return node.sh('systemctl show -p MainPID --value rsyslog').strip()
+
+
+def _no_probe_rule(node):
+    rules = node.sh('iptables-save -t raw 2>/dev/null; iptables-legacy-save -t raw 2>/dev/null; true')
+    return 'ndprobe:' not in rules
+
+
+def test_roles_prepare_probe_and_restart_only_on_change(node, ansible, tmp_path):
+    before, modules_before = node.config(), node.modules() & set(NF_MODULES)
+    try:
+        first = _play(ansible, tmp_path)
+        assert first.rc == 0, first
+        assert ('Restart rsyslog', 'ok') in _tasks(first)
+        assert ('Wait for the probe line in the log file', 'ok') in _tasks(first)
+        assert first.by_host('Report the kernel log source')[NODE]['msg'] == 'rsyslog'
+        assert _no_probe_rule(node)
+        assert 'ndprobe:' in node.sh('cat /var/log/firewall')
+        assert 'ndprobe:' not in node.sh('tail -n 200 /var/log/syslog /var/log/kern.log')  # exclusive
+        pid = _rsyslog_pid(node)
+
+        second = _play(ansible, tmp_path)
+        assert second.rc == 0, second
+        assert 'Restart rsyslog' not in [task for task, _status in _tasks(second)]
+        assert _rsyslog_pid(node) == pid
+        assert ('Wait for the probe line in the log file', 'ok') in _tasks(second)
+        assert _no_probe_rule(node)
+    finally:
+        cleanup = _play(ansible, tmp_path, 'absent')
+        assert cleanup.rc == 0, cleanup
+    assert node.config() == before
+    assert node.modules() & set(NF_MODULES) == modules_before  # the probe's iptables-nft modules are not ours
+
+
+def test_failed_probe_fails_the_role_and_removes_its_rule(node, ansible, tmp_path):
+    before = node.config()
+    # An earlier drop-in that swallows every kernel message: the probe line can never reach the file.
+    node.sh("printf '%s\\n' \"if \\$syslogfacility-text == 'kern' then stop\" > /etc/rsyslog.d/10-ndkl-block.conf")
+    node.restart_rsyslog()
+    try:
+        result = _play(ansible, tmp_path)
+        assert result.rc != 0
+        failed = [r for r in result.results if r['status'] == 'failed']
+        assert failed and 'The kernel log pipeline does not work on node1' in failed[-1]['result']['msg']
+        assert ('Remove the probe LOG rule', 'ok') in _tasks(result)
+        assert _no_probe_rule(node)
+    finally:
+        node.sh('rm -f /etc/rsyslog.d/10-ndkl-block.conf')
+        cleanup = _play(ansible, tmp_path, 'absent')
+        assert cleanup.rc == 0, cleanup
+        node.restart_rsyslog()
+    assert node.config() == before
+
+
+def test_role_falls_back_to_the_journal_without_rsyslog(node, ansible, tmp_path):
+    before = node.config()
+    # rsyslog "not installed": its binary out of the way (the running daemon is not affected); put back below.
+    node.sh('mv /usr/sbin/rsyslogd /usr/sbin/rsyslogd.ndkl-away')
+    try:
+        result = _play(ansible, tmp_path)
+        assert result.rc == 0, result
+        assert result.by_host('Report the kernel log source')[NODE]['msg'] == 'journal'
+        assert ('Wait for the probe line in the kernel log', 'ok') in _tasks(result)
+        assert ('Install the netfilter drop-in (validated with rsyslogd -N1 before it is written)', 'ok') \
+            not in _tasks(result)
+        assert _no_probe_rule(node)
+    finally:
+        node.sh('mv /usr/sbin/rsyslogd.ndkl-away /usr/sbin/rsyslogd')
+        cleanup = _play(ansible, tmp_path, 'absent')
+        assert cleanup.rc == 0, cleanup
+    assert node.config() == before
