@@ -90,6 +90,44 @@ def capture(ansible, lab, incident, bundle, duration=12, ping=True, extra=None):
             pinger.join(60)
 
 
+def _children():
+    """ppid -> [pid] of every process on this machine."""
+    tree = {}
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            try:
+                with open('/proc/%s/stat' % name, encoding='ascii', errors='replace') as fh:
+                    ppid = int(fh.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree.setdefault(ppid, []).append(int(name))
+    return tree
+
+
+def kill_tree(pid):
+    """SIGKILL a process and all its descendants at once (Ansible's workers leave the process group)."""
+    tree = _children()
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        todo.extend(tree.get(current, []))
+    for victim in pids:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def _alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid, encoding='ascii', errors='replace') as fh:
+            return fh.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
 def load_json(path):
     with open(path, encoding='utf-8') as fh:
         return json.load(fh)
@@ -190,8 +228,10 @@ def test_controller_killed_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path):
             started = time.time()
             assert snapshots(lab_ansible) != before
         finally:
-            os.killpg(proc.pid, signal.SIGKILL)
+            killed = kill_tree(proc.pid)
             proc.wait()
+    time.sleep(1)
+    assert [pid for pid in killed if _alive(pid)] == [], 'controller processes survived SIGKILL'
     # ttl = 70 s from the start of the trace; the reaper runs at expiry, the monitors end with it.
     wait_for(lambda: snapshots(lab_ansible) == before, 70 + 60 - (time.time() - started), 'the ttl clean-up')
     for node in NODES:
