@@ -25,15 +25,19 @@ description:
   - O(state=query) changes nothing.
 author:
   - netdebug.netfilter contributors (@netdebug)
+requirements:
+  - modprobe and rmmod (package C(kmod)) where modules have to be loaded or unloaded
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - netdebug.netfilter.attributes
+  - netdebug.netfilter.attributes.linux
 attributes:
   check_mode:
     support: full
+    details:
+      - Nothing on the node changes (no module loaded, no sysctl written, no run record); the result shows the
+        loggers and modules as a real run would leave them.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   state:
     description: V(present) ensures, V(absent) puts back what O(run_id) changed, V(query) only reports.
@@ -188,8 +192,8 @@ runs:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.errors import KernlogError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.runner import Runner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
 
 
@@ -210,9 +214,9 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = NfLogManager(module, Runner(module)).run(module.params)
-    except KernlogError as exc:
-        module.fail_json(**exc.fail_kwargs())
+        result = NfLogManager(module, ToolRunner(module)).run(module.params)
+    except NetdebugError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
     module.exit_json(**result)
 
 

@@ -25,17 +25,21 @@ description:
     module reports a change.
 author:
   - netdebug.netfilter contributors (@netdebug)
+requirements:
+  - rsyslogd (package C(rsyslog)) for O(state=present)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - netdebug.netfilter.attributes
+  - netdebug.netfilter.attributes.linux
 attributes:
   check_mode:
     support: full
-    details: C(rsyslogd -N1) still runs in check mode (on temporary files), so a rejected drop-in fails there too.
+    details:
+      - Nothing on the node changes; C(rsyslogd -N1) still checks the drop-in (on temporary files), so a drop-in
+        rsyslogd rejects fails in check mode too.
   diff_mode:
     support: full
-    details: Shows the drop-in and the logrotate file before and after, and the log file's attributes.
-  platform:
-    platforms: posix
+    details:
+      - Shows the drop-in and the logrotate file before and after, and the log file's attributes.
 options:
   state:
     description:
@@ -223,9 +227,9 @@ config_problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.errors import KernlogError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.manage import KernlogManager
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.runner import Runner
 
 SEVERITY_CHOICES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug', 'none']
 
@@ -254,9 +258,9 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = KernlogManager(module, Runner(module)).run(module.params)
-    except KernlogError as exc:
-        module.fail_json(**exc.fail_kwargs())
+        result = KernlogManager(module, ToolRunner(module)).run(module.params)
+    except NetdebugError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
     module.exit_json(**result)
 
 

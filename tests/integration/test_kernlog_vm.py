@@ -222,7 +222,10 @@ def _send_through_rules(node, tag, port):
         ['-p', 'udp', '--dport', str(port), '-m', 'comment', '--comment', tag, '-j', 'LOG',
          '--log-prefix', '%s-w4: ' % tag, '--log-level', '4'],
     ]
-    spec = lambda rule: ' '.join("'%s'" % arg for arg in ['-o', 'lo'] + rule)  # noqa: E731
+
+    def spec(rule):
+        return ' '.join("'%s'" % arg for arg in ['-o', 'lo'] + rule)
+
     try:
         for rule in rules:
             node.sh('iptables-legacy -w 10 -t raw -I OUTPUT 1 %s' % spec(rule))

@@ -66,7 +66,7 @@ def build_validation_tree(config, conf_path, candidate, source, workdir):
 
 
 class Rsyslogd:
-    """rsyslogd on the node."""
+    """rsyslogd on the node, through the collection's ToolRunner (argv lists, C locale)."""
 
     def __init__(self, runner):
         self.runner = runner
@@ -87,7 +87,8 @@ class Rsyslogd:
         try:
             main_path, appended = build_validation_tree(config, conf_path, candidate, source, workdir)
             argv = [binary, '-N1', '-f', main_path]
-            rc, out, err = self.runner.run(argv, check=False)
+            result = self.runner.run(argv, check=False)
+            rc, out, err = result.rc, result.stdout, result.stderr
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         output = '\n'.join(part.strip() for part in (out, err) if part and part.strip())

@@ -12,7 +12,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors im
 
 
 class Kmod:
-    """modprobe and rmmod on the node, through a runner (argv lists, C locale)."""
+    """modprobe and rmmod on the node, through the collection's ToolRunner (argv lists, C locale)."""
 
     def __init__(self, runner):
         self.runner = runner
@@ -26,7 +26,8 @@ class Kmod:
     def load(self, name):
         """modprobe name; raises KmodError with modprobe's message."""
         argv = [self._tool('modprobe'), '--', name]
-        rc, out, err = self.runner.run(argv, check=False)
+        result = self.runner.run(argv, check=False)
+        rc, out, err = result.rc, result.stdout, result.stderr
         if rc != 0:
             raise KmodError('modprobe %s failed (rc=%d): %s' % (name, rc, (err or out).strip()),
                             cmd=argv, rc=rc, stdout=out, stderr=err)
@@ -35,5 +36,5 @@ class Kmod:
         """rmmod name; returns (ok, message) instead of raising: an unload that fails leaves the module loaded,
         which is safe, and the caller reports it."""
         argv = [self._tool('rmmod'), '--', name]
-        rc, out, err = self.runner.run(argv, check=False)
-        return rc == 0, (err or out).strip()
+        result = self.runner.run(argv, check=False)
+        return result.rc == 0, (result.stderr or result.stdout).strip()
