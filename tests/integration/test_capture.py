@@ -304,6 +304,45 @@ def test_two_captures_at_once(app_guard, lab_ansible, tmp_path):
     assert snapshots(lab_ansible) == before
 
 
+def test_fleet_with_a_legacy_node(app_guard, lab_ansible, tmp_path):
+    """node3 runs iptables-legacy with the same scenario: TRACE lines come from the kernel log (dmesg, as no
+    rsyslogd runs in the node), node2's from the nf_tables trace monitor; both drops are found."""
+    node_run(app_guard, 'node3', ['update-alternatives', '--set', 'iptables', '/usr/sbin/iptables-legacy'])
+    node_run(app_guard, 'node3', ['iptables-legacy-restore', '--noflush'], data=SCENARIO.read_bytes())
+    try:
+        before = snapshots(lab_ansible)
+        done = threading.Event()
+
+        def pinger():
+            wait_for(lambda: trace_running(app_guard, 'node3', 'mixed-1') or done.is_set(), 240, 'the trace')
+            for target in ('198.18.0.2', '198.18.0.3'):
+                app_guard.exec('node1', ['ping', '-c', '3', '-i', '0.5', '-W', '1', target], timeout=30)
+
+        thread = threading.Thread(target=pinger, daemon=True)
+        thread.start()
+        try:
+            res = capture(lab_ansible, app_guard, 'mixed-1', tmp_path, ping=False, extra={'netdebug_conntrack': False})
+        finally:
+            done.set()
+            thread.join(60)
+        assert res.rc == 0, res
+        manifest = load_json(tmp_path / 'mixed-1' / 'manifest.json')
+        assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
+        assert 'trace/kernel.log' in {f['path'] for f in manifest['hosts']['node3']['files']}
+        report = load_json(tmp_path / 'mixed-1' / 'report.json')
+        for host in ('node2', 'node3'):
+            drops = [p for p in report['packets'] if p['host'] == host and p['verdict'] == 'drop']
+            assert drops and drops[0]['verdict_rule']['chain'] == 'app-guard', (host, report['hosts'][host])
+        legacy = [p for p in report['packets'] if p['host'] == 'node3' and p['verdict'] == 'drop'][0]
+        assert legacy['verdict_rule']['rulenum'] == 2, legacy
+        assert snapshots(lab_ansible) == before
+    finally:
+        for table in ('raw', 'filter'):
+            node_run(app_guard, 'node3', ['iptables-legacy', '-t', table, '-F'])
+            node_run(app_guard, 'node3', ['iptables-legacy', '-t', table, '-X'])
+        node_run(app_guard, 'node3', ['update-alternatives', '--set', 'iptables', '/usr/sbin/iptables-nft'])
+
+
 def _kill_sshd(lab, node):
     """Kill every sshd of the node (listener and sessions) by pid, from inside the node's PID namespace."""
     script = ("import os, signal\n"
