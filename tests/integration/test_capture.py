@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -236,6 +237,26 @@ def test_controller_killed_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path):
     wait_for(lambda: snapshots(lab_ansible) == before, 70 + 60 - (time.time() - started), 'the ttl clean-up')
     for node in NODES:
         wait_for(lambda node=node: leftovers(app_guard, node)[0] == [], 30, 'no monitor or reaper on %s' % node)
+
+
+def test_conntrack_playbook_bundles_matching_entries(app_guard, lab_ansible, tmp_path):
+    """The fleet conntrack snapshot, with the interpreter of the test venv (it has pyroute2; /usr/bin/python3 may
+    not): node2 tracks the accepted pings from node3, and no rule changes anywhere."""
+    before = snapshots(lab_ansible)
+    node_run(app_guard, 'node3', ['ping', '-c', '2', '-i', '0.3', '198.18.0.2'])
+    res = lab_ansible.playbook('netdebug.netfilter.conntrack', extra_vars={
+        'netdebug_incident_id': 'ct-1', 'netdebug_bundle_dir': str(tmp_path),
+        'netdebug_match': {'protocol': 'icmp', 'source': '198.18.0.3'},
+        'ansible_python_interpreter': sys.executable})
+    assert res.rc == 0, res
+    manifest = load_json(tmp_path / 'ct-1' / 'manifest.json')
+    assert manifest['kind'] == 'conntrack'
+    assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
+    entries = load_json(tmp_path / 'ct-1' / 'node2' / 'conntrack.json')
+    assert entries['matched'] >= 1
+    assert {e['original']['source'] for e in entries['entries']} == {'198.18.0.3'}
+    assert 'count' in load_json(tmp_path / 'ct-1' / 'node2' / 'conntrack-stats.json')
+    assert snapshots(lab_ansible) == before
 
 
 AGENT_RULES = b"""*filter
