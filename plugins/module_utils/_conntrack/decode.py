@@ -46,13 +46,14 @@ class DecodeError(Exception):
 
 
 def status_names(value):
-    """Status bit names in bit order (cached: a table has only a handful of distinct status words)."""
+    """Status bit names in bit order, as a tuple shared by all entries with this status word (a table has only a
+    handful of distinct ones; sharing saves a list per entry)."""
     names = _STATUS_CACHE.get(value)
     if names is None:
-        names = [STATUS_NAMES[bit] if bit < len(STATUS_NAMES) else 'BIT_%d' % bit
-                 for bit in range(32) if value & (1 << bit)]
+        names = tuple(STATUS_NAMES[bit] if bit < len(STATUS_NAMES) else 'BIT_%d' % bit
+                      for bit in range(32) if value & (1 << bit))
         _STATUS_CACHE[value] = names
-    return list(names)
+    return names
 
 
 class AddressCache:

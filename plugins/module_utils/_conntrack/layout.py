@@ -167,12 +167,18 @@ class Layout:
             index['o_source'], index['o_destination'], tuple(index['o_' + key] for key in self.tuple_keys),
             index['r_source'], index['r_destination'], tuple(index['r_' + key] for key in self.tuple_keys),
             index['o_num'], get('status'), get('mark'), get('id'), get('use'), get('timeout'), get('state'),
-            get('zone'), get('o_zone'), get('r_zone'), None,
-            (get('co_packets'), get('co_bytes'), get('cr_packets'), get('cr_bytes')),
+            get('zone'), get('o_zone'), get('r_zone'),
+            tuple((direction, tuple((key, index[prefix + key]) for key in ('packets', 'bytes')
+                                    if prefix + key in index))
+                  for direction, prefix in (('original', 'co_'), ('reply', 'cr_'))
+                  if prefix + 'packets' in index or prefix + 'bytes' in index),
             tuple((key, index['ts_' + key]) for key in ('start', 'stop') if 'ts_' + key in index),
         )
-        self.scalars = tuple((key, index[key]) for key in ('id', 'use', 'timeout', 'secmark') if key in index)
-        self.has_counters = any(i is not None for i in self.plan[17])
+        self.scalars = tuple((key, index[key]) for key in ('id', 'use', 'timeout') if key in index)
+        self.secmark = index.get('secmark')
+        counter_keys = ('co_packets', 'co_bytes', 'cr_packets', 'cr_bytes')
+        self.counters4 = tuple(index[key] for key in counter_keys) if all(k in index for k in counter_keys) else None
+        self.complete = all(key in index for key in ('status', 'mark', 'id', 'use', 'timeout'))
 
     # -- using it -------------------------------------------------------------------------------------------
 
@@ -182,17 +188,12 @@ class Layout:
     def build(self, buf, off, cache, keep_raw):
         v = self.values.unpack_from(buf, off)
         (o_src, o_dst, o_more, r_src, r_dst, r_more, num, status, mark, ident, use, timeout, state, zone, o_zone,
-         r_zone, secmark, counters, stamps) = self.plan
+         r_zone, counters, stamps) = self.plan
         known = cache.v6 if self.ip6 else cache.v4
         addr = cache.ip6 if self.ip6 else cache.ip4
-        raw = v[o_src]
-        orig = {'source': known.get(raw) or addr(raw)}
-        raw = v[o_dst]
-        orig['destination'] = known.get(raw) or addr(raw)
-        raw = v[r_src]
-        reply = {'source': known.get(raw) or addr(raw)}
-        raw = v[r_dst]
-        reply['destination'] = known.get(raw) or addr(raw)
+        a, b, c, d = v[o_src], v[o_dst], v[r_src], v[r_dst]
+        orig = {'source': known.get(a) or addr(a), 'destination': known.get(b) or addr(b)}
+        reply = {'source': known.get(c) or addr(c), 'destination': known.get(d) or addr(d)}
         if len(o_more) == 2:  # ports
             orig['source_port'] = v[o_more[0]]
             orig['destination_port'] = v[o_more[1]]
@@ -203,26 +204,33 @@ class Layout:
                 orig[key] = v[o_i]
                 reply[key] = v[r_i]
         protonum = v[num]
-        entry = {'family': self.family, 'original': orig, 'reply': reply,
-                 'protocol': PROTOCOL_NAMES.get(protonum) or str(protonum), 'protocol_number': protonum,
-                 'mark': 0 if mark is None else v[mark]}
-        if status is not None:
-            entry['status'] = status_names(v[status])
-        for key, i in self.scalars:
-            entry[key] = v[i]
+        if self.complete:  # every dumped entry: one dict display, sized once
+            entry = {'family': self.family, 'original': orig, 'reply': reply,
+                     'protocol': PROTOCOL_NAMES.get(protonum) or str(protonum), 'protocol_number': protonum,
+                     'mark': v[mark], 'zone': 0, 'status': status_names(v[status]), 'id': v[ident], 'use': v[use],
+                     'timeout': v[timeout]}
+        else:  # events lack some of them
+            entry = {'family': self.family, 'original': orig, 'reply': reply,
+                     'protocol': PROTOCOL_NAMES.get(protonum) or str(protonum), 'protocol_number': protonum,
+                     'mark': 0 if mark is None else v[mark], 'zone': 0}
+            if status is not None:
+                entry['status'] = status_names(v[status])
+            for key, i in self.scalars:
+                entry[key] = v[i]
         if state is not None:
             names = self.state_names
             entry['state'] = names[v[state]] if v[state] < len(names) else str(v[state])
-        if self.has_counters:
-            cop, cob, crp, crb = counters
-            found = {}
-            if cop is not None or cob is not None:
-                found['original'] = _counter(v, cop, cob)
-            if crp is not None or crb is not None:
-                found['reply'] = _counter(v, crp, crb)
-            entry['counters'] = found
+        if counters:
+            if self.counters4:  # both directions, packets and bytes: the usual shape
+                cop, cob, crp, crb = self.counters4
+                entry['counters'] = {'original': {'packets': v[cop], 'bytes': v[cob]},
+                                     'reply': {'packets': v[crp], 'bytes': v[crb]}}
+            else:
+                entry['counters'] = dict((direction, dict((key, v[i]) for key, i in fields))
+                                         for direction, fields in counters)
         if stamps:
-            entry['timestamp'] = dict((key, v[i]) for key, i in stamps)
+            entry['timestamp'] = dict((key, v[i]) for key, i in stamps) if len(stamps) > 1 else \
+                {stamps[0][0]: v[stamps[0][1]]}
         if zone is not None:
             entry['zone'] = v[zone]
         elif o_zone is not None:
@@ -231,21 +239,12 @@ class Layout:
         elif r_zone is not None:
             entry['zone'] = v[r_zone]
             entry['zone_direction'] = 'reply'
-        else:
-            entry['zone'] = 0
+        if self.secmark is not None:
+            entry['secmark'] = v[self.secmark]
         if keep_raw:
             entry['_raw_orig'] = bytes(buf[off + self.raw_orig[0]:off + self.raw_orig[1]])
             entry['_raw_orig_zoned'] = o_zone is not None
         return entry
-
-
-def _counter(v, packets, octets):
-    found = {}
-    if packets is not None:
-        found['packets'] = v[packets]
-    if octets is not None:
-        found['bytes'] = v[octets]
-    return found
 
 
 class FastDecoder:
@@ -268,6 +267,10 @@ class FastDecoder:
         self.slow += 1
         self._learn(buf, off, end, length)
         return entry
+
+    def decode_raw(self, buf, off, end):
+        """decode() keeping each entry's CTA_TUPLE_ORIG bytes (for delete requests)."""
+        return self.decode(buf, off, end, True)
 
     def _learn(self, buf, off, end, length):
         known = self.layouts.setdefault(length, [])

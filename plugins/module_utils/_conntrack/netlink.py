@@ -74,8 +74,9 @@ class CtnetlinkSocket:
             raise ConntrackError('no answer from the kernel (ctnetlink) within %d seconds' % self.timeout)
         return self.sock.recv_into(self.buf)
 
-    def stream(self, request, seq):
-        """Send a dump request and yield (buf, start, end) for each data message until NLMSG_DONE.
+    def stream(self, request, seq, decode=None):
+        """Send a dump request and yield (buf, start, end) for each data message until NLMSG_DONE, or
+        decode(buf, start, end) when a decoder is given (one generator less on the hot path).
 
         The buffer is reused for the next datagram: consumers must copy what they keep. (The message walk is
         inlined: this loop runs once per table entry.)
@@ -92,7 +93,7 @@ class CtnetlinkSocket:
                     raise DecodeError('netlink message of length %d at offset %d overruns the datagram' % (mlen, off))
                 if mseq == seq:  # anything else is a stale answer to an earlier request on this socket
                     if mtype >= C.NLMSG_MIN_TYPE:
-                        yield buf, off, off + mlen
+                        yield decode(buf, off, off + mlen) if decode else (buf, off, off + mlen)
                     elif mtype == C.NLMSG_DONE:
                         return
                     elif mtype == C.NLMSG_ERROR:

@@ -31,7 +31,7 @@ FILTER_PARAMS = ('family', 'protocol', 'source', 'destination', 'source_port', '
                  'mark_mask', 'zone')
 EVENT_GROUPS = {'new': 1 << (C.NFNLGRP_CONNTRACK_NEW - 1), 'update': 1 << (C.NFNLGRP_CONNTRACK_UPDATE - 1),
                 'destroy': 1 << (C.NFNLGRP_CONNTRACK_DESTROY - 1)}
-DELETE_BATCH = 128
+DELETE_BATCH = 64  # acknowledgements of one batch must fit the receive buffer
 PROC_STAT = '/proc/net/stat/nf_conntrack'
 SYSCTL_DIR = '/proc/sys/net/netfilter'
 
@@ -100,14 +100,14 @@ class Conntrack:
         plan = plan_dump(spec, self.caps, use_kernel)
         self.kernel_filtered = plan.kernel_filters
         match = spec.matcher()
-        decode = FastDecoder(AddressCache()).decode
+        fast = FastDecoder(AddressCache())
+        decode = fast.decode_raw if keep_raw else fast.decode
         produced = False
         for family, kernel in plan.requests:
             seq = self.sock.next_seq()
             request = dump_request(self.encoder, seq, family, kernel)
             try:
-                for buf, start, end in self.sock.stream(request, seq):
-                    entry = decode(buf, start, end, keep_raw)
+                for entry in self.sock.stream(request, seq, decode):
                     if match is None or match(entry):
                         produced = True
                         yield entry
