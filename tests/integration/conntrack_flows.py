@@ -215,7 +215,8 @@ class FlowLab:
         """The "exec in node" callable test logic uses."""
         return self.node.run(argv, **kwargs)
 
-    def up(self, extra_node_addrs=()):
+    def up(self, extra_node_addrs=(), sysctls=None):
+        """sysctls: overrides of NODE_SYSCTLS (for instance accounting off, the kernel default)."""
         self.client.create()
         self.node.create()
         run(['ip', 'link', 'add', self.veth[0], 'netns', self.client.name, 'type', 'veth', 'peer', 'name',
@@ -232,7 +233,7 @@ class FlowLab:
             self.client.run(['ip', 'route', 'add', EXTRA_NET, 'via', NODE4])
         for argv in NODE_RULES:
             self.node.run(argv)
-        for key, value in NODE_SYSCTLS.items():
+        for key, value in dict(NODE_SYSCTLS, **(sysctls or {})).items():
             self.node.run(['sysctl', '-qw', '%s=%s' % (key, value)])
 
     def down(self):

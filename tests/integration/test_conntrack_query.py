@@ -228,7 +228,7 @@ def test_delete_removes_only_the_matches(run_module, flowlab):
 
 
 def test_watch_sees_a_new_flow(run_module, flowlab):
-    check_watch(run_module, lambda sport, dport: flowlab.udp(sport, dport))
+    check_watch(run_module, flowlab.udp)
 
 
 @pytest.mark.parametrize('args,param,text', [
