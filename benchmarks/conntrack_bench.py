@@ -111,6 +111,7 @@ class Bench:
         self.root = root
         self.ns = lab.node.name
         self.rows = []
+        self.mismatches = []  # contenders of one task that disagreed on the number of entries
         self.inventory = os.path.join(root, 'hosts.json')
         with open(self.inventory, 'w') as handle:
             json.dump({'all': {'hosts': {'localhost': {'ansible_connection': 'local',
@@ -170,6 +171,9 @@ class Bench:
                 wall, cpu, info = func()
                 samples[name].append((wall, cpu))
                 facts[name] = info
+        if len(set(info['matched'] for info in facts.values())) > 1:
+            self.mismatches.append('%d %s: %s' % (size, task, ', '.join(
+                '%s matched %s' % (name, info['matched']) for name, info in facts.items())))
         for name, _fn in contenders:
             walls = [w for w, _c in samples[name]]
             cpus = [c for _w, c in samples[name]]
@@ -395,6 +399,7 @@ def main():
             print(json.dumps(results['fills'][-1]), flush=True)
             bench.run_size(count, full_pyroute2=size <= 200000, any_pyroute2_full=not args.no_pyroute2_full)
         results['rows'] = bench.rows
+        results['mismatches'] = bench.mismatches
     finally:
         lab.down()
         if raised:
@@ -409,6 +414,8 @@ def main():
         with open(args.json, 'w') as handle:
             json.dump(results, handle, indent=1)
         print('results in %s' % args.json)
+    if results.get('mismatches'):
+        sys.exit('contenders disagreed: %s' % '; '.join(results['mismatches']))
 
 
 if __name__ == '__main__':

@@ -253,7 +253,7 @@ class FastDecoder:
     def __init__(self, cache):
         self.cache = cache
         self.layouts = {}
-        self.unsupported = set()  # message lengths whose last layout attempt failed
+        self.failures = {}  # message length -> layouts that could not be learnt (helpers, labels, ...)
         self.fast = 0
         self.slow = 0
 
@@ -274,9 +274,10 @@ class FastDecoder:
 
     def _learn(self, buf, off, end, length):
         known = self.layouts.setdefault(length, [])
-        if len(known) >= MAX_LAYOUTS_PER_LENGTH or len(self.layouts) > MAX_LAYOUTS:
-            return
+        if len(known) >= MAX_LAYOUTS_PER_LENGTH or len(self.layouts) > MAX_LAYOUTS or \
+                self.failures.get(length, 0) >= MAX_LAYOUTS_PER_LENGTH:
+            return  # stop paying for a second walk of shapes the layout path does not take
         try:
             known.insert(0, Layout(buf, off, end))
         except (Unsupported, struct.error):
-            pass
+            self.failures[length] = self.failures.get(length, 0) + 1

@@ -166,3 +166,18 @@ def test_status_names_in_bit_order_and_unknown_bits():
     assert decode.status_names(0b1110) == ('SEEN_REPLY', 'ASSURED', 'CONFIRMED')
     assert decode.status_names(1 << 20) == ('BIT_20',)
     assert decode.status_names(0b1110) is decode.status_names(0b1110)  # shared, not copied
+
+
+def test_unlearnable_shapes_stop_being_retried(monkeypatch):
+    """A shape the layout path does not take (helper, labels...) costs a second walk only a few times."""
+    attempts = []
+
+    def refuse(*_args):
+        attempts.append(1)
+        raise layout.Unsupported()
+    monkeypatch.setattr(layout, 'Layout', refuse)
+    fast = layout.FastDecoder(decode.AddressCache())
+    msg = DUMP[0]
+    for _n in range(20):
+        assert fast.decode(msg, 0, len(msg)) == _generic(msg)
+    assert len(attempts) == layout.MAX_LAYOUTS_PER_LENGTH and fast.slow == 20
