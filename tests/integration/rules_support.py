@@ -5,6 +5,7 @@ for comparison, the kernel log, scenarios, waiting."""
 
 from __future__ import annotations
 
+import calendar
 import errno
 import os
 import re
@@ -136,6 +137,15 @@ def reset(lab, node):
 
 def read_file(lab, node, path):
     return run(lab, node, ['cat', path], check=False)
+
+
+def reaped_at(lab, node, run_id, expires_at):
+    """Epoch second at which the run's reaper for expires_at logged its removal (from reaper.log), or None."""
+    log = read_file(lab, node, '/run/netdebug/runs/%s/reaper.log' % run_id)
+    for line in log.splitlines():
+        if 'reaper for expiry %d: removed' % expires_at in line:
+            return calendar.timegm(time.strptime(line.split()[0], '%Y-%m-%dT%H:%M:%SZ'))
+    return None
 
 
 def wait_for_text(lab, node, path, needle, timeout=10):

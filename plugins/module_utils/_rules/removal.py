@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 
 from . import monitor, procs
+from .errors import RulesError
+from .iptables_parse import tagged
 from .state import list_runs, load_run, log, read_json, runs_dir, save_run, write_json
 from .tag import ALL_RUNS
 
@@ -192,23 +194,53 @@ def stray_units(node):
 
 
 # -- the whole run -------------------------------------------------------------------------------------------------
+def find_recorded(node, ids, expired_before=None):
+    """Tagged rules in the chains the runs' state names: a quick first pass, so the reaper removes the rules
+    within a command or two of waking up instead of after scanning every table (the full scan follows)."""
+    found = []
+    seen = set()
+    for run_id in ids:
+        for rec in load_run(node.root, run_id)['rules']:
+            where = (rec['backend'], rec['family'], rec['table'], rec['chain'])
+            if where in seen:
+                continue
+            seen.add(where)
+            if rec['backend'] == 'nftables':
+                nft = node.nftables()
+                rules = [Found(nft, None, r) for r in nft.find_tagged(run_id)] if nft else []
+            else:
+                backend = node.iptables(rec['backend'], rec['family'])
+                if backend is None:
+                    continue
+                try:
+                    listed = backend.list_chain(rec['table'], rec['chain'])
+                except RulesError:
+                    continue  # the chain is gone; the full scan decides
+                rules = [Found(backend, rec['table'], r) for r in tagged(listed, run_id)]
+            found += [f for f in rules if expired_before is None or f.rule.tag.expires_at <= expired_before]
+    return found
+
+
 def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
     """Remove run_id's rules (those expired before `expired_before` if given), then, when the run has no rule
     left, its monitors and reapers. Returns what was (or, in check mode, would be) removed."""
-    found = find_rules(node, run_id, expired_before)
-    result = {'rules': [f.describe() for f in found], 'monitors': [], 'reapers': [], 'tables': []}
+    ids = run_ids(node, run_id)
     if check:
-        return result
+        found = find_rules(node, run_id, expired_before)
+        return {'rules': [f.describe() for f in found], 'monitors': [], 'reapers': [], 'tables': []}
     removed = []
-    for item in found:
-        if item.remove():
-            removed.append(item.describe())
-    result['rules'] = removed
+    for finder in (lambda: find_recorded(node, ids, expired_before), lambda: find_rules(node, run_id, expired_before)):
+        for item in finder():  # the full scan runs after the quick pass has removed what it found
+            if item.remove():
+                described = item.describe()
+                removed.append(described)
+                log(node.root, described['run_id'], 'removed %s %s %s: %s' % (
+                    described['backend'], described['table'], described['chain'], described['rule']))
+    result = {'rules': removed, 'monitors': [], 'reapers': [], 'tables': []}
     nft = node.nftables()
     if nft is not None and nft.drop_table_if_empty():
         result['tables'].append('inet table netdebug')
     result['tables'] += drop_created(node)
-    ids = run_ids(node, run_id)
     result['monitors'] = stop_monitors(node, ids, expired_before)
     if run_id == ALL_RUNS and expired_before is None:
         for record in stray_monitors(node):
@@ -218,9 +250,6 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
         result['reapers'] = cancel_reapers(node, ids, keep_pid)
         if run_id == ALL_RUNS:
             result['reapers'] += _stop_strays(node, keep_pid)
-    for item in removed:
-        log(node.root, item['run_id'], 'removed %s %s %s: %s' % (item['backend'], item['table'], item['chain'],
-                                                                 item['rule']))
     _forget_rules(node, ids, removed)
     return result
 

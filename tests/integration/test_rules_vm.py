@@ -1,0 +1,122 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""iptables_trace on the vm lab (Debian 12 VMs with their own kernel and systemd as init), over SSH:
+legacy TRACE lines in the VM's own kernel log, and expiry through the systemd transient timer.
+
+Uses the vm lab if it is up (and leaves it up); otherwise brings one VM up and takes it down afterwards.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+
+import pytest
+
+import rules_support as rs
+from conftest import AnsibleRun
+from labkit.vm import VmLab
+
+TRACE = 'netdebug.netfilter.iptables_trace'
+NODE = 'node1'
+CONTROLLER = '198.18.1.254'
+
+
+@pytest.fixture(scope='module')
+def vm():
+    lab = VmLab()
+    started = False
+    if not lab.status().get('up'):
+        lab.down()
+        lab.up(1)
+        started = True
+    try:
+        yield lab
+    finally:
+        if started:
+            lab.down()
+
+
+@pytest.fixture(scope='module')
+def ansible(vm):
+    runner = AnsibleRun(vm.inventory())
+    with rs.SshRetries():
+        yield runner
+        runner.module(NODE, TRACE, {'run_id': '*', 'state': 'absent'})
+
+
+def ok(result):
+    assert result.statuses().get(NODE) == 'ok', result
+    return result.by_host()[NODE]
+
+
+def kernel_log(vm):
+    return rs.run(vm, NODE, ['dmesg'])
+
+
+def send_udp(address, port, count=3):
+    """From the controller (this machine, 198.18.1.254) to the VM."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for dummy in range(count):
+            sock.sendto(b'netdebug-probe', (address, port))
+            time.sleep(0.1)
+    finally:
+        sock.close()
+
+
+def test_legacy_trace_in_the_vms_kernel_log(vm, ansible):
+    before = rs.ruleset(vm, NODE)
+    loggers = rs.run(vm, NODE, ['cat', '/proc/net/netfilter/nf_log'], check=False)
+    if ' 2 NONE' in loggers:
+        res = ansible.module(NODE, TRACE, {'run_id': 'vmlegacy', 'backend': 'legacy', 'protocol': 'udp'})
+        assert res.statuses()[NODE] == 'failed' and 'netdebug.netfilter.nf_log' in res.by_host()[NODE]['msg']
+        assert rs.ruleset(vm, NODE) == before
+    ok(ansible.module(NODE, 'netdebug.netfilter.nf_log', {'run_id': 'vmlegacy', 'families': ['ipv4']}))
+    try:
+        dport = random.randint(20000, 60000)
+        res = ok(ansible.module(NODE, TRACE, {'run_id': 'vmlegacy', 'backend': 'legacy', 'protocol': 'udp',
+                                              'destination_port': str(dport), 'hooks': ['PREROUTING']}))
+        assert res['kernel_log'] and res['reapers'][0]['kind'] == 'systemd'
+        send_udp(vm.status()['addresses'][NODE], dport)
+        lines = rs.wait_until(lambda: [l for l in kernel_log(vm).splitlines()
+                                       if 'TRACE:' in l and 'DPT=%d' % dport in l], 15, what='TRACE lines in the VM')
+        assert any('TRACE: raw:PREROUTING:policy:2 ' in l for l in lines), lines  # the TRACE rule is rule 1
+        assert all('SRC=%s ' % CONTROLLER in l for l in lines), lines
+        ok(ansible.module(NODE, TRACE, {'run_id': 'vmlegacy', 'state': 'absent'}))
+    finally:
+        ok(ansible.module(NODE, 'netdebug.netfilter.nf_log', {'run_id': 'vmlegacy', 'state': 'absent'}))
+    assert rs.ruleset(vm, NODE) == before
+
+
+def test_systemd_timer_removes_the_rules(vm, ansible):
+    before = rs.ruleset(vm, NODE)
+    res = ok(ansible.module(NODE, TRACE, {'run_id': 'vmtimer', 'protocol': 'icmp', 'ttl': 8}))
+    assert res['backend'] == 'nft' and res['reapers'][0]['kind'] == 'systemd'
+    unit = res['reapers'][0]['unit']
+    assert unit == 'netdebug-reap-vmtimer-%d' % res['expires_at']
+    assert 'active' in rs.run(vm, NODE, ['systemctl', 'is-active', unit + '.timer'], check=False)
+    assert rs.tagged_lines(vm, NODE, 'vmtimer') and rs.processes(vm, NODE, 'xtables-monitor --trace')
+    rs.wait_until(lambda: not rs.tagged_lines(vm, NODE, 'vmtimer') and not rs.processes(vm, NODE, 'xtables-monitor'),
+                  res['expires_at'] - time.time() + 30, what='the systemd timer to remove the run')
+    # When the reaper did it, by its own log: polling a TCG VM over SSH is slow, the timer is not.
+    assert rs.reaped_at(vm, NODE, 'vmtimer', res['expires_at']) - res['expires_at'] <= 4
+    assert rs.ruleset(vm, NODE) == before
+    log = rs.run(vm, NODE, ['cat', '/run/netdebug/runs/vmtimer/reaper.log'])
+    assert 'reaper for expiry %d: removed 2 rule(s), stopped 1 monitor(s)' % res['expires_at'] in log
+    assert rs.run(vm, NODE, ['systemctl', 'is-active', unit + '.timer'], check=False).strip() != 'active'
+
+
+@pytest.mark.parametrize('backend', ['auto', 'nftables'])
+def test_four_steps_on_a_vm(vm, ansible, backend):
+    before = rs.ruleset(vm, NODE)
+    args = {'run_id': 'vmfour', 'backend': backend, 'protocol': 'tcp', 'destination_port': '22', 'ttl': 300}
+    assert ok(ansible.module(NODE, TRACE, args, check=True))['changed']
+    assert rs.ruleset(vm, NODE) == before
+    assert ok(ansible.module(NODE, TRACE, args))['changed']
+    assert not ok(ansible.module(NODE, TRACE, args, check=True))['changed']
+    assert not ok(ansible.module(NODE, TRACE, args))['changed']
+    assert ok(ansible.module(NODE, TRACE, {'run_id': 'vmfour', 'state': 'absent'}))['changed']
+    assert rs.ruleset(vm, NODE) == before
+    assert 'netdebug-reap' not in rs.run(vm, NODE, ['systemctl', 'list-units', '--all', '--plain', '--no-legend'])
