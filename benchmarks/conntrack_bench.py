@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """conntrack_query benchmark: tables of 200,000 and 1,000,000 entries made by real traffic, side by side with

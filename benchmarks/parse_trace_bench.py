@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of parse_trace and trace_report on real recorded TRACE lines (results: docs/benchmarks.md).
