@@ -18,6 +18,9 @@ from . import procs
 from .errors import RulesError
 
 SYSTEMD_DIR = '/run/systemd/system'  # exists exactly when systemd is the running init (sd_booted)
+# The timer starts the reaper this much early; the reaper then sleeps until the expiry itself, so that starting
+# Python and loading the state do not delay the removal.
+SYSTEMD_EARLY = 3
 UNIT_PREFIX = 'netdebug-reap-'
 _UNIT_BAD = re.compile(r'[^A-Za-z0-9:_.-]')
 
@@ -52,7 +55,7 @@ def schedule(node, program, python, run_id, expires_at, use_systemd=None):
         use_systemd = systemd_running() and bool(node.tool('systemd-run'))
     if use_systemd:
         unit = unit_name(run_id, expires_at)
-        delay = max(1, int(expires_at) - node.now())
+        delay = max(1, int(expires_at) - node.now() - SYSTEMD_EARLY)
         node.runner.run([node.tool('systemd-run'), '--unit', unit, '--description',
                          'netdebug: remove the rules of run %s' % run_id, '--on-active', '%ds' % delay,
                          '--timer-property', 'AccuracySec=1s', '--collect', '--quiet']

@@ -100,9 +100,13 @@ def test_systemd_schedule(runner, tmp_path):
     record = reaper.schedule(node, '/run/netdebug/lib/x/reap.py', '/usr/bin/python3', 'inc.1', 1006, use_systemd=True)
     assert record == {'kind': 'systemd', 'unit': 'netdebug-reap-inc.1-1006', 'expires_at': 1006}
     argv = runner.calls[0][0]
-    assert argv[argv.index('--on-active') + 1] == '6s' and argv[argv.index('--unit') + 1] == 'netdebug-reap-inc.1-1006'
+    # Started 3 s early (the program sleeps until --at), never sooner than 1 s from now.
+    assert argv[argv.index('--on-active') + 1] == '3s' and argv[argv.index('--unit') + 1] == 'netdebug-reap-inc.1-1006'
     assert argv[-8:] == ['/usr/bin/python3', '/run/netdebug/lib/x/reap.py', '--root', str(tmp_path), '--run-id',
                          'inc.1', '--at', '1006']
+    reaper.schedule(node, '/run/netdebug/lib/x/reap.py', '/usr/bin/python3', 'inc.1', 1002, use_systemd=True)
+    argv = runner.calls[1][0]
+    assert argv[argv.index('--on-active') + 1] == '1s'
 
 
 def test_program_files_import_only_the_stdlib_and_each_other():
