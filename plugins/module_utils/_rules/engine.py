@@ -22,7 +22,7 @@ from .errors import ParamError, RulesError
 from .iptables_backend import restore_line
 from .iptables_parse import parse_rules
 from .nft_parse import NftRule
-from .removal import Found, drop_created, note_created, remove_run, run_ids
+from .removal import Found, drop_created, note_created, remove_run, run_ids, stop_unit
 from .state import NodeLock, load_run, run_dir, save_run
 from .tag import make_tag
 
@@ -172,6 +172,8 @@ def _rollback(node, run, added, monitors, reapers):
     for record in reapers:
         if record['kind'] == 'process':
             procs.stop_process(record['pid'], record['start'])
+        else:
+            stop_unit(node, record['unit'])
     run['reapers'] = [r for r in run['reapers'] if r not in reapers]
     run['rules'] = [r for r in run['rules'] if r not in added]
     save_run(node.root, run)
