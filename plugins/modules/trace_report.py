@@ -181,10 +181,12 @@ hosts:
             errors: []}
 """
 
+import contextlib
+
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import BundleError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_write import FORMATS, run_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import BundleError, bundle_lock
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_write import FORMATS, incident_path, run_report
 
 
 def main():
@@ -204,9 +206,12 @@ def main():
         if params[name] <= 0:
             module.fail_json(msg='%s must be a positive number of seconds, got %s' % (name, params[name]))
     try:
-        result = run_report(params['bundle_dir'], params['incident_id'], output_dir=params['output_dir'],
-                            formats=params['formats'], window=params['window'],
-                            correlation_window=params['correlation_window'], check_mode=module.check_mode)
+        incident_dir = incident_path(params['bundle_dir'], params['incident_id'])
+        # Job slices may report at the same time; check mode writes nothing and needs no lock.
+        with contextlib.nullcontext() if module.check_mode else bundle_lock(incident_dir):
+            result = run_report(params['bundle_dir'], params['incident_id'], output_dir=params['output_dir'],
+                                formats=params['formats'], window=params['window'],
+                                correlation_window=params['correlation_window'], check_mode=module.check_mode)
     except (BundleError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

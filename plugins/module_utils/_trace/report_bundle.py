@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import io
@@ -32,7 +34,10 @@ def _read_json(path):
 
 
 def load_manifest(incident_dir):
-    """manifest.json plus any manifest.<part>.json (one per job slice), merged; hosts in order of appearance."""
+    """manifest.json plus any manifest.<part>.json (one per job slice), merged; hosts in order of appearance.
+
+    A host in several parts is taken from the part that ended last (by `ended_at`): a later run replaced its
+    directory, so only that part's checksums match."""
     main = os.path.join(incident_dir, 'manifest.json')
     parts = sorted(name for name in os.listdir(incident_dir)
                    if name.startswith('manifest.') and name.endswith('.json') and name != 'manifest.json')
@@ -40,6 +45,7 @@ def load_manifest(incident_dir):
         raise BundleError('no manifest.json in %s: is this the <bundle_dir>/<incident_id> directory of a capture?'
                           % incident_dir)
     merged = {'incident_id': None, 'hosts': {}, 'notes': []}
+    taken = {}  # host -> (ended_at, part name) of the entry kept
     for name in (['manifest.json'] if os.path.isfile(main) else []) + parts:
         data = _read_json(os.path.join(incident_dir, name))
         if not isinstance(data, dict) or not isinstance(data.get('hosts', {}), dict):
@@ -47,12 +53,30 @@ def load_manifest(incident_dir):
         for key, value in data.items():
             if key != 'hosts' and merged.get(key) is None:
                 merged[key] = value
+        ended = str(data.get('ended_at') or '')
         for host, entry in data.get('hosts', {}).items():
-            if host in merged['hosts']:
-                merged['notes'].append('host %s appears in more than one manifest; %s ignored' % (host, name))
-                continue
+            if host in taken:
+                if ended <= taken[host][0]:
+                    merged['notes'].append('host %s appears in more than one manifest; %s (older) ignored'
+                                           % (host, name))
+                    continue
+                merged['notes'].append('host %s appears in more than one manifest; %s (older) ignored'
+                                       % (host, taken[host][1]))
+            taken[host] = (ended, name)
             merged['hosts'][host] = entry if isinstance(entry, dict) else {}
     return merged
+
+
+@contextlib.contextmanager
+def bundle_lock(incident_dir):
+    """Serialise report runs on one incident: job slices finishing together each merge every part written before
+    their turn, so the report written last holds all slices."""
+    with open(os.path.join(incident_dir, '.report.lock'), 'a') as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def host_dir_name(host, entry):
