@@ -28,15 +28,14 @@ requirements:
     or later, 0.7 without kernel-side status filtering.
   - Linux with ctnetlink (C(nf_conntrack_netlink), built in or loaded).
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - netdebug.netfilter.attributes
+  - netdebug.netfilter.attributes.linux
 attributes:
   check_mode:
     support: full
     details: With O(operation=delete), reports the entries that would be deleted and deletes nothing.
   diff_mode:
     support: none
-  platform:
-    platforms: linux
 options:
   operation:
     description:
