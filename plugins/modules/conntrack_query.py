@@ -329,8 +329,8 @@ netns:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.query import run
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
 
 ARGUMENT_SPEC = dict(
     operation=dict(type='str', default='list', choices=['list', 'get', 'count', 'stats', 'delete', 'watch']),
@@ -367,11 +367,7 @@ def main():
         module.fail_json(msg=missing_required_lib(
             deps.PIP_NAME, reason='to talk to the kernel over ctnetlink (Debian/Ubuntu package %s, pip %s)'
             % (deps.DEBIAN_PACKAGE, deps.PIP_NAME)), exception=deps.PYROUTE2_IMPORT_ERROR)
-    try:
-        result = run(module.params, check_mode=module.check_mode)
-    except ConntrackError as exc:
-        module.fail_json(**exc.fail_kwargs())
-    module.exit_json(**result)
+    run_module(module, lambda: run(module.params, check_mode=module.check_mode))
 
 
 if __name__ == '__main__':

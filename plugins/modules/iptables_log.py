@@ -196,21 +196,14 @@ removed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import module_api
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
 
 
 def main():
     module = AnsibleModule(argument_spec=module_api.LOG_ARGS, supports_check_mode=True)
-    try:
-        node = module_api.make_node(module)
-        result, warnings = module_api.run('log', node, module.params, check_mode=module.check_mode)
-    except (RulesError, NetdebugError) as exc:
-        module.fail_json(**exc.to_fail_kwargs())
-    for warning in warnings:
-        module.warn(warning)
-    module.exit_json(**result)
+    run_module(module, lambda: module_api.run('log', module_api.make_node(module), module.params,
+                                              check_mode=module.check_mode))
 
 
 if __name__ == '__main__':

@@ -219,7 +219,7 @@ snapshot:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
 
@@ -239,14 +239,13 @@ def main():
             families.append(family)
     if not families:
         module.fail_json(msg='families: give at least one of ipv4, ipv6')
-    try:
+
+    def call():
         result, warnings = gather(ToolRunner(module), families, module.params['snapshot'],
                                   module.params['include_nft'])
-    except NetdebugError as exc:
-        module.fail_json(**exc.to_fail_kwargs())
-    for warning in warnings:
-        module.warn(warning)
-    module.exit_json(changed=False, **result)
+        return dict(result, changed=False), warnings
+
+    run_module(module, call)
 
 
 if __name__ == '__main__':

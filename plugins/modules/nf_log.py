@@ -192,7 +192,7 @@ runs:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
 
@@ -213,11 +213,7 @@ def main():
         required_if=[('state', 'present', ['run_id']), ('state', 'absent', ['run_id'])],
         supports_check_mode=True,
     )
-    try:
-        result = NfLogManager(module, ToolRunner(module)).run(module.params)
-    except NetdebugError as exc:
-        module.fail_json(**exc.to_fail_kwargs())
-    module.exit_json(**result)
+    run_module(module, lambda: NfLogManager(module, ToolRunner(module)).run(module.params))
 
 
 if __name__ == '__main__':

@@ -227,7 +227,7 @@ config_problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.manage import KernlogManager
 
@@ -257,11 +257,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = KernlogManager(module, ToolRunner(module)).run(module.params)
-    except NetdebugError as exc:
-        module.fail_json(**exc.to_fail_kwargs())
-    module.exit_json(**result)
+    run_module(module, lambda: KernlogManager(module, ToolRunner(module)).run(module.params))
 
 
 if __name__ == '__main__':

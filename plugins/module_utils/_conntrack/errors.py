@@ -4,21 +4,19 @@
 
 from __future__ import annotations
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 
-class ConntrackError(Exception):
+
+class ConntrackError(NetdebugError):
     """A failure with what the user needs to fix it: the offending parameter, the errno, the remedy."""
 
     def __init__(self, msg, param=None, errno=None, **details):
-        super().__init__(msg)
-        self.msg = msg
+        super().__init__(msg, **details)
         self.param = param
         self.errno = errno
-        self.details = details
 
-    def fail_kwargs(self):
-        """Keyword arguments for AnsibleModule.fail_json."""
-        kwargs = dict(self.details)
-        kwargs['msg'] = self.msg
+    def to_fail_kwargs(self):
+        kwargs = super().to_fail_kwargs()
         if self.param is not None:
             kwargs['param'] = self.param
         if self.errno is not None:

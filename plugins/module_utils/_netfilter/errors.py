@@ -53,20 +53,31 @@ class ParseError(NetdebugError):
         self.line = line
 
 
-class NetfilterCommandError(NetdebugError):
-    """A command that failed, with everything it said: cmd (argv list), rc, stdout and stderr."""
+class ToolError(NetdebugError):
+    """A failure that may come with what a command said: cmd (argv list), rc, stdout and stderr, each None when
+    not known; fail_json gets those that are known. The base of the packages' own error types."""
 
-    def __init__(self, msg, cmd, rc, stdout, stderr):
-        super().__init__(msg)
-        self.cmd = list(cmd)
+    def __init__(self, msg, cmd=None, rc=None, stdout=None, stderr=None, **details):
+        super().__init__(msg, **details)
+        self.cmd = None if cmd is None else list(cmd)
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
 
     def to_fail_kwargs(self):
         kwargs = super().to_fail_kwargs()
-        kwargs.update(cmd=self.cmd, rc=self.rc, stdout=self.stdout, stderr=self.stderr)
+        for key in ('cmd', 'rc', 'stdout', 'stderr'):
+            value = getattr(self, key)
+            if value is not None:
+                kwargs[key] = value
         return kwargs
+
+
+class NetfilterCommandError(ToolError):
+    """A command that failed, with everything it said: cmd (argv list), rc, stdout and stderr."""
+
+    def __init__(self, msg, cmd, rc, stdout, stderr):
+        super().__init__(msg, cmd, rc, stdout, stderr)
 
 
 class XtablesLockError(NetfilterCommandError):

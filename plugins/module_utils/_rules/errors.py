@@ -1,30 +1,14 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Errors of the temporary-rules package (stdlib only: the on-node reaper imports this file too)."""
+"""Errors of the temporary-rules package: the shared ToolError (the on-node reaper gets a copy of the shared
+errors file too, see install.py)."""
 
 from __future__ import annotations
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ToolError
 
-class RulesError(Exception):
-    """A failure with the command that caused it, if any; converted to fail_json once, in the module."""
-
-    def __init__(self, msg, cmd=None, rc=None, stdout=None, stderr=None):
-        super().__init__(msg)
-        self.msg = msg
-        self.cmd = cmd
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
-
-    def to_fail_kwargs(self):
-        """Keyword arguments for fail_json: msg plus whichever command details are known (the same interface
-        as the foundation's NetdebugError, so a module converts both alike)."""
-        result = {'msg': self.msg}
-        for key in ('cmd', 'rc', 'stdout', 'stderr'):
-            value = getattr(self, key)
-            if value is not None:
-                result[key] = value
-        return result
+# Command failures raised by the shared runner (NetfilterCommandError) are RulesErrors too.
+RulesError = ToolError
 
 
 class ParamError(RulesError):

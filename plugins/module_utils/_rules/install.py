@@ -14,14 +14,18 @@ import os
 import shutil
 
 # Static imports, so that Ansible ships every file of the program in the module payload.
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import errors as shared_errors
+
 from . import errors, iptables_backend, iptables_parse, monitor, nft_parse, nftables_backend, node, procrun, procs
 from . import reaper_main, removal, state, tag
 from .errors import RulesError
 from .state import ensure_dir
 
-# Imported by reaper_main, directly or not; each must import only the stdlib and its siblings.
+# Imported by reaper_main, directly or not; each must import only the stdlib, its siblings and SHARED_MODULES.
 PROGRAM_MODULES = (errors, tag, iptables_parse, iptables_backend, nft_parse, nftables_backend, procrun, procs, state,
                    monitor, node, removal, reaper_main)
+# The collection's shared files the program imports, installed under their own package path.
+SHARED_MODULES = (shared_errors,)
 PACKAGE = 'netdebug_rules'
 LAUNCHER = '''#!/usr/bin/env python3
 """netdebug reaper: removes the rules of one run at its expiry (installed by netdebug.netfilter)."""
@@ -41,9 +45,26 @@ def _source(module):
     return source
 
 
+def _packages(path):
+    """The package directories of a file path: 'a/b/c.py' -> ['a', 'a/b']."""
+    parts = path.split('/')[:-1]
+    return ['/'.join(parts[:n]) for n in range(1, len(parts) + 1)]
+
+
 def sources():
-    """{short module name: source text} of the program's files."""
-    return dict((module.__name__.rsplit('.', 1)[-1], _source(module)) for module in PROGRAM_MODULES)
+    """{path under the install directory: source text} of the program's files, package __init__ files included.
+
+    The shared files keep their import path (ansible_collections/...), so that they import each other unchanged;
+    their __init__ files are empty, which makes these regular packages that win over any other copy on sys.path.
+    """
+    files = dict(('%s/%s.py' % (PACKAGE, module.__name__.rsplit('.', 1)[-1]), _source(module))
+                 for module in PROGRAM_MODULES)
+    for module in SHARED_MODULES:
+        files[module.__name__.replace('.', '/') + '.py'] = _source(module)
+    for path in list(files):
+        for package in _packages(path):
+            files[package + '/__init__.py'] = ''
+    return files
 
 
 def install(root):
@@ -59,11 +80,10 @@ def install(root):
         return launcher
     tmp = '%s.tmp%d' % (dest, os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
-    pkg = ensure_dir(os.path.join(tmp, PACKAGE))
-    with open(os.path.join(pkg, '__init__.py'), 'w') as handle:
-        handle.write('')
     for name, text in files.items():
-        with open(os.path.join(pkg, name + '.py'), 'w') as handle:
+        path = os.path.join(tmp, *name.split('/'))
+        ensure_dir(os.path.dirname(path))
+        with open(path, 'w') as handle:
             handle.write(text)
     with open(os.path.join(tmp, 'reap.py'), 'w') as handle:
         handle.write(LAUNCHER)
