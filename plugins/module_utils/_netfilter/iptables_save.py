@@ -41,6 +41,17 @@ def _rule_fields(args):
     return target, goto, comment
 
 
+def rule_target(text):
+    """(target, goto) of an iptables rule in any printed form (``-A CHAIN ...``, xtables-monitor's
+    ``-4 -t filter -A CHAIN ...``); (None, False) when it has no -j/-g."""
+    try:
+        args = shlex.split(text)
+    except ValueError:
+        args = text.split()
+    target, goto, _comment = _rule_fields(args)
+    return target, goto
+
+
 class _Parser:
     def __init__(self, family, source):
         self.family = family

@@ -149,6 +149,12 @@ def _strip_counts(text):
     return _map_unquoted(text, lambda chunk: _EXPIRES_RE.sub('', chunk))
 
 
+def rule_text(text):
+    """A rule as ``nft monitor trace`` or a listing prints it -> the text parse_nft keeps for it (blanks
+    squashed, no counter values, no ``# handle`` comment), so that the two compare equal."""
+    return _strip_counts(_squash(_split_comment(text)[0]))
+
+
 def _render(node, depth, lines):
     indent = '\t' * depth
     lines.append('%s%s {' % (indent, node.header))

@@ -29,8 +29,10 @@ def parse_conntrack_text(text):
             if key == 'src':
                 current = {'src': value}
                 tuples.append(current)
-            elif current is not None and key in ('dst', 'sport', 'dport', 'type', 'code', 'id'):
+            elif current is not None and key in ('dst', 'type', 'code', 'id'):
                 current[key] = value
+            elif current is not None and key in ('sport', 'dport') and value.isdigit():
+                current[key] = int(value)
         if len(tuples) >= 2:
             entries.append({'proto': words[0], 'original': tuples[0], 'reply': tuples[1]})
     return entries
@@ -43,7 +45,12 @@ def _tuple(data):
     dst = data.get('dst', data.get('destination'))
     if not src or not dst:
         return None
-    return {'src': str(src), 'dst': str(dst)}
+    found = {'src': str(src), 'dst': str(dst)}
+    for key, names in (('sport', ('sport', 'source_port')), ('dport', ('dport', 'destination_port'))):
+        value = next((data[name] for name in names if isinstance(data.get(name), int)), None)
+        if value is not None:
+            found[key] = value
+    return found
 
 
 def parse_conntrack_json(text):
@@ -76,6 +83,20 @@ def nat_aliases(entries):
             aliases.setdefault(reply, set()).add(back)
             aliases.setdefault(back, set()).add(reply)
     return aliases
+
+
+def protocols(entries):
+    """(src, dst, sport, dport) -> protocol name, both directions of every entry (ports None for ICMP and other
+    portless protocols); a key that entries of different protocols share is left out."""
+    found = {}
+    for entry in entries:
+        proto = entry.get('proto')
+        if not isinstance(proto, str) or not proto or proto.isdigit() or proto == 'unknown':
+            continue
+        for side in (entry['original'], entry['reply']):
+            key = (side['src'], side['dst'], side.get('sport'), side.get('dport'))
+            found[key] = proto if found.get(key, proto) == proto else None
+    return {key: proto for key, proto in found.items() if proto is not None}
 
 
 def _ident(record):

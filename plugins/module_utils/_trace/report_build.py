@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import correlate, nat_aliases
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import correlate, nat_aliases, protocols
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.parse import iter_events
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths import Grouper, decide, resolve_path
@@ -23,23 +23,40 @@ FULL_STEP_KEYS = PATH_STEP_KEYS + ('effect', 'hook', 'family', 'resolved', 'note
 
 # A rule that matched names the packet's protocol: iptables "-p icmp" (not "! -p"), nft "ip protocol icmp",
 # "meta l4proto tcp", or a protocol header match such as "icmp type" or "tcp dport".
-_RULE_PROTO = re.compile(r'(?:^|\s)(?<!! )-p (\w+)|\b(?:ip protocol|ip6 nexthdr|meta l4proto) (\w+)'
+_RULE_PROTO = re.compile(r'(?:^|\s)(?<!! )-p ([\w-]+)|\b(?:ip protocol|ip6 nexthdr|meta l4proto) ([\w-]+)'
                          r'|\b(icmp|icmpv6|tcp|udp|sctp) (?:type|code|dport|sport|flags)\b')
 _PROTO_NAMES = {'ipv6-icmp': 'icmpv6', 'icmp6': 'icmpv6'}
 
 
-def _summary(fields, path):
+def _summary(fields, path, conntrack):
+    """The packet's summary. xtables-monitor prints no protocol (only TCP shows, by its flags): it is taken from
+    a rule on the path that matched it, else from the host's conntrack entry of its addresses and ports."""
     fields = fields or {}
     summary = {key: fields[key] for key in SUMMARY_KEYS if fields.get(key) is not None}
-    if 'proto' not in summary:  # xtables-monitor does not print the protocol of ICMP and UDP packets
-        for step in path:
-            if step['kind'] == 'rule' and step['rule']:
-                m = _RULE_PROTO.search(step['rule'])
-                if m:
-                    name = next(group for group in m.groups() if group)
-                    summary['proto'] = _PROTO_NAMES.get(name, name)
-                    break
+    if 'proto' in summary:
+        return summary
+    for step in path:
+        if step['kind'] == 'rule' and step['rule']:
+            m = _RULE_PROTO.search(step['rule'])
+            if m:
+                name = next(group for group in m.groups() if group)
+                summary['proto'] = _PROTO_NAMES.get(name, name)
+                return summary
+    if 'src' in summary and 'dst' in summary and 'frag' not in fields:
+        name = conntrack.get((summary['src'], summary['dst'], summary.get('sport'), summary.get('dport')))
+        if name:
+            summary['proto'] = _PROTO_NAMES.get(name, name)
     return summary
+
+
+def _journey_protocols(records, journeys):
+    """A packet whose protocol no line of its host told takes it from the same packet on another host."""
+    for members in journeys:
+        names = {records[i]['summary']['proto'] for i in members if 'proto' in records[i]['summary']}
+        if len(names) == 1:
+            name = names.pop()
+            for i in members:
+                records[i]['summary'].setdefault('proto', name)
 
 
 def _year(manifest):
@@ -55,6 +72,8 @@ def step_label(step):
     where = '%s/%s' % (step['table'], step['chain'])
     if step['kind'] == 'policy' and not (step['rule'] or '').startswith('-A '):
         return where + ' policy'
+    if step['rulenum'] is not None and step['handle'] is not None:
+        return '%s rule %s (handle %s)' % (where, step['rulenum'], step['handle'])
     if step['rulenum'] is not None:
         return '%s rule %s' % (where, step['rulenum'])
     if step['handle'] is not None:
@@ -82,6 +101,8 @@ class _Host:
             self.input.errors.append('no ruleset snapshot: rule numbers and handles are not resolved to rules, and '
                                      'legacy chain policies stay unknown')
         self.snapshot = Snapshot(files)
+        self.input.errors.extend(self.snapshot.errors)
+        self.protocols = protocols(self.input.conntrack)
         self.resolver = Resolver(self.snapshot)
         self.incident_dir = incident_dir
         self.year = year
@@ -120,7 +141,7 @@ class _Host:
             yield packet, {
                 'host': self.name, 'trace_id': packet.trace_id, 'first_seen': packet.time, 'ts': packet.ts,
                 'clock': packet.clock, 'format': packet.format, 'family': packet.family,
-                'source': packet.source, 'line': packet.line, 'summary': _summary(packet.fields, path), 'path': compact,
+                'source': packet.source, 'line': packet.line, 'summary': _summary(packet.fields, path, self.protocols), 'path': compact,
                 'verdict': verdict, 'verdict_rule': rule, 'logs': packet.logs, 'journey': None,
             }, path, deciding
 
@@ -214,6 +235,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
     for index, record in enumerate(records):
         record['id'] = index
     journeys = correlate(records, [record.pop('_pairs') for record in records], aliases, correlation_window)
+    _journey_protocols(records, journeys)
     paths = _distinct_paths(records, full_paths, decidings)
     drops = _drops(records)
     return {

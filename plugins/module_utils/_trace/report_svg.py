@@ -29,6 +29,8 @@ def step_text(step):
         where = 'policy'
     elif step['rulenum'] is not None:
         where = 'rule %s' % step['rulenum']
+        if step['handle'] is not None:
+            where += ' (handle %s)' % step['handle']
     elif step['handle'] is not None:
         where = 'handle %s' % step['handle']
     else:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.rulesets import (
-    clean_nft_rule, parse_iptables_save, parse_nft_ruleset, rule_target)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import parse_save, rule_target
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft, rule_text
 
 BUILTIN_HOOKS = {'PREROUTING': 'prerouting', 'INPUT': 'input', 'FORWARD': 'forward', 'OUTPUT': 'output',
                  'POSTROUTING': 'postrouting'}
@@ -37,10 +38,13 @@ VERDICT_EFFECTS = {
 }
 _REJECT = re.compile(r'\breject\b')
 
+# ruleset/ file names per snapshot kind and family (docs/bundle.md); the first one present is used
 SNAPSHOT_NAMES = {
     'legacy': {'ip': ('iptables-legacy.save', 'iptables.save'), 'ip6': ('ip6tables-legacy.save', 'ip6tables.save')},
-    'nft': ('nft.ruleset',),
+    'xtables': {'ip': ('iptables-nft.save',), 'ip6': ('ip6tables-nft.save',)},
+    'nft': 'nft.ruleset',
 }
+_SAVE_FAMILIES = {'ip': 'ipv4', 'ip6': 'ipv6'}
 
 
 def target_effect(target, how, chains):
@@ -55,25 +59,74 @@ def target_effect(target, how, chains):
     return 'unknown'
 
 
+def _save_line(rule):
+    """The rule as iptables-save prints it: '-A chain spec'."""
+    return ('-A %s %s' % (rule.chain, rule.text)).rstrip()
+
+
 class Snapshot:
-    """Parsed ruleset snapshots of one host, from {file name: text}."""
+    """Parsed ruleset snapshots of one host, from {file name: text} (the collection's ruleset parsers).
+
+    A file that does not parse is left out and named in `errors`: its steps then stay unresolved.
+    """
 
     def __init__(self, files):
-        self.legacy = {}
-        for family, names in SNAPSHOT_NAMES['legacy'].items():
-            for name in names:
-                if name in files:
-                    self.legacy[family] = parse_iptables_save(files[name])
-                    break
-        self.nft = parse_nft_ruleset(files['nft.ruleset']) if 'nft.ruleset' in files else {}
+        self.errors = []
+        self.legacy = self._saves(files, SNAPSHOT_NAMES['legacy'])
+        self.xtables = self._saves(files, SNAPSHOT_NAMES['xtables'])
+        name = SNAPSHOT_NAMES['nft']
+        nft = self._parse(parse_nft, files[name], 'ruleset/' + name) if name in files else None
+        self.nft = {(t.family, t.name): t for t in nft.tables} if nft is not None else {}
         self.names = sorted(files)
         self._later = {}
+        self._handles = {}
+
+    def _parse(self, parser, text, source, *args):
+        try:
+            return parser(text, *args, source=source)
+        except ParseError as exc:
+            self.errors.append('%s; its steps are not resolved against it' % exc)
+            return None
+
+    def _saves(self, files, names_by_family):
+        """{family: {table name: Table}} of the first snapshot file present per family."""
+        saves = {}
+        for family, names in names_by_family.items():
+            name = next((n for n in names if n in files), None)
+            if name is not None:
+                ruleset = self._parse(parse_save, files[name], 'ruleset/' + name, _SAVE_FAMILIES[family])
+                if ruleset is not None:
+                    saves[family] = {table.name: table for table in ruleset.tables}
+        return saves
 
     def legacy_chains(self, family, table):
-        return self.legacy.get(family, {}).get(table)
+        """{chain name: Chain} of a legacy table, or None."""
+        found = self.legacy.get(family, {}).get(table)
+        return found.chains if found is not None else None
 
     def nft_chain(self, family, table, chain):
-        return self.nft.get((family, table), {}).get(chain)
+        found = self.nft.get((family, table))
+        return found.chains.get(chain) if found is not None else None
+
+    def nft_rule(self, family, table, chain, handle):
+        """The Rule with that handle in an nft chain, or None."""
+        key = (family, table, chain)
+        rules = self._handles.get(key)
+        if rules is None:
+            base = self.nft_chain(family, table, chain)
+            rules = self._handles[key] = {r.handle: r for r in base.rules} if base is not None else {}
+        return rules.get(handle)
+
+    def xtables_position(self, family, table, chain, text):
+        """The rule number of an xtables-monitor rule text ('-4 -t filter -A chain ...') in iptables-nft-save,
+        or None when the snapshot lacks it or holds the same rule twice."""
+        found = self.xtables.get(family, {}).get(table)
+        base = found.chains.get(chain) if found is not None else None
+        if base is None or not text:
+            return None
+        spec = text[text.find('-A %s' % chain):]
+        positions = [r.position for r in base.rules if _save_line(r) == spec]
+        return positions[0] if len(positions) == 1 else None
 
     def later_filter_hooks(self, fmt, family, hook):
         """Would a packet accepted at `hook` still meet a (non-nat) chain later on this host?"""
@@ -90,15 +143,10 @@ class Snapshot:
         if fmt == 'kernel':
             tables = self.legacy.get(family, {})
             names = [c for c, h in BUILTIN_HOOKS.items() if h in hooks]
-            return any(name in chains for table, chains in tables.items() if table != 'nat' for name in names)
+            return any(name in t.chains for name_t, t in tables.items() if name_t != 'nat' for name in names)
         families = (family, 'inet') if family in ('ip', 'ip6') else (family,)
-        for (fam, _table), chains in self.nft.items():
-            if fam not in families:
-                continue
-            for chain in chains.values():
-                if chain['hook'] in hooks and chain['type'] != 'nat':
-                    return True
-        return False
+        return any(chain.hook in hooks and chain.chain_type != 'nat'
+                   for (fam, _name), table in self.nft.items() if fam in families for chain in table.chains.values())
 
 
 def _step(table, chain, kind, rulenum, handle, rule, target, effect, family, resolved, note=None):
@@ -137,14 +185,14 @@ class Resolver:
         if fmt in ('kernel', 'xtables-monitor'):
             return BUILTIN_HOOKS.get(chain)
         base = self.snapshot.nft_chain(family, table, chain)
-        return base['hook'] if base else None
+        return base.hook if base else None
 
     def chain_type(self, fmt, family, table, chain):
         """filter, nat, route (the nf_tables chain type); legacy tables: nat for the nat table."""
         if fmt in ('kernel', 'xtables-monitor'):
             return 'nat' if table == 'nat' else 'filter'
         base = self.snapshot.nft_chain(family, table, chain)
-        return base['type'] if base else None
+        return base.chain_type if base else None
 
     def _legacy(self, family, table, chain, kind, num):
         chains = self.snapshot.legacy_chains(family, table)
@@ -152,19 +200,18 @@ class Resolver:
             effect = 'return' if kind == 'return' else 'unknown'
             return _step(table, chain, kind, num, None, None, None, effect, family, False,
                          'no iptables-save snapshot of this table and chain')
-        rules = chains[chain]['rules']
+        rules = chains[chain].rules
         if num is not None and 1 <= num <= len(rules):
             rule = rules[num - 1]
-            how, target = rule_target(rule)
             note = None
             if kind != 'rule':
                 note = 'unconditional rule, reported by the kernel as %s' % kind
-            return _step(table, chain, kind, num, None, rule, target, target_effect(target, how, chains), family,
-                         True, note)
+            effect = target_effect(rule.target, 'goto' if rule.goto else 'jump', chains)
+            return _step(table, chain, kind, num, None, _save_line(rule), rule.target, effect, family, True, note)
         if kind == 'return':
             return _step(table, chain, kind, num, None, None, None, 'return', family, True, 'end of chain')
         if kind == 'policy':
-            policy = chains[chain]['policy']
+            policy = chains[chain].policy
             rule = '-P %s %s' % (chain, policy) if policy else None
             return _step(table, chain, kind, num, None, rule, policy, target_effect(policy, None, None), family,
                          policy is not None)
@@ -172,46 +219,46 @@ class Resolver:
                      'rule %s not in the snapshot (chain has %d rules)' % (num, len(rules)))
 
     def _xtables(self, family, table, chain, kind, rulenum, handle, verdict, target_chain, text):
-        base = self.snapshot.nft_chain(family, table, chain)
-        nft_rule = base['rules'].get(handle) if base is not None and handle is not None else None
         if kind == 'policy':
             policy = (verdict or '').upper() or None
             return _step(table, chain, kind, None, None, '-P %s %s' % (chain, policy) if policy else None, policy,
                          VERDICT_EFFECTS.get(verdict, 'unknown'), family, policy is not None)
         if kind == 'return':
             return _step(table, chain, kind, None, None, None, None, 'return', family, True, 'end of chain')
-        rule = text if text and ' -A ' in ' ' + text else (nft_rule or text)
-        how, target = rule_target(text) if text else (None, None)
+        nft_rule = self.snapshot.nft_rule(family, table, chain, handle) if handle is not None else None
+        full_text = bool(text) and ' -A ' in ' ' + text  # xtables-monitor cuts rules it cannot print
+        rule = text if full_text else (nft_rule.text if nft_rule else text)
+        if nft_rule is not None:
+            rulenum = nft_rule.position
+        elif full_text:
+            rulenum = self.snapshot.xtables_position(family, table, chain, text)
+        target, goto = rule_target(text) if text else (None, False)
         effect = VERDICT_EFFECTS.get(verdict, 'unknown')
         if effect == 'drop' and target == 'REJECT':
             effect = 'reject'
         if target is None:
             target = target_chain if verdict in ('jump', 'goto') else (verdict or '').upper() or None
-        return _step(table, chain, kind, None, handle, rule, target, effect, family, bool(nft_rule or text))
+        return _step(table, chain, kind, rulenum, handle, rule, target, effect, family, bool(nft_rule or text))
 
     def _nft(self, family, table, chain, kind, rulenum, handle, verdict, target_chain, text):
-        base = self.snapshot.nft_chain(family, table, chain)
         if kind == 'policy':
             return _step(table, chain, kind, None, None, 'policy %s' % verdict if verdict else None, verdict,
                          VERDICT_EFFECTS.get(verdict, 'unknown'), family, verdict is not None)
         if kind == 'return':
             return _step(table, chain, kind, None, None, None, None, 'return', family, True, 'end of chain')
-        rule = None
-        if base is not None:
-            if handle is not None:
-                rule = base['rules'].get(handle)
-            elif text:  # nft monitor without -a prints no handle: find the rule by its text
-                wanted = clean_nft_rule(text)
-                for candidate, candidate_text in base['rules'].items():
-                    if candidate_text == wanted:
-                        handle, rule = candidate, candidate_text
-                        break
-        resolved = rule is not None
-        rule = rule or text
+        found = None
+        if handle is not None:
+            found = self.snapshot.nft_rule(family, table, chain, handle)
+        elif text:  # nft monitor without -a prints no handle: find the rule by its text
+            base = self.snapshot.nft_chain(family, table, chain)
+            wanted = rule_text(text)
+            found = next((r for r in base.rules if r.text == wanted), None) if base is not None else None
+        rule = found.text if found is not None else text
         effect = VERDICT_EFFECTS.get(verdict, 'unknown')
         target = verdict
         if verdict in ('jump', 'goto') and target_chain:
             target = '%s %s' % (verdict, target_chain)
         if effect == 'drop' and rule and _REJECT.search(rule):
             effect = target = 'reject'
-        return _step(table, chain, kind, None, handle, rule, target, effect, family, resolved)
+        return _step(table, chain, kind, found.position if found else None, found.handle if found else handle, rule,
+                     target, effect, family, found is not None)

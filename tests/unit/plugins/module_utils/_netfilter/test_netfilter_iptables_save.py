@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import (
+    rule_target,
     normalise_save,
     parse_save,
     render_save,
@@ -186,3 +187,14 @@ def test_a_rule_without_arguments():
     rule = ruleset.rule('filter', 'INPUT', 1)
     assert (rule.text, rule.args, rule.target) == ('', [], None)
     assert render_save(ruleset) == '*filter\n:INPUT ACCEPT\n-A INPUT\nCOMMIT\n'
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('-A INPUT -p tcp -m tcp --dport 8080 -j REJECT --reject-with tcp-reset', ('REJECT', False)),
+    ('-4 -t filter -A INPUT -j app-check', ('app-check', False)),  # as xtables-monitor prints it
+    ('-A app -m comment --comment "say -j X" -g app-deep', ('app-deep', True)),
+    ('-A app -m comment --comment "unclosed -j LOG', ('LOG', False)),
+    ('-6 -t filter', (None, False)),
+])
+def test_rule_target(text, expected):
+    assert rule_target(text) == expected

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import normalise_nft, parse_nft
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import normalise_nft, parse_nft, rule_text
 from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import (
     SCENARIOS,
     fixture,
@@ -166,3 +166,12 @@ def test_creation_order_of_tables_and_chains_does_not_matter():
     assert swapped != first
     reordered = tables[2] + tables[1] + swapped
     assert normalise_nft(reordered) == normalise_nft(text)
+
+
+def test_rule_text_of_a_monitor_line_equals_the_parsed_rule():
+    """nft monitor trace prints counters with their values; a listing line also has the handle comment."""
+    listing = 'table ip t {\n\tchain c {\n\t\tip  saddr 198.18.0.1 counter packets 3 bytes 252 drop # handle 7\n\t}\n}\n'
+    rule = parse_nft(listing).table('t').chain('c').rules[0]
+    assert rule_text('ip saddr 198.18.0.1 counter packets 9 bytes 756 drop') == rule.text
+    assert rule_text('\t\tip  saddr 198.18.0.1 counter packets 3 bytes 252 drop # handle 7') == rule.text
+    assert rule_text('meta nftrace set 1 comment "a # b"') == 'meta nftrace set 1 comment "a # b"'

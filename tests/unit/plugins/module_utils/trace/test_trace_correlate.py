@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import (
-    correlate, nat_aliases, parse_conntrack_json, parse_conntrack_text)
+    correlate, nat_aliases, parse_conntrack_json, parse_conntrack_text, protocols)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report
 
 
@@ -28,8 +28,29 @@ def test_conntrack_json_shapes():
                                     'reply': {'source': '198.18.0.2', 'destination': '198.18.0.1'}},
                                    {'protocol': 'udp', 'original': {'src': '198.18.0.1'}}, 'junk']})
     entries = parse_conntrack_json(text)
-    assert entries == [{'proto': 'tcp', 'original': {'src': '198.18.0.1', 'dst': '198.18.9.9'},
+    assert entries == [{'proto': 'tcp', 'original': {'src': '198.18.0.1', 'dst': '198.18.9.9', 'sport': 1,
+                                                     'dport': 80},
                         'reply': {'src': '198.18.0.2', 'dst': '198.18.0.1'}}]
+
+
+def test_conntrack_query_entries_keep_ports():
+    """conntrack_query's own shape (its RETURN sample): source_port / destination_port."""
+    text = json.dumps({'entries': [{'protocol': 'tcp', 'original': {
+        'source': '198.18.210.1', 'destination': '198.18.210.2', 'source_port': 40112, 'destination_port': 8080},
+        'reply': {'source': '198.18.210.2', 'destination': '198.18.210.1', 'source_port': 8080,
+                  'destination_port': 40112}}]})
+    entry = parse_conntrack_json(text)[0]
+    assert (entry['original']['sport'], entry['original']['dport'], entry['reply']['sport']) == (40112, 8080, 8080)
+    assert protocols([entry])[('198.18.210.2', '198.18.210.1', 8080, 40112)] == 'tcp'
+
+
+def test_protocols_of_the_recorded_conntrack_snapshot(lines):
+    found = protocols(parse_conntrack_text('\n'.join(lines('nft/node2/conntrack.txt'))))
+    assert found[('198.18.200.1', '198.18.200.2', None, None)] == 'icmp'
+    assert found[('198.18.200.2', '198.18.200.1', None, None)] == 'icmp'  # the reply direction
+    clash = [{'proto': 'icmp', 'original': {'src': 'a', 'dst': 'b'}, 'reply': {'src': 'b', 'dst': 'a'}},
+             {'proto': 'gre', 'original': {'src': 'a', 'dst': 'b'}, 'reply': {'src': 'b', 'dst': 'a'}}]
+    assert protocols(clash) == {}  # two protocols between the same addresses say nothing
 
 
 def test_journeys_between_the_two_recorded_nodes(bundle):

@@ -45,21 +45,21 @@ LEGACY = {
     'policy_drop': ('drop', 'filter', 'INPUT', 'policy', 8, None, '-P INPUT DROP', 'DROP'),
 }
 XTABLES = {
-    'deep_drop': ('drop', 'filter', 'app-deep', 'rule', None, 16,
+    'deep_drop': ('drop', 'filter', 'app-deep', 'rule', 1, 16,
                   '-4 -t filter -A app-deep -m length --length 200:65535 -j DROP', 'DROP'),
-    'accept': ('accept', 'filter', 'app-guard', 'rule', None, 18, '-4 -t filter -A app-guard -j ACCEPT', 'ACCEPT'),
-    'reject_tcp': ('reject', 'filter', 'INPUT', 'rule', None, 11,
+    'accept': ('accept', 'filter', 'app-guard', 'rule', 2, 18, '-4 -t filter -A app-guard -j ACCEPT', 'ACCEPT'),
+    'reject_tcp': ('reject', 'filter', 'INPUT', 'rule', 5, 11,
                    '-4 -t filter -A INPUT -p tcp -m tcp --dport 8080 -j REJECT --reject-with tcp-reset', 'REJECT'),
-    'reject_udp': ('reject', 'filter', 'INPUT', 'rule', None, 12,
+    'reject_udp': ('reject', 'filter', 'INPUT', 'rule', 6, 12,
                    '-4 -t filter -A INPUT -p udp -m udp --dport 5353 -j REJECT --reject-with icmp-port-unreachable',
                    'REJECT'),
     'policy_drop': ('drop', 'filter', 'INPUT', 'policy', None, None, '-P INPUT DROP', 'DROP'),
 }
 NFTABLES = {
-    'deep_drop': ('drop', 'ndtrace', 'app-deep', 'rule', None, 20, 'ip length >= 200 drop', 'drop'),
-    'accept': ('accept', 'ndtrace', 'app-guard', 'rule', None, 19, 'accept', 'accept'),
-    'reject_tcp': ('reject', 'ndtrace', 'input', 'rule', None, 13, 'tcp dport 8080 reject with tcp reset', 'reject'),
-    'reject_udp': ('reject', 'ndtrace', 'input', 'rule', None, 14, 'udp dport 5353 reject', 'reject'),
+    'deep_drop': ('drop', 'ndtrace', 'app-deep', 'rule', 1, 20, 'ip length >= 200 drop', 'drop'),
+    'accept': ('accept', 'ndtrace', 'app-guard', 'rule', 2, 19, 'accept', 'accept'),
+    'reject_tcp': ('reject', 'ndtrace', 'input', 'rule', 6, 13, 'tcp dport 8080 reject with tcp reset', 'reject'),
+    'reject_udp': ('reject', 'ndtrace', 'input', 'rule', 7, 14, 'udp dport 5353 reject', 'reject'),
     'policy_drop': ('drop', 'ndtrace', 'input', 'policy', None, None, 'policy drop', 'drop'),
 }
 
