@@ -1,0 +1,124 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The capture as AWX runs it, on the netns lab (app-guard scenario on node2, see test_capture.py).
+
+- Through ansible-runner, with a private data directory laid out as AWX lays out a job (inventory/, env/, project/
+  holding a playbook that imports netdebug.netfilter.capture), every input a survey string and an AWX job id: the
+  job's artifacts must hold the set_stats summary, and the report must be on disk.
+- As two job slices at the same time (two runs with disjoint --limit, same incident and bundle directory): each
+  writes its own manifest part and one merged report.json holds both slices' hosts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+
+import ansible_runner
+import yaml
+
+from conftest import COLLECTIONS_PATH
+from test_capture import NODES, app_guard, capture, load_json, ping_when_traced  # noqa: F401 (app_guard: fixture)
+
+INCIDENT_RUNNER = 'awx-runner-1'
+INCIDENT_SLICES = 'awx-slices-1'
+
+
+def private_data_dir(root, inventory, extravars):
+    """The directory ansible-runner (and AWX, for each job) runs from."""
+    pdd = root / 'pdd'
+    for sub in ('inventory', 'env', 'project'):
+        (pdd / sub).mkdir(parents=True)
+    shutil.copy(inventory, pdd / 'inventory' / 'hosts')
+    (pdd / 'env' / 'extravars').write_text(yaml.safe_dump(extravars))
+    (pdd / 'env' / 'envvars').write_text(yaml.safe_dump({
+        'ANSIBLE_COLLECTIONS_PATH': str(COLLECTIONS_PATH), 'ANSIBLE_HOST_KEY_CHECKING': 'False',
+        'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_RETRY_FILES_ENABLED': '0'}))
+    # What an AWX project holds: a playbook in the project that runs the collection's playbook.
+    (pdd / 'project' / 'capture.yml').write_text(
+        '---\n- name: Capture\n  ansible.builtin.import_playbook: netdebug.netfilter.capture\n')
+    return pdd
+
+
+def test_capture_through_ansible_runner_with_survey_strings(app_guard, lab_ansible, tmp_path):  # noqa: F811
+    bundle = tmp_path / 'bundles'
+    extravars = {  # as an AWX survey passes them: strings only, plus the job id AWX adds
+        'netdebug_incident_id': INCIDENT_RUNNER, 'netdebug_duration': '12', 'netdebug_ttl_margin': '30',
+        'netdebug_bundle_dir': str(bundle), 'netdebug_match': 'protocol=icmp source=198.18.0.1',
+        'netdebug_log_rules': 'false', 'netdebug_conntrack': 'true', 'awx_job_id': 4242}
+    pdd = private_data_dir(tmp_path, lab_ansible.inventory, extravars)
+    done = threading.Event()
+    pinger = threading.Thread(target=ping_when_traced, args=(app_guard, INCIDENT_RUNNER, done), daemon=True)
+    pinger.start()
+    try:
+        run = ansible_runner.run(private_data_dir=str(pdd), playbook='capture.yml', ident='job-4242', quiet=True,
+                                 timeout=600)
+    finally:
+        done.set()
+        pinger.join(60)
+    artifacts = pdd / 'artifacts' / 'job-4242'
+    stdout = (artifacts / 'stdout').read_text() if (artifacts / 'stdout').exists() else ''
+    assert run.rc == 0 and run.status == 'successful', stdout[-4000:]
+    assert (artifacts / 'rc').read_text().strip() == '0'
+
+    # The stats event, as AWX stores it, read back from the job's artifacts on disk.
+    events = [json.loads(path.read_text()) for path in sorted((artifacts / 'job_events').glob('*.json'))]
+    stats = [e for e in events if e.get('event') == 'playbook_on_stats']
+    assert len(stats) == 1, [e.get('event') for e in events][-5:]
+    data = stats[0]['event_data']['artifact_data']
+    incident_dir = bundle / INCIDENT_RUNNER
+    assert data['netdebug_incident_id'] == INCIDENT_RUNNER
+    assert data['netdebug_bundle_path'] == str(incident_dir)
+    assert data['netdebug_bundle_part'] == 'awx-4242'
+    assert data['netdebug_dropped'] is True
+    assert any(d['host'] == 'node2' and d['chain'] == 'app-guard' and d['packets'] >= 1
+               for d in data['netdebug_drops']), data['netdebug_drops']
+    assert any(line.startswith('node2 drops ') for line in data['netdebug_verdicts'])
+    summary = data['netdebug_summary']
+    assert summary['hosts'] == 3 and sum(summary['host_status'].values()) == 3
+    assert summary['dropped_packets'] >= 1 and summary['packets'] >= summary['dropped_packets']
+    assert data['netdebug_reports']['json'] == str(incident_dir / 'report.json')
+    assert run.stats['changed']  # the runner's own view of the same stats event
+
+    # The report on disk, from the job's part of the bundle; the survey's string match became the dict.
+    report = load_json(incident_dir / 'report.json')
+    assert sorted(report['hosts']) == list(NODES)
+    part = load_json(incident_dir / 'manifest.awx-4242.json')
+    assert part['match'] == {'protocol': 'icmp', 'source': '198.18.0.1'} and part['duration'] == 12
+    assert not (incident_dir / 'manifest.json').exists()
+    assert not [name for name in os.listdir(incident_dir) if name.startswith('.incoming')]
+
+
+def test_two_slices_at_once_give_one_merged_report(app_guard, lab_ansible, tmp_path):  # noqa: F811
+    slices = {'node1,node3': None, 'node2': None}
+
+    def run_slice(limit):
+        slices[limit] = lab_ansible.playbook('netdebug.netfilter.capture', limit=limit, timeout=600, extra_vars={
+            'netdebug_incident_id': INCIDENT_SLICES, 'netdebug_duration': 12, 'netdebug_ttl_margin': 30,
+            'netdebug_bundle_dir': str(tmp_path), 'netdebug_match': {'protocol': 'icmp', 'source': '198.18.0.1'}})
+
+    done = threading.Event()
+    pinger = threading.Thread(target=ping_when_traced, args=(app_guard, INCIDENT_SLICES, done), daemon=True)
+    workers = [threading.Thread(target=run_slice, args=(limit,)) for limit in list(slices)]
+    pinger.start()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(700)
+    done.set()
+    pinger.join(60)
+    for limit, res in slices.items():
+        assert res is not None and res.rc == 0, (limit, res)
+
+    incident_dir = tmp_path / INCIDENT_SLICES
+    parts = sorted(name for name in os.listdir(incident_dir) if name.startswith('manifest.'))
+    assert len(parts) == 2 and 'manifest.json' not in parts, parts
+    part_hosts = sorted(sorted(load_json(incident_dir / name)['hosts']) for name in parts)
+    assert part_hosts == [['node1', 'node3'], ['node2']]
+    report = load_json(incident_dir / 'report.json')
+    assert sorted(report['hosts']) == list(NODES)  # both slices' hosts, whichever slice reported last
+    assert any(p['host'] == 'node2' and p['verdict'] == 'drop' and p['verdict_rule']['chain'] == 'app-guard'
+               for p in report['packets'])
+    assert not [name for name in os.listdir(incident_dir) if name.startswith('.incoming')]
