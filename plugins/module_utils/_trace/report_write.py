@@ -11,7 +11,7 @@ import tempfile
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import BundleError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import BundleError, sha256_file
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_html import render_html
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_md import render_md
 
@@ -51,14 +51,6 @@ RENDERERS = {
 }
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as fh:
-        for block in iter(lambda: fh.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def sync_file(path, chunks, check_mode=False):
     """Write the chunks to path through a temp file and a rename, unless path already holds exactly that.
     Returns whether the file changed (or, in check mode, would change)."""
@@ -74,7 +66,7 @@ def sync_file(path, chunks, check_mode=False):
             digest.update(data)
             if fh is not None:
                 fh.write(data)
-        same = os.path.isfile(path) and _sha256(path) == digest.hexdigest()
+        same = os.path.isfile(path) and sha256_file(path) == digest.hexdigest()
         if fh is None:
             return not same
         fh.flush()
