@@ -17,10 +17,11 @@ import shutil
 import threading
 
 import ansible_runner
+import pytest
 import yaml
 
 from conftest import COLLECTIONS_PATH
-from test_capture import NODES, app_guard, capture, load_json, ping_when_traced  # noqa: F401 (app_guard: fixture)
+from test_capture import NODES, app_guard, load_json, ping_when_traced, snapshots  # noqa: F401 (app_guard: fixture)
 
 INCIDENT_RUNNER = 'awx-runner-1'
 INCIDENT_SLICES = 'awx-slices-1'
@@ -89,6 +90,24 @@ def test_capture_through_ansible_runner_with_survey_strings(app_guard, lab_ansib
     assert part['match'] == {'protocol': 'icmp', 'source': '198.18.0.1'} and part['duration'] == 12
     assert not (incident_dir / 'manifest.json').exists()
     assert not [name for name in os.listdir(incident_dir) if name.startswith('.incoming')]
+
+
+@pytest.mark.parametrize('extra, message', [
+    ({'netdebug_duration': '12x'}, "argument 'netdebug_duration' is of type str and we were unable to convert to int"),
+    ({'netdebug_match': 'protocol'}, "argument 'netdebug_match' is of type str and we were unable to convert to dict"),
+    ({'netdebug_match': 'proto=icmp'}, 'netdebug_match.proto'),
+    ({'netdebug_log_rules': 'maybe'}, "argument 'netdebug_log_rules' is of type str and we were unable to convert"),
+    ({'netdebug_bundle_part': '../x'}, 'netdebug_bundle_part must be'),
+], ids=['duration', 'match-form', 'match-key', 'bool', 'part'])
+def test_bad_survey_strings_stop_before_any_change(app_guard, lab_ansible, tmp_path, extra, message):  # noqa: F811
+    before = snapshots(lab_ansible)
+    extra_vars = {'netdebug_incident_id': 'awx-bad', 'netdebug_duration': '5', 'netdebug_bundle_dir': str(tmp_path),
+                  'netdebug_match': 'protocol=icmp'}
+    extra_vars.update(extra)
+    res = lab_ansible.playbook('netdebug.netfilter.capture', extra_vars=extra_vars, timeout=300)
+    assert res.rc != 0 and message in res.stdout, res
+    assert snapshots(lab_ansible) == before
+    assert not (tmp_path / 'awx-bad').exists()
 
 
 def test_two_slices_at_once_give_one_merged_report(app_guard, lab_ansible, tmp_path):  # noqa: F811
