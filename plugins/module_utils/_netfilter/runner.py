@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 from collections import namedtuple
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import (
     NetfilterCommandError,
     ParameterError,
+    ToolError,
     ToolNotFoundError,
     XtablesLockError,
 )
@@ -24,6 +26,8 @@ C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C', 'LANGUAGE': 'C'}
 SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin']
 
 DEFAULT_LOCK_WAIT = 10
+# ProcessModule's bound on any one command (AnsibleModule has none; the tools used bound themselves there).
+DEFAULT_TIMEOUT = 60
 MAX_LOCK_WAIT = 300
 # iptables exits with RESOURCE_PROBLEM (4) when it stops waiting for the lock.
 LOCK_EXIT_CODE = 4
@@ -170,3 +174,41 @@ class ToolRunner:
     def found(self):
         """{name: path} of every executable looked up so far and found."""
         return dict((name, path) for name, path in sorted(self._paths.items()) if path is not None)
+
+
+class ProcessModule:
+    """The two AnsibleModule methods ToolRunner uses, for a program that runs without Ansible (the rules reaper,
+    started after the module has exited): ``ToolRunner(ProcessModule())``. Stdlib only, so that it can be
+    installed on the node with this file and errors.py.
+
+    Every command is killed after timeout seconds: nothing waits for ever once no Ansible task is watching.
+    """
+
+    def __init__(self, timeout=DEFAULT_TIMEOUT):
+        self.timeout = timeout
+
+    def get_bin_path(self, arg, opt_dirs=None, **_ignored):
+        """Like AnsibleModule.get_bin_path with required=False (as ToolRunner asks): the path, or None."""
+        for directory in os.environ.get('PATH', os.defpath).split(os.pathsep) + list(opt_dirs or []):
+            path = os.path.join(directory, arg)
+            if directory and os.path.isfile(path) and os.access(path, os.X_OK):
+                return path
+        return None
+
+    def run_command(self, args, environ_update=None, data=None, **_ignored):
+        """(rc, stdout, stderr) of the argv list args, as ToolRunner asks for it: no check_rc, no expansion of
+        ~ or $VARS, data sent as is (no newline added).
+
+        A command that cannot start or does not finish in time raises ToolError with its cmd.
+        """
+        env = dict(os.environ)
+        env.update(environ_update or {})
+        try:
+            proc = subprocess.run(args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                  timeout=self.timeout, check=False, universal_newlines=True,
+                                  stdin=None if data is not None else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError('%s did not finish within %s seconds' % (args[0], exc.timeout), cmd=args) from None
+        except OSError as exc:
+            raise ToolError('cannot run %s: %s' % (args[0], exc), cmd=args) from None
+        return proc.returncode, proc.stdout, proc.stderr

@@ -1,7 +1,8 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Install the reaper program on the node: the stdlib-only files of this package, copied from the running
-module's own code (they arrive in the AnsiballZ payload), under <root>/lib/<digest>/netdebug_rules/.
+"""Install the reaper program on the node: the stdlib-only files of this package and the shared errors and runner
+they import, copied from the running module's own code (they arrive in the AnsiballZ payload), under
+<root>/lib/<digest>/ (netdebug_rules/ and ansible_collections/.../_netfilter/).
 
 The reaper must outlive the module, whose payload is deleted when it exits, so it needs its own copy.
 The digest keeps versions apart; an existing complete copy is reused.
@@ -15,17 +16,18 @@ import shutil
 
 # Static imports, so that Ansible ships every file of the program in the module payload.
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import errors as shared_errors
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import runner as shared_runner
 
-from . import errors, iptables_backend, iptables_parse, monitor, nft_parse, nftables_backend, node, procrun, procs
+from . import errors, iptables_backend, iptables_parse, monitor, nft_parse, nftables_backend, node, procs
 from . import reaper_main, removal, state, tag
 from .errors import RulesError
 from .state import ensure_dir
 
 # Imported by reaper_main, directly or not; each must import only the stdlib, its siblings and SHARED_MODULES.
-PROGRAM_MODULES = (errors, tag, iptables_parse, iptables_backend, nft_parse, nftables_backend, procrun, procs, state,
-                   monitor, node, removal, reaper_main)
+PROGRAM_MODULES = (errors, tag, iptables_parse, iptables_backend, nft_parse, nftables_backend, procs, state, monitor,
+                   node, removal, reaper_main)
 # The collection's shared files the program imports, installed under their own package path.
-SHARED_MODULES = (shared_errors,)
+SHARED_MODULES = (shared_errors, shared_runner)
 PACKAGE = 'netdebug_rules'
 LAUNCHER = '''#!/usr/bin/env python3
 """netdebug reaper: removes the rules of one run at its expiry (installed by netdebug.netfilter)."""

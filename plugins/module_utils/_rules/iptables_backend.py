@@ -48,7 +48,7 @@ class IptablesBackend:
         return [self.path, '-w', str(self.lock_wait), '-t', table] + list(args)
 
     def _run(self, table, args, check=True):
-        return self.runner.run(self._argv(table, args), check=check, timeout=self.lock_wait + 60)
+        return self.runner.run(self._argv(table, args), check=check)
 
     # -- reading ----------------------------------------------------------------------------------
     def list_chain(self, table, chain):

@@ -19,7 +19,6 @@ from .engine import Request, absent, present
 from .errors import ParamError, RulesError
 from .iptables_backend import BUILTIN_CHAINS, TABLES
 from .node import TOOL_NAMES, Node
-from .procrun import Result
 from .spec import HOOKS, IP_VERSIONS, MATCH_PARAMS, build_match
 from .state import DEFAULT_ROOT
 from .tag import check_run_id, check_ttl, default_log_prefix, generate_run_id
@@ -70,24 +69,6 @@ LOG_ARGS = dict(
 )
 
 
-class FoundationRunner:
-    """The foundation's ToolRunner (C locale, argv only, no expansion) behind this package's runner interface,
-    raising this package's RulesError with cmd, rc, stdout and stderr."""
-
-    def __init__(self, tool_runner):
-        self.tool_runner = tool_runner
-
-    def run(self, argv, data=None, check=True, timeout=None):  # pylint: disable=unused-argument
-        # Every command used here bounds itself (-w for the xtables lock), so no timeout is needed.
-        done = self.tool_runner.run(argv, data=data, check=False)
-        result = Result(done.cmd, done.rc, done.stdout, done.stderr)
-        if check and result.rc != 0:
-            said = (result.stderr or result.stdout or '').strip().splitlines()
-            raise RulesError('%s failed: %s' % (result.cmd[0], said[-1] if said else 'exit code %s' % result.rc),
-                             cmd=result.cmd, rc=result.rc, stdout=result.stdout, stderr=result.stderr)
-        return result
-
-
 def detector(tool_runner):
     """() -> (variant, default variant): the foundation's detection, not counting netdebug's own rules."""
     def run_detection():
@@ -116,7 +97,7 @@ def make_node(module, root=DEFAULT_ROOT):
         path = tool_runner.find(name)
         if path:
             tools[name] = path
-    return Node(FoundationRunner(tool_runner), tools, root=root, lock_wait=wait, detect=detector(tool_runner))
+    return Node(tool_runner, tools, root=root, lock_wait=wait, detect=detector(tool_runner))
 
 
 def _run_id(params):

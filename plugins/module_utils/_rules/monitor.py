@@ -5,7 +5,7 @@
 ``xtables-monitor --trace`` (iptables-nft rules) or ``nft monitor trace`` (native rules), started in its own
 session under ``timeout`` so that it ends by itself shortly after the ttl even if every reaper is gone.
 It must be listening before the rule goes in: start() returns only once its netlink socket joined the trace
-group. Stdlib only.
+group. Stdlib and the shared runner only (the reaper imports it).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import os
 import subprocess
 import time
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import C_LOCALE
+
 from . import procs
 from .errors import RulesError
-from .procrun import C_LOCALE
 from .state import ensure_dir
 
 KILL_AFTER = 5  # seconds between timeout's TERM and KILL

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What an operation needs about the node: a runner, the tool paths, the state root, the lock bound.
 
-The module resolves tool paths with get_bin_path and stores them in the run state; the reaper, which has no
+The runner is the shared ToolRunner: on the AnsibleModule in the module, on ProcessModule in the reaper. The
+module resolves tool paths with get_bin_path and stores them in the run state; the reaper, which has no
 AnsibleModule, rebuilds a Node from there. Stdlib only.
 """
 

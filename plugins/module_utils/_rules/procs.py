@@ -54,33 +54,27 @@ def stop_group(pid, start, grace=3.0):
         # but a process now running under that pid with another start time is not ours.
         if start_time(pid) is not None or not group_members(pid):
             return False
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
-        try:
-            os.killpg(pid, sig)
-        except OSError:
-            return True
-        deadline = time.time() + wait
-        while time.time() < deadline:
-            _reap_child(pid)
-            if not alive(pid, start) and not group_members(pid):
-                return True
-            time.sleep(0.05)
-    return True
+    return _signal_until_gone(os.killpg, pid, lambda: not alive(pid, start) and not group_members(pid), grace)
 
 
 def stop_process(pid, start, grace=3.0):
     """SIGTERM one process (a detached reaper), then SIGKILL."""
     if not alive(pid, start):
         return False
+    return _signal_until_gone(os.kill, pid, lambda: not alive(pid, start), grace)
+
+
+def _signal_until_gone(send, pid, gone, grace):
+    """send(pid, SIGTERM), wait up to grace seconds for gone(), then the same with SIGKILL; True when sent."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
         try:
-            os.kill(pid, sig)
+            send(pid, sig)
         except OSError:
             return True
         deadline = time.time() + wait
         while time.time() < deadline:
             _reap_child(pid)
-            if not alive(pid, start):
+            if gone():
                 return True
             time.sleep(0.05)
     return True

@@ -5,7 +5,8 @@
     reap.py --root ROOT --run-id RUN --at EPOCH [--detached]
 
 Sleeps until EPOCH, then removes RUN's rules whose tag expired and stops its expired monitors.
-With --detached it first forks into the background and prints the daemon's pid. Stdlib only.
+With --detached it first forks into the background and prints the daemon's pid. Stdlib and the installed
+copies of the shared errors and runner only.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import os
 import sys
 import time
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ProcessModule, ToolRunner
+
 from .errors import RulesError
 from .node import Node
-from .procrun import ProcRunner
 from .removal import remove_run
 from .state import NodeLock, load_run, log, save_run
 
@@ -41,7 +43,10 @@ def daemonize():
 
 def reap(root, run_id, at):
     run = load_run(root, run_id)
-    node = Node(ProcRunner(), run.get('tools', {}), root=root, lock_wait=run.get('lock_wait', 10))
+    lock_wait = run.get('lock_wait', 10)
+    # The shared runner on plain subprocess; iptables waits up to lock_wait for the lock, so it gets a minute more.
+    runner = ToolRunner(ProcessModule(timeout=lock_wait + 60), lock_wait=lock_wait)
+    node = Node(runner, run.get('tools', {}), root=root, lock_wait=lock_wait)
     for attempt in range(ATTEMPTS):
         try:
             with NodeLock(root, LOCK_TIMEOUT):

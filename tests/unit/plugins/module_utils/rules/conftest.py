@@ -8,7 +8,7 @@ import pathlib
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.procrun import Result
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'rules'
 

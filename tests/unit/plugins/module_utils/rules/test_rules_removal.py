@@ -8,7 +8,7 @@ import shlex
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import removal, state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.procrun import Result
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
 
 
 class FakeIptables:
