@@ -13,6 +13,9 @@ description:
     C(<bundle_dir>/<incident_id>/manifest.json) and, per host, its trace files (kernel log lines in any wrapper,
     C(xtables-monitor --trace) and C(nft monitor trace) output), ruleset snapshots and conntrack snapshot - and
     writes C(report.json), C(report.md) and C(report.html).
+  - The manifest may come in parts, C(manifest.<part>.json), one per job slice or C(--limit) run; they are merged (a
+    host in several parts comes from the part that ended last). Runs on one incident take turns on a lock file
+    C(.report.lock), so slices that finish together each merge every part written before their turn.
   - Every trace line is parsed with the same code as the P(netdebug.netfilter.parse_trace#filter) filter, grouped
     into packets (by trace id, or for legacy kernel lines by the packet's fields within O(window) seconds), and
     every step is resolved against the ruleset snapshot taken at capture time (legacy rule number to the Nth rule
