@@ -197,10 +197,10 @@ def svg(rows, duration, when):
         out.append('<text x="%d" y="%.1f" text-anchor="end">%g</text>' % (left - 6, y(tick) + 4, tick))
         tick += step
     for row in rows:
-        out.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>' % (x(row['nodes']), top + plot_h + 18,
-                                                                           row['nodes']))
-    out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (left, top + plot_h, left + plot_w,
-                                                                          top + plot_h))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>'
+                   % (x(row['nodes']), top + plot_h + 18, row['nodes']))
+    out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>'
+               % (left, top + plot_h, left + plot_w, top + plot_h))
     out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (left, top, left, top + plot_h))
     out.append('<text x="%d" y="%d" text-anchor="middle">netns nodes</text>' % (left + plot_w / 2, height - 10))
     out.append('<text transform="translate(16 %d) rotate(-90)" text-anchor="middle">overhead, s (median)</text>'
@@ -231,7 +231,7 @@ def nice_step(raw):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--sizes', default='1,10,25,50', help='netns node counts (default 1,10,25,50)')
     parser.add_argument('--reps', type=int, default=2, help='runs per contender and size (median reported)')
     parser.add_argument('--duration', type=int, default=5, help='netdebug_duration in seconds (default 5)')
