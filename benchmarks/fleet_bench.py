@@ -27,6 +27,7 @@ import glob
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,6 +50,13 @@ def lab(*args):
     if proc.returncode != 0:
         raise SystemExit('lab %s failed: %s%s' % (' '.join(args), proc.stdout, proc.stderr))
     return proc.stdout
+
+
+def controller_cpu():
+    """CPU seconds of the finished children: ansible-playbook, its workers, local modules and ssh clients (the
+    nodes' sshd and modules run outside this process tree)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def load_average():
@@ -85,9 +93,11 @@ def run_playbook(contender, tree_base, inventory, nodes, duration, forks, work, 
     playbook = 'netdebug.netfilter.capture' if contender == 'capture' else BASELINE
     argv = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, playbook, '-e', json.dumps(extra)]
     load_before = load_average()
+    cpu_before = controller_cpu()
     start = time.monotonic()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=3600)
     wall = time.monotonic() - start
+    cpu = controller_cpu() - cpu_before
     close_masters(control_dir)
     problem = None
     if proc.returncode != 0:
@@ -97,7 +107,7 @@ def run_playbook(contender, tree_base, inventory, nodes, duration, forks, work, 
     with open(timer_file, encoding='utf-8') as fh:
         tasks = json.load(fh)
     return {'contender': contender, 'nodes': nodes, 'incident': incident, 'wall': round(wall, 2),
-            'overhead': round(wall - duration, 2), 'ok': problem is None, 'problem': problem,
+            'overhead': round(wall - duration, 2), 'controller_cpu': round(cpu, 2), 'ok': problem is None, 'problem': problem,
             'load_before': load_before, 'load_after': load_average(), 'tasks': tasks}
 
 
@@ -138,6 +148,8 @@ def summarise(runs, sizes):
             good = [r['overhead'] for r in runs if r['nodes'] == nodes and r['contender'] == contender and r['ok']]
             row[contender] = round(statistics.median(good), 2) if good else None
             row[contender + '_runs'] = good
+            cpu = [r['controller_cpu'] for r in runs if r['nodes'] == nodes and r['contender'] == contender and r['ok']]
+            row[contender + '_controller_cpu'] = round(statistics.median(cpu), 1) if cpu else None
         both = row['capture'] is not None and row['baseline']
         row['ratio'] = round(row['capture'] / row['baseline'], 2) if both else None
         rows.append(row)
@@ -156,11 +168,13 @@ def verdict(rows):
 
 
 def markdown(rows):
-    lines = ['| nodes | capture overhead s | baseline overhead s | capture / baseline | runs (capture; baseline) |',
-             '| ---: | ---: | ---: | ---: | --- |']
+    lines = ['| nodes | capture overhead s | baseline overhead s | capture / baseline | controller CPU s (capture; '
+             'baseline) | runs (capture; baseline) |',
+             '| ---: | ---: | ---: | ---: | --- | --- |']
     for row in rows:
-        lines.append('| %d | %s | %s | %s | %s; %s |' % (
+        lines.append('| %d | %s | %s | %s | %s; %s | %s; %s |' % (
             row['nodes'], fmt(row['capture']), fmt(row['baseline']), fmt(row['ratio']),
+            fmt(row['capture_controller_cpu']), fmt(row['baseline_controller_cpu']),
             ', '.join(fmt(v) for v in row['capture_runs']) or '-',
             ', '.join(fmt(v) for v in row['baseline_runs']) or '-'))
     return '\n'.join(lines)
@@ -236,6 +250,10 @@ def parse_args(argv):
     parser.add_argument('--reps', type=int, default=2, help='runs per contender and size (median reported)')
     parser.add_argument('--duration', type=int, default=5, help='netdebug_duration in seconds (default 5)')
     parser.add_argument('--forks', type=int, default=50, help='Ansible forks for both contenders (default 50)')
+    parser.add_argument('--contenders', default=','.join(CONTENDERS), help='capture,baseline (default both)')
+    parser.add_argument('--rev', help='measure the capture of this git revision (default: the working tree)')
+    parser.add_argument('--tree', help='a directory holding ansible_collections/netdebug/netfilter to measure '
+                        '(default: a copy of the working tree)')
     parser.add_argument('--json', default=os.path.join(HERE, 'results', 'fleet.json'))
     parser.add_argument('--svg', default=os.path.join(REPO, 'docs', 'fleet-overhead.svg'))
     return parser.parse_args(argv)
@@ -246,7 +264,16 @@ def main(argv=None):
     sizes = [int(s) for s in args.sizes.split(',')]
     work = tempfile.mkdtemp(prefix='netdebug-fleet-bench-')
     tree_base = os.path.join(work, 'tree')
-    subprocess.run([os.path.join(REPO, 'tools', 'collection-tree'), tree_base], check=True, capture_output=True)
+    if args.tree:
+        tree_base = os.path.abspath(args.tree)
+    elif args.rev:
+        tree = os.path.join(tree_base, 'ansible_collections', 'netdebug', 'netfilter')
+        os.makedirs(tree)
+        archive = subprocess.run(['git', '-C', REPO, 'archive', args.rev], check=True, capture_output=True).stdout
+        subprocess.run(['tar', '-x', '-C', tree], input=archive, check=True)
+    else:
+        subprocess.run([os.path.join(REPO, 'tools', 'collection-tree'), tree_base], check=True, capture_output=True)
+    contenders = tuple(args.contenders.split(','))
     started = datetime.datetime.now(datetime.timezone.utc)
     runs = []
     try:
@@ -257,13 +284,14 @@ def main(argv=None):
                 inventory = lab('inventory', '--kind', 'netns').strip().splitlines()[-1]
                 for rep in range(args.reps):
                     # Alternate who goes first, so neither always runs on a machine the other just warmed or loaded.
-                    order = CONTENDERS if rep % 2 == 0 else CONTENDERS[::-1]
+                    order = contenders if rep % 2 == 0 else contenders[::-1]
                     for contender in order:
                         run = run_playbook(contender, tree_base, inventory, nodes, args.duration,
                                            min(args.forks, max(nodes, 1)), work, '%s-%d' % (contender, rep))
                         runs.append(run)
-                        sys.stdout.write('%2d nodes  %-8s  wall %6.1f s  overhead %6.1f s  %s\n' % (
-                            nodes, contender, run['wall'], run['overhead'], 'ok' if run['ok'] else run['problem']))
+                        sys.stdout.write('%2d nodes  %-8s  wall %6.1f s  overhead %6.1f s  controller CPU %6.1f s  %s\n'
+                                         % (nodes, contender, run['wall'], run['overhead'], run['controller_cpu'],
+                                            'ok' if run['ok'] else run['problem']))
                         sys.stdout.flush()
             finally:
                 lab('down', '--kind', 'netns')
@@ -272,7 +300,7 @@ def main(argv=None):
     rows = summarise(runs, sizes)
     result = {
         'date': started.strftime('%Y-%m-%dT%H:%M:%SZ'), 'machine': machine(), 'duration': args.duration,
-        'forks': args.forks, 'reps': args.reps, 'match': MATCH, 'rows': rows, 'verdict': verdict(rows),
+        'forks': args.forks, 'reps': args.reps, 'rev': args.rev, 'match': MATCH, 'rows': rows, 'verdict': verdict(rows),
         'profile': {c: task_profile(runs, c, sizes[-1]) for c in CONTENDERS}, 'runs': runs,
     }
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
