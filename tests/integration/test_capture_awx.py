@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from conftest import COLLECTIONS_PATH
-from test_capture import NODES, app_guard, load_json, ping_when_traced, snapshots  # noqa: F401 (app_guard: fixture)
+# app_guard: test_capture's module-scoped scenario fixture, loaded again for this module.
+from test_capture import NODES, app_guard, load_json, ping_when_traced, snapshots  # pylint: disable=unused-import
 
 INCIDENT_RUNNER = 'awx-runner-1'
 INCIDENT_SLICES = 'awx-slices-1'
@@ -43,7 +44,7 @@ def private_data_dir(root, inventory, extravars):
     return pdd
 
 
-def test_capture_through_ansible_runner_with_survey_strings(app_guard, lab_ansible, tmp_path):  # noqa: F811
+def test_capture_through_ansible_runner_with_survey_strings(app_guard, lab_ansible, tmp_path):
     bundle = tmp_path / 'bundles'
     extravars = {  # as an AWX survey passes them: strings only, plus the job id AWX adds
         'netdebug_incident_id': INCIDENT_RUNNER, 'netdebug_duration': '12', 'netdebug_ttl_margin': '30',
@@ -99,7 +100,7 @@ def test_capture_through_ansible_runner_with_survey_strings(app_guard, lab_ansib
     ({'netdebug_log_rules': 'maybe'}, "argument 'netdebug_log_rules' is of type str and we were unable to convert"),
     ({'netdebug_bundle_part': '../x'}, 'netdebug_bundle_part must be'),
 ], ids=['duration', 'match-form', 'match-key', 'bool', 'part'])
-def test_bad_survey_strings_stop_before_any_change(app_guard, lab_ansible, tmp_path, extra, message):  # noqa: F811
+def test_bad_survey_strings_stop_before_any_change(app_guard, lab_ansible, tmp_path, extra, message):
     before = snapshots(lab_ansible)
     extra_vars = {'netdebug_incident_id': 'awx-bad', 'netdebug_duration': '5', 'netdebug_bundle_dir': str(tmp_path),
                   'netdebug_match': 'protocol=icmp'}
@@ -110,7 +111,7 @@ def test_bad_survey_strings_stop_before_any_change(app_guard, lab_ansible, tmp_p
     assert not (tmp_path / 'awx-bad').exists()
 
 
-def test_two_slices_at_once_give_one_merged_report(app_guard, lab_ansible, tmp_path):  # noqa: F811
+def test_two_slices_at_once_give_one_merged_report(app_guard, lab_ansible, tmp_path):
     slices = {'node1,node3': None, 'node2': None}
 
     def run_slice(limit):

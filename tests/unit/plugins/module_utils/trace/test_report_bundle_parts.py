@@ -17,11 +17,11 @@ def _write(incident, name, ended_at, hosts):
 
 
 def test_a_host_in_several_parts_comes_from_the_part_that_ended_last(tmp_path):
-    _write(tmp_path, 'manifest.json', '2026-11-24T20:00:00Z', {'node1': {'status': 'ok', 'dir': 'old'},
-                                                                'node2': {'status': 'ok'}})
+    _write(tmp_path, 'manifest.json', '2026-11-24T20:00:00Z',
+           {'node1': {'status': 'ok', 'dir': 'old'}, 'node2': {'status': 'ok'}})
     _write(tmp_path, 'manifest.awx-7.json', '2026-11-24T21:00:00Z', {'node1': {'status': 'partial', 'dir': 'new'}})
-    _write(tmp_path, 'manifest.awx-3.json', '2026-11-24T19:00:00Z', {'node1': {'status': 'failed'},
-                                                                      'node3': {'status': 'ok'}})
+    _write(tmp_path, 'manifest.awx-3.json', '2026-11-24T19:00:00Z',
+           {'node1': {'status': 'failed'}, 'node3': {'status': 'ok'}})
     merged = load_manifest(str(tmp_path))
     assert merged['hosts']['node1'] == {'status': 'partial', 'dir': 'new'}
     assert set(merged['hosts']) == {'node1', 'node2', 'node3'}
