@@ -69,20 +69,20 @@ class Layout:
             raise Unsupported()
         self.fields.append((name, kind, pos + 4 - base))
 
+    def _walk_values(self, buf, base, start, stop, prefix, values):
+        """Fields of a nested attribute whose members are all in values ({type: (name, kind)})."""
+        for vtype, vlen, vpos in self._attrs(buf, base, start, stop):
+            if vtype not in values:
+                raise Unsupported()
+            name, kind = values[vtype]
+            self._value(prefix + name, kind, vlen, vpos, base)
+
     def _walk_tuple(self, buf, base, start, stop, prefix):
         for atype, alen, pos in self._attrs(buf, base, start, stop):
             if atype == C.CTA_TUPLE_IP:
-                for itype, ilen, ipos in self._attrs(buf, base, pos + 4, pos + alen):
-                    if itype not in IP_VALUES:
-                        raise Unsupported()
-                    name, kind = IP_VALUES[itype]
-                    self._value(prefix + name, kind, ilen, ipos, base)
+                self._walk_values(buf, base, pos + 4, pos + alen, prefix, IP_VALUES)
             elif atype == C.CTA_TUPLE_PROTO:
-                for ptype, plen, ppos in self._attrs(buf, base, pos + 4, pos + alen):
-                    if ptype not in TUPLE_VALUES:
-                        raise Unsupported()
-                    name, kind = TUPLE_VALUES[ptype]
-                    self._value(prefix + name, kind, plen, ppos, base)
+                self._walk_values(buf, base, pos + 4, pos + alen, prefix, TUPLE_VALUES)
             elif atype == C.CTA_TUPLE_ZONE:
                 self._value(prefix + 'zone', 'be16', alen, pos, base)
             else:

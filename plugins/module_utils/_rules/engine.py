@@ -12,6 +12,7 @@ half-way removes what this call added.
 from __future__ import annotations
 
 import sys
+from collections import namedtuple
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.hooks import chain_agent
 
@@ -29,19 +30,11 @@ from .tag import make_tag
 MONITOR_BACKENDS = ('nft', 'nftables')
 
 
-class Request:
-    """A validated module call (see args.py)."""
+class Request(namedtuple('Request', 'kind run_id ttl backend match target placements position lock_timeout',
+                         defaults=(30,))):
+    """A validated module call (built by module_api.run)."""
 
-    def __init__(self, kind, run_id, ttl, backend, match, target, placements, position, lock_timeout=30):
-        self.kind = kind
-        self.run_id = run_id
-        self.ttl = ttl
-        self.backend = backend
-        self.match = match
-        self.target = target
-        self.placements = placements
-        self.position = position
-        self.lock_timeout = lock_timeout
+    __slots__ = ()
 
 
 def _describe(rec):
