@@ -22,6 +22,12 @@ description:
   - Records what it changed under O(state_dir), keyed by O(run_id) and network namespace. O(state=absent) with the
     same O(run_id) puts back exactly those values and unloads exactly the modules it loaded, but not while another
     run on the node still needs them (that run then inherits the duty). It never unloads a module it did not load.
+  - With O(ttl), the node puts back this run's changes by itself after O(ttl) seconds, as O(state=absent) would
+    (only values that still hold what this run set; one changed by someone else since is left alone and logged in
+    C(<state_dir>/expiry.log)), so that no controller is needed. The restore is a transient systemd timer where
+    systemd is PID 1 and the module runs in the initial network namespace, else a detached process in the
+    module's namespace; it runs a copy of its program installed under C(<state_dir>/lib/). A later call for the
+    same run keeps the first expiry while it is pending. O(state=absent) cancels it.
   - O(state=query) changes nothing.
 author:
   - netdebug.netfilter contributors (@netdebug)
@@ -37,7 +43,10 @@ attributes:
       - Nothing on the node changes (no module loaded, no sysctl written, no run record); the result shows the
         loggers and modules as a real run would leave them.
   diff_mode:
-    support: none
+    support: full
+    details:
+      - Shows the sysctls as they were and as they are (or would be) after the call, the modules loaded or
+        unloaded and, with O(ttl), the time the node puts them back.
 options:
   state:
     description: V(present) ensures, V(absent) puts back what O(run_id) changed, V(query) only reports.
@@ -87,6 +96,13 @@ options:
     description: Where the records of each run's changes are kept (a tmpfs, so they do not outlive a reboot).
     type: path
     default: /run/netdebug/nf_log
+  ttl:
+    description:
+      - Seconds (1 to 86400) after which the node itself puts back what this run changed, with O(state=present).
+        Without it, the changes stay until O(state=absent) (or a reboot).
+      - Use the expiry of the run's rules (M(netdebug.netfilter.iptables_trace) O(ttl)), so that a controller
+        that dies mid-capture leaves every node as it was.
+    type: int
 notes:
   - Needs root. Loading modules needs C(modprobe) and C(rmmod) (kmod).
   - Bindings are per network namespace; modules are shared by the whole kernel.
@@ -103,6 +119,12 @@ EXAMPLES = r"""
 - name: What is bound and loaded, without changing anything
   netdebug.netfilter.nf_log:
     state: query
+
+- name: Bind the loggers for ten minutes; the node puts them back by itself afterwards
+  netdebug.netfilter.nf_log:
+    run_id: inc43
+    ttl: 600
+  register: nflog_timed
 
 - name: Put back what run inc42 changed
   netdebug.netfilter.nf_log:
@@ -165,6 +187,13 @@ state_file:
   description: The record of this run's changes.
   returned: with O(state=present)
   type: str
+expires_at:
+  description:
+    - Epoch second at which the node puts back this run's changes by itself (the pending expiry, which a later
+      call keeps), null without O(ttl) and no pending expiry.
+  returned: with O(state=present)
+  type: int
+  sample: 1795000000
 restored:
   description: Sysctls put back (dotted name -> value).
   returned: with O(state=absent)
@@ -183,6 +212,12 @@ released:
   returned: with O(state=absent)
   type: list
   elements: str
+reapers:
+  description: Pending restores at the ttl that were cancelled (C(kind) V(systemd) with C(unit), or V(process) with
+    C(pid); C(run_id), C(expires_at)).
+  returned: with O(state=absent)
+  type: list
+  elements: dict
 runs:
   description: Runs with a record on this node (all network namespaces).
   returned: with O(state=query)
@@ -194,6 +229,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.expiry import Expiry
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
 
 
@@ -209,11 +245,13 @@ def main():
             nflog=dict(type='bool', default=False),
             all_netns=dict(type='bool', default=False),
             state_dir=dict(type='path', default='/run/netdebug/nf_log'),
+            ttl=dict(type='int'),
         ),
         required_if=[('state', 'present', ['run_id']), ('state', 'absent', ['run_id'])],
         supports_check_mode=True,
     )
-    run_module(module, lambda: NfLogManager(module, ToolRunner(module)).run(module.params))
+    runner = ToolRunner(module)
+    run_module(module, lambda: NfLogManager(module, runner, expiry=Expiry(runner)).run(module.params))
 
 
 if __name__ == '__main__':

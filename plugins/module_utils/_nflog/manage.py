@@ -62,11 +62,12 @@ class Snapshot:
 class NfLogManager:
     """Runs the module's logic against AnsibleModule `module` (check mode, warnings)."""
 
-    def __init__(self, module, runner, sysctl=None, root='/'):
+    def __init__(self, module, runner, sysctl=None, root='/', expiry=None):
         self.module = module
         self.kmod = Kmod(runner)
         self.sysctl = sysctl or Sysctl()
         self.root = root
+        self.expiry = expiry  # expiry.Expiry: schedules and cancels the restore at the ttl (None in that reaper)
 
     def snapshot(self):
         return Snapshot(self.root)
@@ -109,6 +110,7 @@ class NfLogManager:
         if params['all_netns'] and not self.sysctl.exists(ALL_NETNS):
             raise KmodError('all_netns: net.netfilter.nf_log_all_netns can be set only from the initial network '
                             'namespace, and this node runs in another one; set it on the host that runs it')
+        expires_at = self.expiry.plan(params.get('ttl')) if self.expiry else None
         wanted = dict((logger_key(f), catalog.logger_for(f, params['logger'])) for f in families)
         if params['all_netns']:
             wanted[ALL_NETNS] = '1'
@@ -117,17 +119,32 @@ class NfLogManager:
             runstate.check_conflicts(params['run_id'], before.netns, wanted, store.records())
         previous = dict((key, self.sysctl.read(key) or procnet.NONE) for key in wanted)
         to_load = [c.module for c in needed if states[c.module][0] == kindex.LOADABLE]
-        loaded, changes = [], {}
+        loaded, changes, armed = [], {}, False
+        existing = self._existing(store, params['run_id'], before.netns)
+        expiry = self.expiry.pending(existing) if self.expiry and existing else None
         if self.module.check_mode:
             changes = dict((k, {'before': previous[k], 'after': v}) for k, v in wanted.items() if previous[k] != v)
             loaded = to_load
+            armed = expires_at is not None and expiry is None
+            expiry = expiry or ({'at': expires_at} if armed else None)
         else:
             with store.locked():
                 runstate.check_conflicts(params['run_id'], before.netns, wanted, store.records())
-                loaded = self._load(before, to_load)
-                changes = self._set(wanted, previous)
-                self._record(params['run_id'], before.netns, params['state_dir'], wanted,
-                             [c.module for c in needed], changes, loaded)
+                existing = self._existing(store, params['run_id'], before.netns)
+                # Scheduled before any change, so that a controller that dies half-way still leaves a node
+                # that puts things back.
+                if self.expiry:
+                    expiry, armed = self.expiry.arm(existing, params['run_id'], before.netns, params['state_dir'],
+                                                    expires_at)
+                try:
+                    loaded = self._load(before, to_load)
+                    changes = self._set(wanted, previous)
+                    self._record(params['run_id'], before.netns, params['state_dir'], wanted,
+                                 [c.module for c in needed], changes, loaded, expiry)
+                except Exception:
+                    if armed:  # the record does not name it, so it would do nothing: cancel it now
+                        self.expiry.disarm(expiry)
+                    raise
         after = before if self.module.check_mode else self.snapshot()
         result = self._base_result(after, reported)
         if self.module.check_mode:
@@ -136,8 +153,11 @@ class NfLogManager:
                     result['loggers'][procnet.family_name(int(key.rsplit('/', 1)[1]))] = change['after']
             for name in loaded:
                 result['modules'][name] = kindex.LOADED
-        result.update(changed=bool(loaded or changes), loaded=loaded,
+        result.update(changed=bool(loaded or changes or armed), loaded=loaded,
+                      expires_at=expiry['at'] if expiry else None,
                       set=dict((dotted(k), c['after']) for k, c in changes.items()),
+                      diff=_diff(dict((k, (c['before'], c['after'])) for k, c in changes.items()),
+                                 loaded, [], expires_at=expiry['at'] if armed else None),
                       previous={'loggers': before.loggers(), 'modules': dict((n, s[0]) for n, s in before.states(reported).items()),
                                 'sysctls': dict((dotted(k), v) for k, v in previous.items())},
                       state_file=store.path(params['run_id'], before.netns))
@@ -172,17 +192,22 @@ class NfLogManager:
         return changes
 
     @staticmethod
-    def _record(run_id, netns, state_dir, wanted, modules, changes, loaded):
+    def _existing(store, run_id, netns):
+        found = [r for r in store.records() if r['run_id'] == run_id and r['netns'] == netns]
+        return found[0] if found else None
+
+    def _record(self, run_id, netns, state_dir, wanted, modules, changes, loaded, expiry=None):
         store = runstate.StateStore(state_dir)
-        existing = [r for r in store.records() if r['run_id'] == run_id and r['netns'] == netns]
-        record = existing[0] if existing else runstate.new_record(run_id, netns)
+        record = self._existing(store, run_id, netns) or runstate.new_record(run_id, netns)
+        if expiry:
+            record['expiry'] = expiry
         store.save(runstate.merge(record, wanted, modules, changes, loaded))
 
     def absent(self, params):
         runstate.check_run_id(params['run_id'], allow_all=True)
         snap = self.snapshot()
         store = runstate.StateStore(params['state_dir'])
-        result = {'restored': {}, 'unloaded': [], 'kept': {}, 'released': []}
+        result = {'restored': {}, 'unloaded': [], 'kept': {}, 'released': [], 'reapers': [], '_undone': {}}
         with store.locked(create=False):
             records = store.records()
             mine = [r for r in records if r['netns'] == snap.netns
@@ -190,10 +215,40 @@ class NfLogManager:
             for record in reversed(mine):  # newest first, so the oldest "before" is what stays
                 records = [r for r in records if r is not record]
                 self._release(record, records, store, result)
+                self._cancel_expiry(record, result)
         after = self.snapshot() if not self.module.check_mode else snap
         _needed, reported = catalog.components(snap.index.release, nflog=True)
         result.update(self._base_result(after, reported))
-        result['changed'] = bool(result['restored'] or result['unloaded'])
+        result['changed'] = bool(result['restored'] or result['unloaded'] or result['reapers'])
+        result['diff'] = _diff(result.pop('_undone'), [], result['unloaded'])
+        return result
+
+    def _cancel_expiry(self, record, result):
+        """The released run's restore at the ttl has nothing left to do: cancel it."""
+        if not self.expiry or not record.get('expiry'):
+            return
+        if self.module.check_mode:
+            if self.expiry.pending(record):
+                result['reapers'].append(dict(record['expiry']['reaper'], run_id=record['run_id']))
+            return
+        cancelled = self.expiry.disarm(record['expiry'])
+        if cancelled:
+            result['reapers'].append(dict(cancelled, run_id=record['run_id']))
+
+    def release_expired(self, state_dir, run_id, netns, at):
+        """The reaper's part at the ttl: release run_id's record in netns as absent() does, if the record still
+        names the expiry at; returns absent()'s result keys, or None when nothing was due."""
+        if self.snapshot().netns != netns:
+            raise KmodError('the nf_log reaper runs in network namespace %d, not in %d where run %s changed the '
+                            'bindings: nothing was put back' % (self.snapshot().netns, netns, run_id))
+        store = runstate.StateStore(state_dir)
+        result = {'restored': {}, 'unloaded': [], 'kept': {}, 'released': []}
+        with store.locked(create=False):
+            records = store.records()
+            mine = self._existing(store, run_id, netns)
+            if mine is None or (mine.get('expiry') or {}).get('at') != at:
+                return None
+            self._release(mine, [r for r in records if r['run_id'] != run_id or r['netns'] != netns], store, result)
         return result
 
     def _release(self, record, others, store, result):
@@ -204,6 +259,8 @@ class NfLogManager:
         result['released'].append(record['run_id'])
         result['kept'].update(dict((dotted(k), v) for k, v in plan['kept'].items()))
         result['restored'].update(dict((dotted(k), v) for k, v in plan['restore'].items()))
+        if '_undone' in result:
+            result['_undone'].update(dict((k, (current[k], v)) for k, v in plan['restore'].items()))
         result['unloaded'] += plan['unload']
         if self.module.check_mode:
             return
@@ -238,8 +295,22 @@ class NfLogManager:
                 result['kept'].pop(name, None)
 
     def run(self, params):
+        if params.get('ttl') is not None and params['state'] != 'present':
+            raise KmodError('ttl: applies to state=present only (the expiry of the changes it makes); drop it for '
+                            'state=%s' % params['state'])
         if params['state'] == 'query':
             return dict(self.query(params), changed=False)
         if params['state'] == 'absent':
             return self.absent(params)
         return self.present(params)
+
+
+def _diff(sysctls, loaded, unloaded, expires_at=None):
+    """Ansible's diff of one call: {key: (before, after)} sysctls and the modules loaded or unloaded."""
+    before = ['%s = %s\n' % (dotted(k), v[0]) for k, v in sorted(sysctls.items())]
+    after = ['%s = %s\n' % (dotted(k), v[1]) for k, v in sorted(sysctls.items())]
+    before += ['module %s\n' % name for name in unloaded]
+    after += ['module %s\n' % name for name in loaded]
+    if expires_at is not None:
+        after.append('put back on the node at %d\n' % expires_at)
+    return {'before': ''.join(before), 'after': ''.join(after)}

@@ -1,0 +1,88 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Entry point of the on-node nf_log expiry program (installed under <state_dir>/lib/<digest>/ by expiry.py).
+
+    nflog_expire.py --state-dir DIR --run-id RUN --netns INODE --at EPOCH [--detached]
+
+Sleeps until EPOCH, then releases RUN's record in network namespace INODE as state=absent would: a binding or
+sysctl that still holds what the run set goes back to its value from before; one changed by someone else since
+is left alone and logged; modules the run loaded are unloaded unless another run needs them. Nothing happens if
+the record is gone or names another expiry. Each outcome is a line in <state_dir>/expiry.log. Stdlib and the
+installed copies of the collection files it imports only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.program import daemonize, sleep_until
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ProcessModule, ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
+
+LOG = 'expiry.log'
+ATTEMPTS = 3
+
+
+class Unattended:
+    """What NfLogManager asks of its module when no Ansible task runs it."""
+
+    check_mode = False
+
+
+def argv(python, launcher, state_dir, run_id, netns, at):
+    return [python, launcher, '--state-dir', state_dir, '--run-id', run_id, '--netns', str(netns), '--at', str(at)]
+
+
+def log(state_dir, message, clock=time.time):
+    """One line in <state_dir>/expiry.log (best effort: never stops a restore)."""
+    try:
+        with open(os.path.join(state_dir, LOG), 'a') as handle:
+            handle.write('%s %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(clock())), message))
+    except OSError:
+        pass
+
+
+def describe(run_id, netns, at, result):
+    """The log line for one expiry's outcome (None: nothing was due)."""
+    head = 'run %s netns %d expiry %d: ' % (run_id, netns, at)
+    if result is None:
+        return head + 'nothing to do (released already, or a later call moved the expiry)'
+    parts = ['restored ' + (', '.join('%s=%s' % kv for kv in sorted(result['restored'].items())) or 'nothing')]
+    if result['unloaded']:
+        parts.append('unloaded ' + ', '.join(result['unloaded']))
+    parts += ['left %s alone: %s' % kv for kv in sorted(result['kept'].items())]
+    return head + '; '.join(parts)
+
+
+def expire(manager, state_dir, run_id, netns, at, attempts=ATTEMPTS, pause=2.0):
+    """Release the run (retrying a failed attempt); returns the process exit status."""
+    for attempt in range(1, attempts + 1):
+        try:
+            result = manager.release_expired(state_dir, run_id, netns, at)
+        except NetdebugError as exc:
+            log(state_dir, 'run %s netns %d expiry %d: attempt %d failed: %s' % (run_id, netns, at, attempt, exc))
+            time.sleep(pause)
+            continue
+        log(state_dir, describe(run_id, netns, at, result))
+        return 0
+    return 1
+
+
+def main(args=None):
+    parser = argparse.ArgumentParser(prog='netdebug-nflog-expire')
+    parser.add_argument('--state-dir', required=True)
+    parser.add_argument('--run-id', required=True)
+    parser.add_argument('--netns', type=int, required=True)
+    parser.add_argument('--at', type=int, required=True)
+    parser.add_argument('--detached', action='store_true')
+    opts = parser.parse_args(args)
+    if opts.detached:
+        daemonize()
+    log(opts.state_dir, 'run %s netns %d: reaper pid %d waiting for expiry %d'
+        % (opts.run_id, opts.netns, os.getpid(), opts.at))
+    sleep_until(opts.at)
+    manager = NfLogManager(Unattended(), ToolRunner(ProcessModule()))
+    return expire(manager, opts.state_dir, opts.run_id, opts.netns, opts.at)
