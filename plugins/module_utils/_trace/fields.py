@@ -68,58 +68,64 @@ def _mac(packet, mac):
         packet['mac_proto'] = mac[36:38] + mac[39:41]
 
 
+_HEX2 = {'%02X' % i: i for i in range(256)}  # TOS and PREC as the kernel prints them: a lookup beats int(x, 16)
+_HEX2.update(('%02x' % i, i) for i in range(256))
+
+
 def _fast(text):
     m = _FAST_V4.match(text)
     if m is None:
         return None
-    g = m.groups()
+    (inp, out, mac, src, dst, length, tos, prec, ttl, ip_id, flags, tcp_sport, tcp_dport, tcp_seq, tcp_ack, window,
+     res, tcp_flags, urgp, tcp_options, udp_sport, udp_dport, udp_len, icmp_type, icmp_code, icmp_id, icmp_seq, uid,
+     gid, mark) = m.groups()
     p = {}
-    if g[0]:
-        p['in'] = g[0]
-    if g[1]:
-        p['out'] = g[1]
-    if g[2]:
-        _mac(p, g[2])
-    p['src'] = g[3]
-    p['dst'] = g[4]
-    p['len'] = int(g[5])
-    p['tos'] = int(g[6], 16)
-    p['prec'] = int(g[7], 16)
-    p['ttl'] = int(g[8])
-    p['ip_id'] = int(g[9])
-    if g[10]:
-        p['flags'] = g[10].split()
-    if g[11] is not None:
+    if inp:
+        p['in'] = inp
+    if out:
+        p['out'] = out
+    if mac:
+        _mac(p, mac)
+    p['src'] = src
+    p['dst'] = dst
+    p['len'] = int(length)
+    p['tos'] = _HEX2[tos]
+    p['prec'] = _HEX2[prec]
+    p['ttl'] = int(ttl)
+    p['ip_id'] = int(ip_id)
+    if flags:
+        p['flags'] = flags.split()
+    if tcp_sport is not None:
         p['proto'] = 'tcp'
-        p['sport'] = int(g[11])
-        p['dport'] = int(g[12])
-        if g[13] is not None:
-            p['tcp_seq'] = int(g[13])
-            p['tcp_ack'] = int(g[14])
-        p['tcp_window'] = int(g[15])
-        p['tcp_res'] = int(g[16], 16)
-        if g[17]:
-            p['tcp_flags'] = g[17].split()
-        p['tcp_urgp'] = int(g[18])
-        if g[19] is not None:
-            p['tcp_options'] = g[19]
-    elif g[20] is not None:
+        p['sport'] = int(tcp_sport)
+        p['dport'] = int(tcp_dport)
+        if tcp_seq is not None:
+            p['tcp_seq'] = int(tcp_seq)
+            p['tcp_ack'] = int(tcp_ack)
+        p['tcp_window'] = int(window)
+        p['tcp_res'] = _HEX2[res]
+        if tcp_flags:
+            p['tcp_flags'] = tcp_flags.split()
+        p['tcp_urgp'] = int(urgp)
+        if tcp_options is not None:
+            p['tcp_options'] = tcp_options
+    elif udp_sport is not None:
         p['proto'] = 'udp'
-        p['sport'] = int(g[20])
-        p['dport'] = int(g[21])
-        p['l4_len'] = int(g[22])
+        p['sport'] = int(udp_sport)
+        p['dport'] = int(udp_dport)
+        p['l4_len'] = int(udp_len)
     else:
         p['proto'] = 'icmp'
-        p['icmp_type'] = int(g[23])
-        p['icmp_code'] = int(g[24])
-        if g[25] is not None:
-            p['icmp_id'] = int(g[25])
-            p['icmp_seq'] = int(g[26])
-    if g[27] is not None:
-        p['uid'] = int(g[27])
-        p['gid'] = int(g[28])
-    if g[29] is not None:
-        p['mark'] = int(g[29], 16)
+        p['icmp_type'] = int(icmp_type)
+        p['icmp_code'] = int(icmp_code)
+        if icmp_id is not None:
+            p['icmp_id'] = int(icmp_id)
+            p['icmp_seq'] = int(icmp_seq)
+    if uid is not None:
+        p['uid'] = int(uid)
+        p['gid'] = int(gid)
+    if mark is not None:
+        p['mark'] = int(mark, 16)
     return p
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.events import family_of, unparsed
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.events import family_of, make_event, unparsed
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.fields import parse_fields
 
 _DMESG = re.compile(r'\[\s*(\d+\.\d+)\] ')
@@ -40,7 +40,7 @@ def packet_entry(ctx, text):
         packet = parse_fields(text if text[-1:] == ' ' else text + ' ')  # some loggers strip the last space
         entry = (packet, family_of(packet))
         if len(cache) >= _CACHE_MAX:
-            cache.clear()
+            del cache[next(iter(cache))]  # the oldest: a packet still being traced keeps its texts
         cache[text] = entry
     return entry
 
@@ -54,21 +54,13 @@ def parse_message(ctx, lineno, msg, time, ts, clock, host, text):
                             clock)
         table, chain, kind, num = m.groups()
         packet, family = packet_entry(ctx, msg[m.end():])
-        return {
-            'line': lineno, 'format': 'kernel', 'host': host, 'time': time, 'ts': ts, 'clock': clock,
-            'table': table, 'chain': chain, 'kind': kind, 'rulenum': int(num), 'handle': None, 'verdict': None,
-            'target_chain': None, 'trace_id': None, 'family': family, 'prefix': None, 'rule': None,
-            'packet': packet,
-        }
+        return make_event(lineno, 'kernel', kind, host, time, ts, clock, table, chain, int(num), family=family,
+                          packet=packet)
     start = msg.find('IN=')
     if start >= 0 and ' OUT=' in msg:
         packet, family = packet_entry(ctx, msg[start:])
-        return {
-            'line': lineno, 'format': 'kernel', 'host': host, 'time': time, 'ts': ts, 'clock': clock,
-            'table': None, 'chain': None, 'kind': 'log', 'rulenum': None, 'handle': None, 'verdict': None,
-            'target_chain': None, 'trace_id': None, 'family': family, 'prefix': msg[:start],
-            'rule': None, 'packet': packet,
-        }
+        return make_event(lineno, 'kernel', 'log', host, time, ts, clock, family=family, prefix=msg[:start],
+                          packet=packet)
     return unparsed(lineno, text, 'not a netfilter TRACE or LOG message', 'kernel', host, time, ts, clock)
 
 

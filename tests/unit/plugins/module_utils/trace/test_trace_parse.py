@@ -148,3 +148,36 @@ def test_inline_hot_path_builds_the_same_events_as_the_dispatcher(fixtures_dir, 
 def lines_of(path):
     with open(path, encoding='utf-8') as fh:
         return [line.rstrip('\n') for line in fh]
+
+
+@pytest.mark.parametrize('rel', [f[0] for f in FILES])
+def test_events_are_plain_dicts_with_the_fields_in_order(lines, rel):
+    """Events are built as shared-key attribute dicts (EventSlots) for speed: they must stay ordinary dicts."""
+    for event in parse_trace(lines(rel)):
+        assert type(event) is dict  # pylint: disable=unidiomatic-typecheck
+        extra = ['text', 'error'] if event['kind'] == 'unparsed' else []
+        assert list(event) == list(FIELDS) + extra
+    event = parse_trace(lines(rel)[:1])[0]
+    event['mine'] = 1
+    assert event['mine'] == 1 and dict(event) == event
+
+
+def test_gc_pause_restores_the_collector_and_leaves_frozen_objects_alone():
+    import gc
+    from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
+    assert gc.isenabled()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller's disabled collector stays disabled
+    finally:
+        gc.enable()
