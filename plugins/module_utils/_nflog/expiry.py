@@ -25,9 +25,10 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter impo
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import runner as netfilter_runner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import catalog, expiry_main, manage
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import procnet, runstate, sysctl
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import reaper
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import procs, reaper
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.loggers import in_initial_netns
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.removal import stray_reapers
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import check_ttl
 
 # The program: expiry_main and everything it imports (static imports above, so Ansible ships them all).
@@ -83,3 +84,11 @@ class Expiry:
         if expiry and reaper.active(self.node, expiry['reaper']) and reaper.cancel(self.node, expiry['reaper']):
             return expiry['reaper']
         return None
+
+    def strays(self, state_dir, netns, skip_pids=(), check=False):
+        """Stop (or, with check, list) waiting reaper processes for netns that no record names (run_id '*')."""
+        found = []
+        for record in stray_reapers(self.node, os.path.join(state_dir, 'lib'), LAUNCHER, ('--netns', str(netns))):
+            if record['pid'] not in skip_pids and (check or procs.stop_process(record['pid'], record['start'])):
+                found.append(dict(record, kind='process', run_id='*'))
+        return found

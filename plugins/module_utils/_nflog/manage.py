@@ -216,6 +216,9 @@ class NfLogManager:
                 records = [r for r in records if r is not record]
                 self._release(record, records, store, result)
                 self._cancel_expiry(record, result)
+            if params['run_id'] == '*' and self.expiry:
+                result['reapers'] += self.expiry.strays(params['state_dir'], snap.netns, check=self.module.check_mode,
+                                                        skip_pids=[r.get('pid') for r in result['reapers']])
         after = self.snapshot() if not self.module.check_mode else snap
         _needed, reported = catalog.components(snap.index.release, nflog=True)
         result.update(self._base_result(after, reported))

@@ -161,9 +161,10 @@ def stop_unit(node, unit):
     return result.rc == 0
 
 
-def stray_reapers(node):
-    """Detached reaper processes of this state root that no run state lists (for run_id '*')."""
-    lib = os.path.join(node.root, 'lib') + os.sep
+def stray_reapers(node, lib=None, launcher='reap.py', match=()):
+    """Detached reaper processes of this state root (or of lib, started as launcher, with every item of match in
+    their argv) that no run state lists (for run_id '*')."""
+    lib = os.path.join(lib or os.path.join(node.root, 'lib'), '')
     found = []
     for name in os.listdir('/proc'):
         if not name.isdigit() or int(name) == os.getpid():
@@ -173,7 +174,8 @@ def stray_reapers(node):
                 argv = handle.read().decode('utf-8', 'replace').split('\0')
         except OSError:
             continue
-        if any(a.startswith(lib) and a.endswith('reap.py') for a in argv) and '--detached' in argv:
+        if (any(a.startswith(lib) and a.endswith(launcher) for a in argv) and '--detached' in argv
+                and all(m in argv for m in match)):
             pid = int(name)
             found.append({'pid': pid, 'start': procs.start_time(pid)})
     return found

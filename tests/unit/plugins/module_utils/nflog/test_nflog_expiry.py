@@ -262,3 +262,21 @@ def test_sleep_until_wakes_at_the_expiry_in_bounded_steps():
 
 def test_unit_name_is_per_run_namespace_and_expiry():
     assert expiry.unit_name('inc-1', 4026531840, AT) == 'netdebug-nflog-inc-1-4026531840-%d' % AT
+
+
+def test_cleanup_of_every_run_stops_stray_reapers_of_this_namespace_only(tmp_path):
+    """A waiting reaper process that no record names (its record was deleted by hand) is stopped by run_id '*'."""
+    launcher = str(tmp_path / 'lib' / 'abc' / expiry.LAUNCHER)
+    sleeper = 'import time; time.sleep(60)'
+    mine = subprocess.Popen([sys.executable, '-c', sleeper, launcher, '--netns', '7', '--detached'])
+    other = subprocess.Popen([sys.executable, '-c', sleeper, launcher, '--netns', '8', '--detached'])
+    try:
+        exp = expiry.Expiry(NoTools())
+        assert [r['pid'] for r in exp.strays(str(tmp_path), 7, check=True)] == [mine.pid]
+        assert mine.poll() is None
+        assert [r['pid'] for r in exp.strays(str(tmp_path), 7)] == [mine.pid]
+        assert mine.wait(5) is not None and other.poll() is None
+    finally:
+        for proc in (mine, other):
+            proc.kill()
+            proc.wait()
