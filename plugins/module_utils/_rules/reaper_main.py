@@ -6,16 +6,16 @@
 
 Sleeps until EPOCH, then removes RUN's rules whose tag expired and stops its expired monitors.
 With --detached it first forks into the background and prints the daemon's pid. Stdlib and the installed
-copies of the shared errors and runner only.
+copies of the shared errors, runner and program only.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ProcessModule, ToolRunner
 
 from .errors import RulesError
@@ -25,20 +25,6 @@ from .state import NodeLock, load_run, log, save_run
 
 LOCK_TIMEOUT = 60.0
 ATTEMPTS = 5
-
-
-def daemonize():
-    """Second fork: the caller started us in a new session; our child can never regain a terminal."""
-    pid = os.fork()
-    if pid:
-        os._exit(0)  # pylint: disable=protected-access
-    sys.stdout.write('%d\n' % os.getpid())
-    sys.stdout.flush()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
-    os.chdir('/')
 
 
 def reap(root, run_id, at):
@@ -73,11 +59,7 @@ def main(argv=None):
     parser.add_argument('--detached', action='store_true')
     args = parser.parse_args(argv)
     if args.detached:
-        daemonize()
+        program.daemonize()
     log(args.root, args.run_id, 'reaper pid %d waiting for expiry %d' % (os.getpid(), args.at))
-    while True:
-        remaining = args.at - time.time()
-        if remaining <= 0:
-            break
-        time.sleep(min(remaining, 30))
+    program.sleep_until(args.at)
     return reap(args.root, args.run_id, args.at)
