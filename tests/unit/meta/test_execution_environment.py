@@ -60,11 +60,18 @@ def test_containerfile_uses_the_context(context):
 
 def test_introspection_of_the_installed_collection(context, tmp_path):
     """Inside the image, ansible-builder reads the installed collection's meta/execution-environment.yml with paths
-    relative to the collection root; the root links must lead to the same lists, or the image build fails."""
-    collections = ROOT.parents[2]  # the tree is <base>/ansible_collections/netdebug/netfilter
+    relative to the collection root; the root links must survive build and install and lead to the same lists, or
+    the image build fails. Built and installed here as the image's galaxy stage does."""
+    ansible_galaxy = pathlib.Path(sys.executable).parent / 'ansible-galaxy'
+    version = yaml.safe_load((ROOT / 'galaxy.yml').read_text())['version']
+    for argv in ([str(ansible_galaxy), 'collection', 'build', '--output-path', str(tmp_path), str(ROOT)],
+                 [str(ansible_galaxy), 'collection', 'install', '--force', '-p', str(tmp_path / 'installed'),
+                  str(tmp_path / ('netdebug-netfilter-%s.tar.gz' % version))]):
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
     out = tmp_path / 'introspect'
     done = subprocess.run([sys.executable, str(context / '_build' / 'scripts' / 'introspect.py'), 'introspect',
-                           str(collections), '--write-pip', str(out / 'req.txt'),
+                           str(tmp_path / 'installed'), '--write-pip', str(out / 'req.txt'),
                            '--write-bindep', str(out / 'bindep.txt')],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
