@@ -54,17 +54,23 @@ def _journal_json(ctx, lineno, line):
     return event
 
 
+_MONITORS = ((xtables_monitor.LINE, xtables_monitor.parse_xtables_line), (nft_monitor.LINE, nft_monitor.parse_nft_line))
+
+
+def _monitor_event(ctx, lineno, line, time=None, ts=None, clock=None):
+    """An xtables-monitor or nft monitor line -> event; None when it is neither."""
+    for pattern, parse in _MONITORS:
+        m = pattern.match(line)
+        if m is not None:
+            return parse(ctx, lineno, line, m, time, ts, clock)
+    return None
+
+
 def _dispatch_message(ctx, lineno, message, time, ts, clock, host):
     """A message whose wrapper (journal record) gave time and host: monitor line or kernel message."""
-    m = xtables_monitor.LINE.match(message)
-    if m is not None:
-        event = xtables_monitor.parse_xtables_line(ctx, lineno, message, m, time, ts, clock)
-    else:
-        m = nft_monitor.LINE.match(message)
-        if m is not None:
-            event = nft_monitor.parse_nft_line(ctx, lineno, message, m, time, ts, clock)
-        else:
-            return parse_message(ctx, lineno, message, time, ts, clock, host, message)
+    event = _monitor_event(ctx, lineno, message, time, ts, clock)
+    if event is None:
+        return parse_message(ctx, lineno, message, time, ts, clock, host, message)
     if host:
         event['host'] = host
     return event
@@ -82,16 +88,14 @@ def parse_line(ctx, lineno, line):
     if first == '[':
         return parse_kernel_line(ctx, lineno, line)
     if first == 't' and line.startswith('trace id '):
-        m = nft_monitor.LINE.match(line)
-        if m is not None:
-            return nft_monitor.parse_nft_line(ctx, lineno, line, m)
-        return unparsed(lineno, line, 'nft monitor line of unknown form', 'nft-monitor', ctx.host)
+        return _monitor_event(ctx, lineno, line) or unparsed(lineno, line, 'nft monitor line of unknown form',
+                                                              'nft-monitor', ctx.host)
     if first == '{':
         return _journal_json(ctx, lineno, line)
     if first in (' ', 'P', 'T'):
-        m = xtables_monitor.LINE.match(line)
-        if m is not None:
-            return xtables_monitor.parse_xtables_line(ctx, lineno, line, m)
+        event = _monitor_event(ctx, lineno, line)
+        if event is not None:
+            return event
     if not line.strip():
         return unparsed(lineno, line, 'empty line')
     return parse_kernel_line(ctx, lineno, line)

@@ -47,6 +47,16 @@ def lines():
 
 
 @pytest.fixture
+def line_with():
+    """line_with(rel, text) -> the first line of fixtures/trace/<rel> that holds text (fails when none does)."""
+    def pick(rel, text):
+        found = [line for line in fixture_lines(rel) if text in line]
+        assert found, 'no line of %s holds %r' % (rel, text)
+        return found[0]
+    return pick
+
+
+@pytest.fixture
 def fixtures_dir():
     return FIXTURES
 

@@ -59,10 +59,8 @@ CASES = [
 
 
 @pytest.mark.parametrize('rel, pick, expected', CASES)
-def test_packet_fields_of_real_lines(lines, rel, pick, expected):
-    matches = [line for line in lines(rel) if pick in line]
-    assert matches, 'fixture line not found: %s' % pick
-    event = parse_trace([matches[0]])[0]
+def test_packet_fields_of_real_lines(line_with, rel, pick, expected):
+    event = parse_trace([line_with(rel, pick)])[0]
     assert event['kind'] != 'unparsed', event
     packet = event['packet']
     for key, value in expected.items():

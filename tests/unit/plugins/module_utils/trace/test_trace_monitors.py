@@ -48,8 +48,8 @@ CASES = [
 
 
 @pytest.mark.parametrize('rel, pick, expected', CASES)
-def test_monitor_step_lines(lines, rel, pick, expected):
-    line = next(line for line in lines(rel) if pick in line)
+def test_monitor_step_lines(line_with, rel, pick, expected):
+    line = line_with(rel, pick)
     event = parse_trace([line])[0]
     assert tuple(event[key] for key in KEYS) == expected
 

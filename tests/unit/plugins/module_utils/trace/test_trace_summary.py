@@ -36,8 +36,8 @@ LINES = [
 
 
 @pytest.mark.parametrize('rel, pick, expected', LINES)
-def test_packet_fields_of_each_format(lines, rel, pick, expected):
-    line = next(line for line in lines(rel) if pick in line)
+def test_packet_fields_of_each_format(line_with, rel, pick, expected):
+    line = line_with(rel, pick)
     packet = parse_trace([line])[0]['packet']
     assert tuple(packet.get(key) for key in ('src', 'dst', 'proto', 'sport', 'dport')) == expected
 
