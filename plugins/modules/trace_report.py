@@ -147,7 +147,10 @@ drops:
       description: V(rule), V(policy) or V(return) as the trace reported it.
       type: str
     rulenum:
-      description: Legacy rule position (null for nf_tables).
+      description:
+        - The rule's number in its chain, as C(iptables -L --line-numbers) counts it - legacy TRACE lines give it;
+          for nf_tables it is the rule's position in the chain of the capture's ruleset snapshot (C(nft -a list
+          ruleset), or C(iptables-nft-save) by the rule text), null when the snapshot does not have the rule.
       type: int
     handle:
       description: nf_tables rule handle (null for legacy).

@@ -59,7 +59,7 @@ def local(tmp_path_factory):
 @pytest.mark.parametrize('kind, deep_drop', [
     ('legacy', r'^node2 drops ICMP 198\.18\.200\.1 -> 198\.18\.200\.2 at filter/app-deep rule 1: '
                r'-A app-deep -m length --length 200:65535 -j DROP \(2 packets\)$'),
-    ('nftables', r'^node2 drops ICMP 198\.18\.200\.1 -> 198\.18\.200\.2 at ndtrace/app-deep handle \d+: '
+    ('nftables', r'^node2 drops ICMP 198\.18\.200\.1 -> 198\.18\.200\.2 at ndtrace/app-deep rule 1 \(handle \d+\): '
                  r'ip length >= 200 drop \(2 packets\)$'),
 ])
 def test_trace_report_four_steps_on_a_fresh_capture(capture, local, tmp_path, kind, deep_drop):
@@ -85,6 +85,7 @@ def test_trace_report_four_steps_on_a_fresh_capture(capture, local, tmp_path, ki
     deep = [p for p in report['packets'] if p['host'] == 'node2' and p['verdict'] == 'drop'
             and p['verdict_rule']['chain'] == 'app-deep']
     assert len(deep) == 2
+    assert {(p['verdict_rule']['rulenum'], p['summary']['proto']) for p in deep} == {(1, 'icmp')}
 
     for check_mode in (True, False):
         again = local.module('localhost', 'netdebug.netfilter.trace_report', args, check=check_mode)
