@@ -33,7 +33,7 @@ def private_data_dir(root, inventory, extravars):
     pdd = root / 'pdd'
     for sub in ('inventory', 'env', 'project'):
         (pdd / sub).mkdir(parents=True)
-    shutil.copy(inventory, pdd / 'inventory' / 'hosts')
+    shutil.copy(inventory, pdd / 'inventory' / 'hosts.yml')  # AWX writes its own; the yaml plugin wants .yml
     (pdd / 'env' / 'extravars').write_text(yaml.safe_dump(extravars))
     (pdd / 'env' / 'envvars').write_text(yaml.safe_dump({
         'ANSIBLE_COLLECTIONS_PATH': str(COLLECTIONS_PATH), 'ANSIBLE_HOST_KEY_CHECKING': 'False',
