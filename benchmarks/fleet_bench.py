@@ -29,6 +29,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -254,6 +255,7 @@ def parse_args(argv):
     parser.add_argument('--rev', help='measure the capture of this git revision (default: the working tree)')
     parser.add_argument('--tree', help='a directory holding ansible_collections/netdebug/netfilter to measure '
                         '(default: a copy of the working tree)')
+    parser.add_argument('--stop-on-failure', action='store_true', help='stop at the first run that fails')
     parser.add_argument('--json', default=os.path.join(HERE, 'results', 'fleet.json'))
     parser.add_argument('--svg', default=os.path.join(REPO, 'docs', 'fleet-overhead.svg'))
     return parser.parse_args(argv)
@@ -261,6 +263,8 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    # timeout(1) and Ctrl-C: unwind, so the lab goes down and the sizes measured so far are kept.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = [int(s) for s in args.sizes.split(',')]
     work = tempfile.mkdtemp(prefix='netdebug-fleet-bench-')
     tree_base = os.path.join(work, 'tree')
@@ -293,28 +297,40 @@ def main(argv=None):
                                          % (nodes, contender, run['wall'], run['overhead'], run['controller_cpu'],
                                             'ok' if run['ok'] else run['problem']))
                         sys.stdout.flush()
+                        if args.stop_on_failure and not run['ok']:
+                            raise SystemExit('stopped: %s at %d nodes failed' % (contender, nodes))
             finally:
                 lab('down', '--kind', 'netns')
+            write_outputs(args, runs, sizes, started)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    rows = summarise(runs, sizes)
-    result = {
-        'date': started.strftime('%Y-%m-%dT%H:%M:%SZ'), 'machine': machine(), 'duration': args.duration,
-        'forks': args.forks, 'reps': args.reps, 'rev': args.rev, 'match': MATCH, 'rows': rows, 'verdict': verdict(rows),
-        'profile': {c: task_profile(runs, c, sizes[-1]) for c in CONTENDERS}, 'runs': runs,
-    }
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, 'w', encoding='utf-8') as fh:
-        json.dump(result, fh, indent=1)
-    with open(args.svg, 'w', encoding='utf-8') as fh:
-        fh.write(svg(rows, args.duration, started.strftime('%Y-%m-%d')))
-    print(markdown(rows))
+    result = write_outputs(args, runs, sizes, started)
+    print(markdown(result['rows']))
     print('\nverdict: %s' % json.dumps(result['verdict']))
-    for contender in CONTENDERS:
+    for contender in contenders:
         print('\nslowest tasks, %s at %d nodes (median s):' % (contender, sizes[-1]))
         for item in result['profile'][contender]:
             print('  %7.2f  %s' % (item['seconds'], item['task']))
     return 0 if all(r['ok'] for r in runs) else 1
+
+
+def write_outputs(args, runs, sizes, started):
+    """Results of the sizes measured so far (written after each size, so a stopped run keeps what it measured)."""
+    sizes = [n for n in sizes if any(r['nodes'] == n for r in runs)]
+    rows = summarise(runs, sizes)
+    result = {
+        'date': started.strftime('%Y-%m-%dT%H:%M:%SZ'), 'machine': machine(), 'duration': args.duration,
+        'forks': args.forks, 'reps': args.reps, 'rev': args.rev, 'match': MATCH, 'rows': rows,
+        'verdict': verdict(rows) if rows else None,
+        'profile': {c: task_profile(runs, c, sizes[-1]) for c in CONTENDERS} if sizes else {}, 'runs': runs,
+    }
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, 'w', encoding='utf-8') as fh:
+        json.dump(result, fh, indent=1)
+    if rows:
+        with open(args.svg, 'w', encoding='utf-8') as fh:
+            fh.write(svg(rows, args.duration, started.strftime('%Y-%m-%d')))
+    return result
 
 
 def machine():
