@@ -187,7 +187,7 @@ def fmt(value):
 
 def svg(rows, duration, when):
     """Overhead against nodes, one line per contender; plain SVG, no plotting library."""
-    width, height, left, right, top, bottom = 640, 400, 60, 150, 40, 50
+    width, height, left, right, top, bottom = 720, 400, 60, 200, 40, 50
     plot_w, plot_h = width - left - right, height - top - bottom
     xmax = max(r['nodes'] for r in rows)
     values = [r[c] for r in rows for c in CONTENDERS if r[c] is not None]
