@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace import nft_monitor, xtables_monitor
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.events import EventSlots, unparsed
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.events import make_event, unparsed
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.kernel import (
     DMESG_TRACE, packet_entry, parse_kernel_line, parse_message)
@@ -113,7 +113,7 @@ def iter_events(lines, host=None, year=None, start=1):
     for line in lines:
         lineno += 1
         # The hot path, inline (it is most of a legacy capture): a dmesg TRACE line. It builds exactly the event
-        # that parse_line would (the unit tests compare the two on every recorded line); see EventSlots.
+        # that parse_line would (the unit tests compare the two on every recorded line).
         try:
             m = fast(line)
         except TypeError:  # bytes or not a string at all: parse_line says what it is
@@ -124,26 +124,8 @@ def iter_events(lines, host=None, year=None, start=1):
             if text[-1:] == '\n':
                 text = text.rstrip('\r\n')
             entry = cache.get(text) or packet_entry(ctx, text)
-            e = EventSlots()
-            e.line = lineno
-            e.format = 'kernel'
-            e.host = host
-            e.time = stamp
-            e.ts = float(stamp)
-            e.clock = 'boot'
-            e.table = table
-            e.chain = chain
-            e.kind = kind
-            e.rulenum = int(num)
-            e.handle = None
-            e.verdict = None
-            e.target_chain = None
-            e.trace_id = None
-            e.family = entry[1]
-            e.prefix = None
-            e.rule = None
-            e.packet = entry[0]
-            yield e.__dict__
+            yield make_event(lineno, 'kernel', kind, host, stamp, float(stamp), 'boot', table, chain, int(num), None,
+                             None, None, None, entry[1], None, None, entry[0])
         else:
             yield parse_line(ctx, lineno, line)
 
