@@ -88,8 +88,8 @@ def parse_line(ctx, lineno, line):
     if first == '[':
         return parse_kernel_line(ctx, lineno, line)
     if first == 't' and line.startswith('trace id '):
-        return _monitor_event(ctx, lineno, line) or unparsed(lineno, line, 'nft monitor line of unknown form',
-                                                              'nft-monitor', ctx.host)
+        event = _monitor_event(ctx, lineno, line)
+        return event or unparsed(lineno, line, 'nft monitor line of unknown form', 'nft-monitor', ctx.host)
     if first == '{':
         return _journal_json(ctx, lineno, line)
     if first in (' ', 'P', 'T'):
