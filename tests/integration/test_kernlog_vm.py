@@ -23,6 +23,7 @@ import uuid
 import pytest
 
 from ansible_collections.netdebug.netfilter.tests.integration.conftest import AnsibleRun
+from ansible_collections.netdebug.netfilter.tests.integration.local_apt_repo import LocalAptRepo
 
 NODE = 'node1'
 NF_MODULES = ('xt_LOG', 'xt_TRACE', 'nf_log_syslog', 'nfnetlink_log', 'xt_NFLOG')
@@ -298,15 +299,20 @@ PLAY = """
 """
 
 
-def _play(ansible, tmp_path, state='present'):
+def _play(ansible, tmp_path, state='present', extra_vars=None):
     playbook = tmp_path / ('play-%s.yml' % state)
     playbook.write_text(PLAY % {'state': state})
-    return ansible.playbook(playbook)
+    return ansible.playbook(playbook, extra_vars=extra_vars)
 
 
 def _tasks(result):
     """(task name without its role prefix, status) of every recorded result, handlers included."""
     return [(r['task'].split(' : ', 1)[-1], r['status']) for r in result.results]
+
+
+def task_results(result, name):
+    """The recorded results of the task with this name (without its role prefix), handlers included."""
+    return [r for r in result.results if r['task'].split(' : ', 1)[-1] == name]
 
 
 def _rsyslog_pid(node):
@@ -381,4 +387,67 @@ def test_role_falls_back_to_the_journal_without_rsyslog(node, ansible, tmp_path)
         node.sh('mv /usr/sbin/rsyslogd.ndkl-away /usr/sbin/rsyslogd')
         cleanup = _play(ansible, tmp_path, 'absent')
         assert cleanup.rc == 0, cleanup
+    assert node.config() == before
+
+
+# --- netdebug_install_packages ------------------------------------------------------------------------------------
+
+LOCAL_SOURCE = '/etc/apt/sources.list.d/ndkl-local.list'
+# What the node's apt needs from the controller: rsyslog (its libraries stay installed when it is removed) and
+# python3-apt, which ansible.builtin.apt installs for itself where it is missing (the lab image has none).
+SERVED = ('rsyslog', 'python3-apt', 'python-apt-common', 'distro-info-data')
+
+
+def _installed(node):
+    """Names of the packages dpkg has installed on the node."""
+    out = node.sh("dpkg-query -W -f '${db:Status-Abbrev}${Package}\\n'")
+    return set(line[3:].strip() for line in out.splitlines() if line.startswith('ii '))
+
+
+def test_role_installs_rsyslog_only_when_asked(node, ansible, tmp_path):
+    """rsyslog removed; the repository is reachable, yet with the default the role falls back to the journal and
+    installs nothing; with netdebug_install_packages=true it installs rsyslog and its probe line reaches the file."""
+    before, packages_before = node.config(), _installed(node)
+    assert 'rsyslog' in packages_before
+    with LocalAptRepo(SERVED) as repo:
+        node.sh('apt-get -y -q remove rsyslog')
+        try:
+            node.sh("printf '%%s' '%s' > %s" % (repo.source_line, LOCAL_SOURCE))
+            # The image's own sources are unreachable from the lab (warnings only), as they are for the apt module.
+            node.sh('apt-get -q update', check=False)
+            assert 'Candidate: ' in node.sh('apt-cache policy rsyslog')
+
+            fallback = _play(ansible, tmp_path)
+            assert fallback.rc == 0, fallback
+            assert fallback.by_host('Report the kernel log source')[NODE]['msg'] == 'journal'
+            assert ('Install rsyslog (netdebug_install_packages is true)', 'skipped') in _tasks(fallback)
+            why = [r['result']['msg'] for r in task_results(fallback, 'Say why there is no log file')]
+            assert why and 'rsyslog is not installed' in why[0] and 'netdebug_install_packages is false' in why[0]
+            assert 'rsyslog' not in _installed(node)
+            assert _no_probe_rule(node)
+
+            installed = _play(ansible, tmp_path, extra_vars={'netdebug_install_packages': True})
+            assert installed.rc == 0, installed
+            install = task_results(installed, 'Install rsyslog (netdebug_install_packages is true)')
+            assert install and install[0]['status'] == 'ok' and install[0]['result']['changed'] is True, install
+            assert installed.by_host('Report the kernel log source')[NODE]['msg'] == 'rsyslog'
+            assert ('Wait for the probe line in the log file', 'ok') in _tasks(installed)
+            assert 'rsyslog' in _installed(node)
+            assert node.sh('systemctl is-active rsyslog').strip() == 'active'
+            prefix = [r['result']['ansible_facts']['__netdebug_kernlog_probe_prefix']
+                      for r in task_results(installed, "Make the probe's unique prefix")]
+            # This run's LOG line (its prefix is random), written by the rsyslog the role installed.
+            assert prefix and prefix[0].strip() in node.sh('cat /var/log/firewall')
+            assert _no_probe_rule(node)
+        finally:
+            cleanup = _play(ansible, tmp_path, 'absent')
+            if 'rsyslog' not in _installed(node):
+                node.sh('apt-get -y -q install rsyslog')
+            extra = sorted(_installed(node) - packages_before)
+            if extra:  # python3-apt and its dependencies, installed by the apt module
+                node.sh('apt-get -y -q remove %s' % ' '.join(extra))
+            node.sh('rm -f %s /var/lib/apt/lists/198.18.1.254*' % LOCAL_SOURCE)
+            node.restart_rsyslog()
+            assert cleanup.rc == 0, cleanup
+    assert _installed(node) == packages_before
     assert node.config() == before
