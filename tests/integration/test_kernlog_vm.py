@@ -415,7 +415,8 @@ def test_role_installs_rsyslog_only_when_asked(node, ansible, tmp_path):
             node.sh("printf '%%s' '%s' > %s" % (repo.source_line, LOCAL_SOURCE))
             # The image's own sources are unreachable from the lab (warnings only), as they are for the apt module.
             node.sh('apt-get -q update', check=False)
-            assert 'Candidate: ' in node.sh('apt-cache policy rsyslog')
+            policy = node.sh('apt-cache policy rsyslog')
+            assert 'Candidate: ' in policy and 'Candidate: (none)' not in policy, policy
 
             fallback = _play(ansible, tmp_path)
             assert fallback.rc == 0, fallback
