@@ -134,14 +134,20 @@ def _insert(node, rule, tag, expires_at):
         note_created(node, rule.family, rule.table, nft.xt_missing(rule.family, rule.table, rule.chain))
     before = [r.line for r in backend.list_chain(rule.table, rule.chain) if r.tag and r.tag.text() == tag]
     backend.insert(rule.table, rule.chain, rule.position, rule.args(tag))
-    new = [r.line for r in backend.list_chain(rule.table, rule.chain) if r.tag and r.tag.text() == tag]
+    new = [r for r in backend.list_chain(rule.table, rule.chain) if r.tag and r.tag.text() == tag]
     for line in before:
-        if line in new:
-            new.remove(line)
+        same = [r for r in new if r.line == line]
+        if same:
+            new.remove(same[0])
     if not new or not backend.exists(rule.table, rule.chain, rule.args(tag)):
+        for stray in new:  # our tag in another form: the rollback cancels the reaper, so it goes now
+            try:
+                backend.delete(rule.table, stray)
+            except RulesError:
+                pass
         raise RulesError('%s accepted the rule for %s, but it is not in the chain afterwards'
                          % (backend.name, rule.where()))
-    rec['line'] = new[0]
+    rec['line'] = new[0].line
     return rec
 
 

@@ -1,0 +1,166 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""engine.present when an insert goes wrong: the rule is not there afterwards, or a later insert fails.
+
+The node is the real Node and IptablesBackend over a fake runner that keeps chains in memory and answers
+iptables -S / -I / -A / -C / -D as iptables does; one insert is made to misbehave. The reaper, the program
+installer and the kernel dry run are replaced (they start processes or need namespaces).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result, command_error
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, iptables_backend, loggers
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import check_position
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, present
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import restore_line
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import build_match
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import load_run
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.target import log_target, trace_target
+
+NOW = 1700000000
+TOOLS = {'iptables-legacy': '/sbin/iptables-legacy', 'ip6tables-legacy': '/sbin/ip6tables-legacy',
+         'iptables-nft': '/sbin/iptables-nft', 'ip6tables-nft': '/sbin/ip6tables-nft'}
+FOREIGN = ['-s', '192.0.2.1/32', '-j', 'ACCEPT']
+BUSY = 'iptables: Resource temporarily unavailable.\n'
+
+
+class FakeIptables:
+    """Chains in memory, keyed by (binary, table, chain); insert number `fault_at` (1-based) misbehaves:
+    'fails' (rc 4), 'vanishes' (rc 0, nothing added) or 'mangled' (rc 0, a tagged rule that -C does not find)."""
+
+    def __init__(self, fault=None, fault_at=None):
+        self.fault, self.fault_at = fault, fault_at
+        self.chains = {}
+        self.inserts = 0
+        self.calls = []
+
+    def rules(self, binary, table, chain):
+        return self.chains.setdefault((os.path.basename(binary), table, chain), [])
+
+    def run(self, argv, data=None, check=True):  # pylint: disable=unused-argument
+        argv = [str(a) for a in argv]
+        self.calls.append(argv)
+        binary, table, op, chain, args = argv[0], argv[4], argv[5], argv[6] if len(argv) > 6 else None, argv[7:]
+        assert argv[1:4] == ['-w', '10', '-t'], argv
+        rc, out, err = self._answer(binary, table, op, chain, args)
+        result = Result(argv, rc, out, err)
+        if check and rc != 0:
+            raise command_error(result)
+        return result
+
+    def _answer(self, binary, table, op, chain, args):
+        if op == '-S':
+            lines = ['-P %s ACCEPT' % chain] + [restore_line(['-A', chain] + r) for r in self.rules(binary, table, chain)]
+            return 0, '\n'.join(lines) + '\n', ''
+        rules = self.rules(binary, table, chain)
+        if op in ('-I', '-A'):
+            position = int(args.pop(0)) if op == '-I' else len(rules) + 1
+            self.inserts += 1
+            if self.inserts == self.fault_at:
+                if self.fault == 'fails':
+                    return 4, '', BUSY
+                if self.fault == 'vanishes':
+                    return 0, '', ''
+                args = args[:-2] + ['-m', 'mark', '--mark', '0x1'] + args[-2:]  # 'mangled'
+            rules.insert(position - 1, list(args))
+            return 0, '', ''
+        if op in ('-C', '-D'):
+            if args not in rules:
+                return 1, '', 'iptables: Bad rule (does a matching rule exist in that chain?).\n'
+            if op == '-D':
+                rules.remove(args)
+            return 0, '', ''
+        raise AssertionError('unexpected command %r' % op)
+
+    def snapshot(self):
+        return {key: [list(r) for r in rules] for key, rules in self.chains.items() if rules}
+
+
+@pytest.fixture
+def patched(monkeypatch, tmp_path):
+    """Reaper, installer and dry run replaced; legacy tables all in use; loggers bound. Returns stopped reapers."""
+    stopped = []
+    names = tmp_path / 'tables_names'
+    names.write_text('raw\nfilter\nmangle\nnat\nsecurity\n')
+    nf_log = tmp_path / 'nf_log'
+    nf_log.write_text('2 nf_log_ipv4 (nf_log_ipv4,nfnetlink_log)\n10 nf_log_ipv6 (nf_log_ipv6,nfnetlink_log)\n')
+    monkeypatch.setattr(iptables_backend, 'LEGACY_TABLE_NAMES', {'ipv4': str(names), 'ipv6': str(names)})
+    monkeypatch.setattr(loggers, 'NF_LOG', str(nf_log))
+    monkeypatch.setattr(engine.dryrun, 'check', lambda node, rules, extra: True)
+    monkeypatch.setattr(engine.install, 'install', lambda root: os.path.join(root, 'lib', 'x', 'reap.py'))
+    monkeypatch.setattr(engine.reaper, 'schedule', lambda node, program, python, run_id, expires_at: {
+        'kind': 'process', 'pid': 4242, 'start': 7, 'expires_at': expires_at})
+    monkeypatch.setattr(engine.procs, 'stop_process', lambda pid, start: stopped.append((pid, start)) or True)
+    return stopped
+
+
+def request(kind, backend, ip_version, hooks=('PREROUTING',), table='raw'):
+    match = build_match({'protocol': 'udp', 'destination_port': '53'}, ip_version, backend)
+    target = trace_target() if kind == 'trace' else log_target(
+        jump='LOG', prefix='nd ', level='7', tcp_sequence=False, tcp_options=False, ip_options=False, uid=False,
+        nflog_group=None, limit='5/second', limit_burst=10)
+    return Request(kind, 'boom', 300, backend, match, target, [(table, hook) for hook in hooks],
+                   check_position('top'))
+
+
+def fill(fake, backend):
+    """A foreign rule in every chain the calls touch: it must be exactly where it was afterwards."""
+    for binary in ('iptables', 'ip6tables'):
+        for chain in ('PREROUTING', 'OUTPUT'):
+            fake.rules('%s-%s' % (binary, backend), 'raw', chain).append(list(FOREIGN))
+
+
+# (kind, backend, ip_version, hooks, fault, fault_at, inserts that had succeeded before the fault)
+CASES = [
+    ('log', 'legacy', 'ipv4', ['PREROUTING'], 'vanishes', 1, 0),
+    ('log', 'nft', 'ipv6', ['PREROUTING'], 'vanishes', 1, 0),
+    ('trace', 'legacy', 'ipv4', ['PREROUTING', 'OUTPUT'], 'vanishes', 2, 1),
+    ('log', 'nft', 'both', ['PREROUTING'], 'mangled', 2, 1),
+    ('log', 'legacy', 'both', ['PREROUTING'], 'mangled', 1, 0),
+    ('trace', 'legacy', 'ipv6', ['PREROUTING', 'OUTPUT'], 'fails', 2, 1),
+    ('log', 'nft', 'both', ['PREROUTING'], 'fails', 2, 1),
+    ('trace', 'legacy', 'both', ['PREROUTING', 'OUTPUT'], 'fails', 4, 3),
+]
+
+
+@pytest.mark.parametrize('kind, backend, ip_version, hooks, fault, fault_at, done', CASES)
+def test_failed_insert_leaves_nothing_behind(patched, tmp_path, kind, backend, ip_version, hooks, fault, fault_at,
+                                              done):
+    fake = FakeIptables(fault, fault_at)
+    fill(fake, backend)
+    before = fake.snapshot()
+    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    with pytest.raises(RulesError) as caught:
+        present(node, request(kind, backend, ip_version, hooks))
+    err = caught.value
+    if fault == 'fails':
+        assert err.rc == 4 and err.stderr == BUSY and err.stdout == ''
+        assert err.cmd[:6] == [err.cmd[0], '-w', '10', '-t', 'raw', '-I'] and 'netdebug:boom:%d' % (NOW + 300) in err.cmd
+        assert 'failed with exit code 4: iptables: Resource temporarily unavailable.' in err.msg
+    else:
+        assert 'accepted the rule for' in err.msg and 'but it is not in the chain afterwards' in err.msg
+    assert fake.inserts == fault_at and done == fault_at - 1
+    assert len([c for c in fake.calls if c[5] == '-D']) >= done  # each earlier insert was deleted again
+    assert fake.snapshot() == before  # foreign rules untouched, none of ours left
+    assert patched == [(4242, 7)]  # the reaper scheduled before the inserts was cancelled
+    run = load_run(node.root, 'boom')
+    assert run['rules'] == [] and run['reapers'] == []
+
+
+def test_without_a_fault_the_rules_stay(patched, tmp_path):
+    """The same calls succeed when no insert misbehaves (so the failures above come from the faults)."""
+    fake = FakeIptables()
+    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    result, _warnings = present(node, request('trace', 'legacy', 'both', ['PREROUTING', 'OUTPUT']))
+    assert result['changed'] and len(result['rules']) == 4 and fake.inserts == 4
+    assert patched == []
+    with open(os.path.join(node.root, 'runs', 'boom', 'run.json')) as handle:
+        assert len(json.load(handle)['rules']) == 4
