@@ -311,8 +311,9 @@ def _tasks(result):
 
 
 def task_results(result, name):
-    """The recorded results of the task with this name (without its role prefix), handlers included."""
-    return [r for r in result.results if r['task'].split(' : ', 1)[-1] == name]
+    """The recorded results (of an AnsibleResult or a list of them) of the task with this name, without its role
+    prefix; handlers included."""
+    return [r for r in getattr(result, 'results', result) if r['task'].split(' : ', 1)[-1] == name]
 
 
 def _rsyslog_pid(node):
