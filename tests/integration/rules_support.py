@@ -168,9 +168,12 @@ def wait_until(predicate, timeout, interval=0.3, what='condition'):
 
 
 def udp_probe(lab, node, address, port, count=3):
-    """count UDP datagrams from node to address:port (the port makes the packets easy to find)."""
-    code = ('import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n'
-            'for i in range(%d):\n    s.sendto(b"netdebug-probe",(%r,%d)); time.sleep(0.1)\n' % (count, address, port))
+    """count UDP datagrams from node to address:port (the port makes the packets easy to find); IPv6 for an
+    address with colons."""
+    family = 'AF_INET6' if ':' in address else 'AF_INET'
+    code = ('import socket,time\ns=socket.socket(socket.%s,socket.SOCK_DGRAM)\n'
+            'for i in range(%d):\n    s.sendto(b"netdebug-probe",(%r,%d)); time.sleep(0.1)\n'
+            % (family, count, address, port))
     run(lab, node, ['python3', '-c', code])
 
 
