@@ -20,6 +20,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, present
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import restore_line
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nft_parse import NftRule
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import chain_name, rule_text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import build_match
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import load_run
@@ -82,6 +84,41 @@ class FakeIptables:
 
     def snapshot(self):
         return {key: [list(r) for r in rules] for key, rules in self.chains.items() if rules}
+
+
+class FakeNftables:
+    """Our own nftables table in memory; insert number `fault_at` 'fails' (nft exits 1) or 'vanishes' (nft echoes a
+    handle, the rule is not in the table)."""
+
+    def __init__(self, fault, fault_at):
+        self.fault, self.fault_at = fault, fault_at
+        self.rules = []
+        self.inserts = 0
+        self.deleted = []
+
+    def ensure_chain(self, table, hook):
+        pass
+
+    def insert(self, table, hook, position, words, tag):  # pylint: disable=unused-argument
+        self.inserts += 1
+        argv = ['/usr/sbin/nft', '--echo', '--handle', 'insert', 'rule', 'inet', 'netdebug', chain_name(table, hook)]
+        if self.inserts == self.fault_at and self.fault == 'fails':
+            raise command_error(Result(argv, 1, '', 'Error: Could not process rule: No such file or directory\n'))
+        handle = 100 + self.inserts
+        if not (self.inserts == self.fault_at and self.fault == 'vanishes'):
+            self.rules.append(NftRule(chain_name(table, hook), handle, rule_text(words, tag)))
+        return handle
+
+    def list_rules(self):
+        return list(self.rules)
+
+    def delete(self, rule):
+        self.deleted.append(rule.handle)
+        self.rules = [r for r in self.rules if r.handle != rule.handle]
+        return True
+
+    def drop_table_if_empty(self):
+        return not self.rules
 
 
 @pytest.fixture
@@ -163,3 +200,22 @@ def test_without_a_fault_the_rules_stay(patched, tmp_path):
     assert patched == []
     with open(os.path.join(node.root, 'runs', 'boom', 'run.json')) as handle:
         assert len(json.load(handle)['rules']) == 4
+
+
+@pytest.mark.parametrize('fault, fault_at', [('vanishes', 1), ('vanishes', 2), ('fails', 2)])
+def test_native_insert_failure_leaves_nothing_behind(patched, tmp_path, fault, fault_at):
+    nft = FakeNftables(fault, fault_at)
+    node = Node(None, {'nft': '/usr/sbin/nft'}, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    node.nftables = lambda: nft
+    with pytest.raises(RulesError) as caught:
+        present(node, request('log', 'nftables', 'both', ['PREROUTING', 'OUTPUT']))
+    if fault == 'fails':
+        assert caught.value.rc == 1 and 'No such file or directory' in caught.value.stderr
+        assert caught.value.cmd[-1] == 'raw_output'
+    else:
+        assert 'nft added rule handle %d to ' % (100 + fault_at) in caught.value.msg
+        assert 'but it is not in the ruleset' in caught.value.msg
+    assert nft.rules == [] and nft.deleted == ([101] if fault_at == 2 else [])  # the first rule, when it went in
+    assert patched == [(4242, 7)]
+    run = load_run(node.root, 'boom')
+    assert run['rules'] == [] and run['reapers'] == []
