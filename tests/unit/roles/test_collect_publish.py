@@ -1,0 +1,65 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The controller-side publisher of the collect role (roles/collect/files/netdebug_publish.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pathlib
+import subprocess
+import sys
+import tarfile
+
+PUBLISH = pathlib.Path(__file__).resolve().parents[3] / 'roles' / 'collect' / 'files' / 'netdebug_publish.py'
+
+
+def make_archive(path, files, extra=None):
+    with tarfile.open(str(path), 'w:gz') as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info in extra or []:
+            tar.addfile(info)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run(spec):
+    proc = subprocess.run([sys.executable, str(PUBLISH)], input=json.dumps(spec), capture_output=True, text=True,
+                          check=True)
+    return json.loads(proc.stdout)
+
+
+def test_publishes_good_hosts_and_reports_each_bad_one(tmp_path):
+    incoming, incident = tmp_path / 'INC' / '.incoming', tmp_path / 'INC'
+    incoming.mkdir(parents=True)
+    good = make_archive(incoming / 'node1.tar.gz', {'trace/nft.trace': b'trace\n', 'facts.json': b'{}\n'})
+    make_archive(incoming / 'node2.tar.gz', {'facts.json': b'{}\n'})
+    link = tarfile.TarInfo('trace/evil')
+    link.type, link.linkname = tarfile.SYMTYPE, '/etc/passwd'
+    evil = make_archive(incoming / 'node3.tar.gz', {}, extra=[link])
+    escape = make_archive(incoming / 'node4.tar.gz', {'../outside': b'x'})
+    (incident / 'node1').mkdir()
+    (incident / 'node1' / 'stale').write_text('from the last run')
+
+    result = run({'incoming': str(incoming), 'incident_dir': str(incident), 'hosts': {
+        'node1': {'dir': 'node1', 'sha256': good},
+        'node2': {'dir': 'node2', 'sha256': '0' * 64},
+        'node3': {'dir': 'node3', 'sha256': evil},
+        'node4': {'dir': 'node4', 'sha256': escape},
+        'node5': {'dir': 'node5', 'sha256': good},
+    }})
+
+    assert result['node1'] == {'ok': True}
+    assert (incident / 'node1' / 'trace' / 'nft.trace').read_bytes() == b'trace\n'
+    assert not (incident / 'node1' / 'stale').exists()  # replaced as a whole
+    assert not (incoming / 'node1.tar.gz').exists()
+    assert result['node2']['ok'] is False and 'arrived damaged' in result['node2']['msg']
+    assert result['node3']['ok'] is False and 'unsafe member' in result['node3']['msg']
+    assert result['node4']['ok'] is False and 'unsafe member' in result['node4']['msg']
+    assert result['node5']['ok'] is False and result['node5']['step'] == 'Checksum the archive on the controller'
+    for name in ('node2', 'node3', 'node4', 'node5'):
+        assert not (incident / name).exists()
+    assert not (tmp_path / 'outside').exists() and not (incident / 'outside').exists()
