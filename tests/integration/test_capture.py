@@ -9,9 +9,11 @@ during the capture window, as a user would.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from conftest import COLLECTION, COLLECTIONS_PATH
 SCENARIO = COLLECTION / 'tests' / 'lab' / 'scenarios' / 'app-guard.rules'
 NODES = ('node1', 'node2', 'node3')
 MATCH = {'protocol': 'icmp', 'source': '198.18.0.1'}
+ALL_NETNS = pathlib.Path('/proc/sys/net/netfilter/nf_log_all_netns')  # host-wide; the lab sets it while up
 
 
 def node_run(lab, node, argv, timeout=60, data=None, check=True):
@@ -215,24 +218,37 @@ def test_cleanup_removes_every_run(app_guard, lab_ansible):
     assert again.rc == 0 and again.by_host('Report what was removed')['node2']['msg']['rules'] == []
 
 
-def test_controller_killed_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path):
-    before = snapshots(lab_ansible)
-    argv = ['ansible-playbook', '-i', lab_ansible.inventory, 'netdebug.netfilter.capture',
-            '-e', json.dumps({'netdebug_incident_id': 'kill-1', 'netdebug_duration': 60, 'netdebug_ttl_margin': 10,
-                              'netdebug_bundle_dir': str(tmp_path), 'netdebug_conntrack': False,
-                              'netdebug_match': MATCH})]
+def kill_mid_window(lab, ansible, extra_vars, traced):
+    """Start the capture as its own process tree, wait until every node traces, check traced() (truthy), then
+    SIGKILL the whole controller at once; returns when the window started."""
+    extra_vars = dict({'netdebug_conntrack': False, 'netdebug_match': MATCH}, **extra_vars)
+    argv = ['ansible-playbook', '-i', ansible.inventory, 'netdebug.netfilter.capture', '-e', json.dumps(extra_vars)]
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_PATH), ANSIBLE_HOST_KEY_CHECKING='False')
-    with subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          start_new_session=True) as proc:
+    incident = extra_vars['netdebug_incident_id']
+    log = os.path.join(extra_vars['netdebug_bundle_dir'], 'controller-%s.log' % incident)
+    with open(log, 'wb') as out, subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                                  start_new_session=True) as proc:
         try:
-            wait_for(lambda: all(trace_running(app_guard, n, 'kill-1') for n in NODES), 180, 'the trace on every node')
+            try:
+                wait_for(lambda: all(trace_running(lab, n, incident) for n in NODES), 180, 'the trace on every node')
+            except AssertionError as exc:
+                with open(log, encoding='utf-8', errors='replace') as fh:
+                    raise AssertionError('%s; the controller said: %s' % (exc, fh.read()[-3000:])) from None
             started = time.time()
-            assert snapshots(lab_ansible) != before
+            assert traced()
         finally:
             killed = kill_tree(proc.pid)
             proc.wait()
     time.sleep(1)
     assert [pid for pid in killed if _alive(pid)] == [], 'controller processes survived SIGKILL'
+    return started
+
+
+def test_controller_killed_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path):
+    before = snapshots(lab_ansible)
+    started = kill_mid_window(app_guard, lab_ansible, {'netdebug_incident_id': 'kill-1', 'netdebug_duration': 60,
+                                                       'netdebug_ttl_margin': 10, 'netdebug_bundle_dir': str(tmp_path)},
+                              lambda: snapshots(lab_ansible) != before)
     # ttl = 70 s from the start of the trace; the reaper runs at expiry, the monitors end with it.
     wait_for(lambda: snapshots(lab_ansible) == before, 70 + 60 - (time.time() - started), 'the ttl clean-up')
     for node in NODES:
@@ -325,12 +341,24 @@ def test_two_captures_at_once(app_guard, lab_ansible, tmp_path):
     assert snapshots(lab_ansible) == before
 
 
+@contextlib.contextmanager
+def legacy_node3(lab):
+    """node3 on iptables-legacy with the app-guard scenario, back to iptables-nft and empty afterwards."""
+    node_run(lab, 'node3', ['update-alternatives', '--set', 'iptables', '/usr/sbin/iptables-legacy'])
+    node_run(lab, 'node3', ['iptables-legacy-restore', '--noflush'], data=SCENARIO.read_bytes())
+    try:
+        yield
+    finally:
+        for table in ('raw', 'filter'):
+            node_run(lab, 'node3', ['iptables-legacy', '-t', table, '-F'])
+            node_run(lab, 'node3', ['iptables-legacy', '-t', table, '-X'])
+        node_run(lab, 'node3', ['update-alternatives', '--set', 'iptables', '/usr/sbin/iptables-nft'])
+
+
 def test_fleet_with_a_legacy_node(app_guard, lab_ansible, tmp_path):
     """node3 runs iptables-legacy with the same scenario: TRACE lines come from the kernel log (dmesg, as no
     rsyslogd runs in the node), node2's from the nf_tables trace monitor; both drops are found."""
-    node_run(app_guard, 'node3', ['update-alternatives', '--set', 'iptables', '/usr/sbin/iptables-legacy'])
-    node_run(app_guard, 'node3', ['iptables-legacy-restore', '--noflush'], data=SCENARIO.read_bytes())
-    try:
+    with legacy_node3(app_guard):
         before = snapshots(lab_ansible)
         done = threading.Event()
 
@@ -357,11 +385,63 @@ def test_fleet_with_a_legacy_node(app_guard, lab_ansible, tmp_path):
         legacy = [p for p in report['packets'] if p['host'] == 'node3' and p['verdict'] == 'drop'][0]
         assert legacy['verdict_rule']['rulenum'] == 2, legacy
         assert snapshots(lab_ansible) == before
+
+
+def loggers(lab, node):
+    """The node's IPv4 and IPv6 logger bindings (per network namespace)."""
+    return tuple(node_run(lab, node, ['cat', '/proc/sys/net/netfilter/nf_log/%d' % family]).strip()
+                 for family in (2, 10))
+
+
+def nf_log_records(lab, node):
+    return node_run(lab, node, ['sh', '-c', 'cd /run/netdebug/nf_log 2>/dev/null && ls -- *.json || true']).split()
+
+
+@contextlib.contextmanager
+def bindings(lab, values, then):
+    """Set the IPv4/IPv6 logger bindings of the nodes in values for the block, then those of then."""
+    def write(table):
+        for node, pair in table.items():
+            node_run(lab, node, ['sh', '-c', 'echo %s > /proc/sys/net/netfilter/nf_log/2; '
+                                             'echo %s > /proc/sys/net/netfilter/nf_log/10' % pair])
+    write(values)
+    try:
+        yield
     finally:
-        for table in ('raw', 'filter'):
-            node_run(app_guard, 'node3', ['iptables-legacy', '-t', table, '-F'])
-            node_run(app_guard, 'node3', ['iptables-legacy', '-t', table, '-X'])
-        node_run(app_guard, 'node3', ['update-alternatives', '--set', 'iptables', '/usr/sbin/iptables-nft'])
+        write(then)
+
+
+def test_controller_killed_with_loggers_bound_nodes_restored_by_ttl(app_guard, lab_ansible, tmp_path):
+    """Issue 8: with a legacy node and LOG rules, every node binds its loggers (log_modules) besides the rules;
+    the controller is SIGKILLed mid-window. By the ttl, with no controller, every node is as before: rulesets
+    (counters stripped), no monitor or reaper, logger bindings, no nf_log run record; nf_log_all_netns (host-wide,
+    set by the lab) unchanged."""
+    saved = {n: loggers(app_guard, n) for n in NODES}
+    # node1 and node2 (nf_tables) unbound, so that the capture really binds them; node3 (legacy) keeps the binding
+    # a new namespace gets, as the check play's TRACE validation refuses a legacy node with no logger bound.
+    unbound = {'node1': ('NONE', 'NONE'), 'node2': ('NONE', 'NONE')}
+    with legacy_node3(app_guard), bindings(app_guard, unbound, saved):
+        before = snapshots(lab_ansible)
+        before_loggers = {n: loggers(app_guard, n) for n in NODES}
+        assert before_loggers['node3'] == ('nf_log_ipv4', 'nf_log_ipv6'), before_loggers
+        all_netns = ALL_NETNS.read_text()
+
+        def traced():
+            bound = {n: loggers(app_guard, n) for n in NODES}
+            assert bound == dict.fromkeys(NODES, ('nf_log_ipv4', 'nf_log_ipv6')), bound
+            assert all(nf_log_records(app_guard, n) for n in NODES)
+            return snapshots(lab_ansible) != before
+
+        started = kill_mid_window(app_guard, lab_ansible, {'netdebug_incident_id': 'kill-2', 'netdebug_duration': 40,
+                                                           'netdebug_ttl_margin': 10, 'netdebug_log_rules': True,
+                                                           'netdebug_bundle_dir': str(tmp_path)}, traced)
+        # ttl = 50 s: from the start of the trace for the rules, from the (earlier) prepare step for the loggers.
+        wait_for(lambda: snapshots(lab_ansible) == before, 50 + 60 - (time.time() - started), 'the ttl clean-up')
+        for node in NODES:
+            wait_for(lambda node=node: leftovers(app_guard, node)[0] == [], 30, 'no monitor or reaper on %s' % node)
+            wait_for(lambda node=node: loggers(app_guard, node) == before_loggers[node], 10, 'loggers on %s' % node)
+            assert nf_log_records(app_guard, node) == [], node
+        assert ALL_NETNS.read_text() == all_netns
 
 
 def _kill_sshd(lab, node):
