@@ -219,3 +219,22 @@ def test_native_insert_failure_leaves_nothing_behind(patched, tmp_path, fault, f
     assert patched == [(4242, 7)]
     run = load_run(node.root, 'boom')
     assert run['rules'] == [] and run['reapers'] == []
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_unbound_trace_logger_refused_but_only_warned_in_check_mode(patched, tmp_path, check_mode):
+    """A real run refuses legacy TRACE with no logger bound; a check run (the capture's check play, before its
+    prepare step binds the logger) warns instead."""
+    (tmp_path / 'nf_log').write_text('2 NONE (nf_log_ipv4,nfnetlink_log)\n10 NONE (nf_log_ipv6,nfnetlink_log)\n')
+    loggers.NF_LOG = str(tmp_path / 'nf_log')  # the patched fixture restores it
+    fake = FakeIptables()
+    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    if check_mode:
+        result, warnings = present(node, request('trace', 'legacy', 'ipv4'), check_mode=True)
+        assert result['changed'] and fake.inserts == 0
+        assert any(w.startswith('a real run fails unless a logger is bound first: no logger is bound for ipv4')
+                   for w in warnings)
+    else:
+        with pytest.raises(RulesError, match='no logger is bound for ipv4'):
+            present(node, request('trace', 'legacy', 'ipv4'))
+        assert fake.inserts == 0
