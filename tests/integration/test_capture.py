@@ -486,6 +486,7 @@ def test_node_lost_mid_run_others_complete(app_guard, lab_ansible, tmp_path):
         summary = [r['result'] for r in res.results if r['task'].startswith('Say what happened')]
         assert summary, res
         lines = summary[-1]['msg']
+        assert manifest['hosts']['node3'].get('reason'), manifest['hosts']['node3']
         assert 'node3 is unreachable: %s' % manifest['hosts']['node3']['reason'] in lines, lines
         assert not [line for line in lines if line.startswith(('node1 is', 'node2 is'))], lines
         report = load_json(tmp_path / 'lost-1' / 'report.json')
