@@ -18,11 +18,15 @@ import tempfile
 import pytest
 
 from ansible_collections.netdebug.netfilter.tests.integration.local_apt_repo import download
-from ansible_collections.netdebug.netfilter.tests.integration.test_kernlog_vm import CONFIG_SNAPSHOT, task_results
+from ansible_collections.netdebug.netfilter.tests.integration.test_kernlog_vm import task_results
 
 NODE = 'node2'
 INIT_SCRIPT = '/etc/init.d/rsyslog'
 DROPIN = '/etc/rsyslog.d/30-netdebug-kernlog.conf'
+# Type, mode, owner and content; not sizes: a directory the role wrote in is copied up to the node's tmpfs overlay,
+# which changes its size but nothing a program could see otherwise.
+CONFIG_SNAPSHOT = ('cd /etc && find rsyslog.conf rsyslog.d logrotate.d init.d -exec stat -c "%n %F %a %U:%G" {} + '
+                   '| sort && find rsyslog.conf rsyslog.d logrotate.d init.d -type f -exec sha256sum {} + | sort')
 PLAY = """
 - hosts: node2
   gather_facts: false
