@@ -30,6 +30,16 @@ def download(packages, directory):
     return sorted(os.path.join(directory, name) for name in os.listdir(directory) if name.endswith('.deb'))
 
 
+
+def rsyslog_init_script():
+    """Debian's rsyslog init script (Debian 12's rsyslog no longer ships one): from orphan-sysvinit-scripts,
+    downloaded through this machine's apt sources."""
+    with tempfile.TemporaryDirectory(prefix='netdebug-initd-') as tmp:
+        deb = download(['orphan-sysvinit-scripts'], tmp)[0]
+        subprocess.run(['dpkg-deb', '-x', deb, os.path.join(tmp, 'root')], check=True)
+        with open(os.path.join(tmp, 'root/usr/share/orphan-sysvinit-scripts/rsyslog'), 'rb') as handle:
+            return handle.read()
+
 def _stanza(deb, directory):
     control = subprocess.run(['dpkg-deb', '-f', deb], capture_output=True, text=True, check=True).stdout.strip()
     with open(deb, 'rb') as handle:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.tests.integration.local_apt_repo import download
+from ansible_collections.netdebug.netfilter.tests.integration.local_apt_repo import rsyslog_init_script
 from ansible_collections.netdebug.netfilter.tests.integration.test_kernlog_vm import task_results
 
 NODE = 'node2'
@@ -38,12 +37,7 @@ PLAY = """
 
 @pytest.fixture(scope='module')
 def init_script():
-    """Debian's rsyslog init script, from orphan-sysvinit-scripts (downloaded through the controller's apt)."""
-    with tempfile.TemporaryDirectory(prefix='netdebug-initd-') as tmp:
-        deb = download(['orphan-sysvinit-scripts'], tmp)[0]
-        subprocess.run(['dpkg-deb', '-x', deb, os.path.join(tmp, 'root')], check=True)
-        with open(os.path.join(tmp, 'root/usr/share/orphan-sysvinit-scripts/rsyslog'), 'rb') as handle:
-            return handle.read()
+    return rsyslog_init_script()
 
 
 def _sh(lab, script, check=True, input=b''):  # pylint: disable=redefined-builtin

@@ -18,12 +18,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 from ansible_collections.netdebug.netfilter.tests.integration.conftest import AnsibleRun
-from ansible_collections.netdebug.netfilter.tests.integration.local_apt_repo import download
+from ansible_collections.netdebug.netfilter.tests.integration.local_apt_repo import rsyslog_init_script
 from ansible_collections.netdebug.netfilter.tests.integration.test_kernlog_vm import task_results
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which('unshare') or not os.path.exists(
@@ -66,12 +65,7 @@ pid stopped
 
 @pytest.fixture(scope='module')
 def init_script():
-    """Debian's rsyslog init script, from orphan-sysvinit-scripts (downloaded through this machine's apt)."""
-    with tempfile.TemporaryDirectory(prefix='netdebug-initd-') as tmp:
-        deb = download(['orphan-sysvinit-scripts'], tmp)[0]
-        subprocess.run(['dpkg-deb', '-x', deb, os.path.join(tmp, 'root')], check=True)
-        with open(os.path.join(tmp, 'root/usr/share/orphan-sysvinit-scripts/rsyslog'), 'rb') as handle:
-            return handle.read()
+    return rsyslog_init_script()
 
 
 def _results(work, phase):
