@@ -434,11 +434,12 @@ def test_controller_killed_with_loggers_bound_nodes_restored_by_ttl(app_guard, l
         started = kill_mid_window(app_guard, lab_ansible, {'netdebug_incident_id': 'kill-2', 'netdebug_duration': 40,
                                                            'netdebug_ttl_margin': 10, 'netdebug_log_rules': True,
                                                            'netdebug_bundle_dir': str(tmp_path)}, traced)
-        # ttl = 50 s: from the start of the trace for the rules, from the (earlier) prepare step for the loggers.
+        # rules: ttl 50 s from the start of the trace; loggers: 40 + 2 * 10 = 60 s from the (earlier) prepare step.
         wait_for(lambda: snapshots(lab_ansible) == before, 50 + 60 - (time.time() - started), 'the ttl clean-up')
         for node in NODES:
             wait_for(lambda node=node: leftovers(app_guard, node)[0] == [], 30, 'no monitor or reaper on %s' % node)
-            wait_for(lambda node=node: loggers(app_guard, node) == before_loggers[node], 10, 'loggers on %s' % node)
+            wait_for(lambda node=node: loggers(app_guard, node) == before_loggers[node],
+                     60 + 30 - (time.time() - started), 'loggers on %s' % node)
             assert nf_log_records(app_guard, node) == [], node
         assert ALL_NETNS.read_text() == all_netns
 
