@@ -417,7 +417,7 @@ def test_controller_killed_with_loggers_bound_nodes_restored_by_ttl(app_guard, l
     set by the lab) unchanged."""
     saved = {n: loggers(app_guard, n) for n in NODES}
     # node1 and node2 (nf_tables) unbound, so that the capture really binds them; node3 (legacy) keeps the binding
-    # a new namespace gets, as the check play's TRACE validation refuses a legacy node with no logger bound.
+    # a new namespace gets (its restore must then leave it as it was).
     unbound = {'node1': ('NONE', 'NONE'), 'node2': ('NONE', 'NONE')}
     with legacy_node3(app_guard), bindings(app_guard, unbound, saved):
         before = snapshots(lab_ansible)
