@@ -30,7 +30,6 @@ def download(packages, directory):
     return sorted(os.path.join(directory, name) for name in os.listdir(directory) if name.endswith('.deb'))
 
 
-
 def rsyslog_init_script():
     """Debian's rsyslog init script (Debian 12's rsyslog no longer ships one): from orphan-sysvinit-scripts,
     downloaded through this machine's apt sources."""
@@ -39,6 +38,7 @@ def rsyslog_init_script():
         subprocess.run(['dpkg-deb', '-x', deb, os.path.join(tmp, 'root')], check=True)
         with open(os.path.join(tmp, 'root/usr/share/orphan-sysvinit-scripts/rsyslog'), 'rb') as handle:
             return handle.read()
+
 
 def _stanza(deb, directory):
     control = subprocess.run(['dpkg-deb', '-f', deb], capture_output=True, text=True, check=True).stdout.strip()
