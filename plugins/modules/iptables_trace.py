@@ -40,6 +40,25 @@ options:
         bounds the rules if the call is interrupted; it must be longer than O(duration)).
       - Meant for ad-hoc use (C(ansible -m)); for a fleet, start and stop in separate tasks so the windows overlap.
     type: int
+  record_rulesets:
+    description:
+      - Write the rulesets of the run to C(ruleset/) in the run's state directory (see RV(record_dir)), under the
+        names the capture bundle uses, so that one call replaces the separate snapshots and listings.
+      - With O(state=present), before the first change of the run, C(before.json) (the normalised snapshot as
+        M(netdebug.netfilter.netfilter_info) returns it with O(netdebug.netfilter.netfilter_info#module:snapshot=true)
+        and O(netdebug.netfilter.netfilter_info#module:include_nft=true), families ipv4 and ipv6; without the nft
+        command, no C(nftables) key) and its non-empty texts C(before/iptables-legacy.save),
+        C(before/ip6tables-legacy.save), C(before/iptables-nft.save), C(before/ip6tables-nft.save) and
+        C(before/nft.ruleset). A later call of the same run keeps them.
+      - With O(state=present), once the rules are in (also when they already were), the raw listings with our rules
+        in place C(iptables-legacy.save), C(ip6tables-legacy.save), C(iptables-nft.save), C(ip6tables-nft.save)
+        (the save commands) and C(nft.ruleset) (C(nft -a list ruleset)); a tool that is missing or fails leaves its
+        listing out.
+      - With O(state=absent), after the removal, C(after.json) and C(after/<file>) the same way as before, and
+        RV(ruleset_restored).
+      - Files are mode 0600, directories 0700. Check mode writes nothing. Needs one O(run_id) (not C(*)).
+    type: bool
+    default: false
 seealso:
   - module: netdebug.netfilter.iptables_log
   - module: netdebug.netfilter.nf_log
@@ -70,6 +89,20 @@ EXAMPLES = r"""
   netdebug.netfilter.iptables_trace:
     run_id: incident-42
     state: absent
+
+- name: Trace, keeping the rulesets before, during and after in the run's directory on the node
+  netdebug.netfilter.iptables_trace:
+    run_id: incident-43
+    protocol: icmp
+    record_rulesets: true
+  register: trace
+
+- name: Stop it; ruleset_restored says whether the ruleset is back as it was before
+  netdebug.netfilter.iptables_trace:
+    run_id: incident-43
+    state: absent
+    record_rulesets: true
+  register: stopped
 
 - name: Remove every netdebug rule, monitor and reaper on the node
   netdebug.netfilter.iptables_trace:
@@ -187,6 +220,50 @@ removed:
       description: Empty tables or chains removed that netdebug had created.
       type: list
       elements: str
+record_dir:
+  description: With O(record_rulesets), the directory the rulesets are written to (also in check mode, which writes
+    nothing); null without it.
+  returned: always
+  type: str
+  sample: /run/netdebug/runs/incident-43/ruleset
+recorded:
+  description: Files this call wrote under RV(record_dir), relative to it, sorted.
+  returned: always
+  type: list
+  elements: str
+  sample: [before.json, before/iptables-nft.save, before/nft.ruleset, iptables-nft.save, nft.ruleset]
+ruleset_restored:
+  description:
+    - With O(record_rulesets), true when the snapshot after the removal equals C(before.json) (counters aside),
+      false when it differs (something else changed the ruleset during the run, or a rule could not be removed).
+    - Null when there is no C(before.json), without O(record_rulesets), and in check mode.
+  returned: when state is absent or duration is set
+  type: bool
+monitors_died:
+  description:
+    - Trace monitors of the run that had already ended when the stop came although their expiry had not passed.
+      Their capture file lacks every trace line after that moment; a warning says so too.
+  returned: when state is absent or duration is set
+  type: list
+  elements: dict
+  contains:
+    run_id:
+      description: The monitor's run.
+      type: str
+    backend:
+      description: C(nft) (C(xtables-monitor --trace)) or C(nftables) (C(nft monitor trace)).
+      type: str
+    pid:
+      description: Its process id.
+      type: int
+    capture_file:
+      description: Its capture file.
+      type: str
+  sample:
+    - run_id: incident-42
+      backend: nft
+      pid: 4711
+      capture_file: /run/netdebug/runs/incident-42/nft.trace
 lines:
   description: With O(duration), the TRACE lines seen during the window (kernel log first, then monitors).
   returned: when duration is set

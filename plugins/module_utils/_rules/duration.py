@@ -44,12 +44,15 @@ def trace_for(node, req, duration, check_mode=False, sleep=time.sleep):
     try:
         sleep(duration)
     finally:
-        removed = absent(node, req.run_id, lock_timeout=req.lock_timeout)
+        stopped, more = absent(node, req.run_id, lock_timeout=req.lock_timeout, record_rulesets=req.record)
+        warnings += more
     lines = {'kernel_log': kernel.read() if kernel else []}
     if kernel:
         kernel.close()
     for backend, offset in offsets.items():
         lines[backend] = monitor.read_capture(monitor.capture_file(path, backend), offset)
-    result.update(changed=True, removed=removed['removed'], trace_lines=lines,
+    result.update(dict((k, stopped[k]) for k in ('record_dir', 'ruleset_restored', 'monitors_died')),
+                  recorded=sorted(set(result['recorded'] + stopped['recorded'])))
+    result.update(changed=True, removed=stopped['removed'], trace_lines=lines,
                   lines=[line for key in sorted(lines) for line in lines[key]])
     return result, warnings

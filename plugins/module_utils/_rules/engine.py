@@ -16,7 +16,7 @@ from collections import namedtuple
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.hooks import chain_agent
 
-from . import dryrun, install, loggers, monitor, procs, reaper
+from . import dryrun, install, loggers, monitor, procs, reaper, record
 from .backends import choose
 from .desired import build
 from .errors import ParamError, RulesError
@@ -30,9 +30,9 @@ from .tag import make_tag
 MONITOR_BACKENDS = ('nft', 'nftables')
 
 
-class Request(namedtuple('Request', 'kind run_id ttl backend match target placements position lock_timeout',
-                         defaults=(30,))):
-    """A validated module call (built by module_api.run)."""
+class Request(namedtuple('Request', 'kind run_id ttl backend match target placements position lock_timeout record',
+                         defaults=(30, False))):
+    """A validated module call (built by module_api.run); record: write the rulesets (record_rulesets)."""
 
     __slots__ = ()
 
@@ -254,7 +254,12 @@ def present(node, req, check_mode=False):
             result = _summary(node, run, req.kind, recs, backends, variant)
             result['rules'] += planned
             result.update(changed=bool(to_add), diff={'before': '', 'after': _diff_text(planned)})
+            if req.kind == 'trace':
+                recorded = _record_listings(node, req, warnings) if req.record and not check_mode else []
+                result.update(_record_keys(node, req.run_id, req.record, recorded))
             return result, warnings
+        # The snapshot before comes first: it must not see anything of this call.
+        recorded = record.record_before(node, req.run_id) if req.record else []
         program = install.install(node.root)
         run['tools'] = node.tools
         run['lock_wait'] = node.lock_wait
@@ -275,17 +280,56 @@ def present(node, req, check_mode=False):
             raise
         result = _summary(node, run, req.kind, recs + added, backends, variant)
         result.update(changed=True, diff={'before': '', 'after': _diff_text([_describe(r) for r in added])})
-        return result, warnings
+        if req.kind == 'trace':
+            recorded += _record_listings(node, req, warnings) if req.record else []
+            result.update(_record_keys(node, req.run_id, req.record, recorded))
+    return result, warnings
 
 
-def absent(node, run_id, check_mode=False, lock_timeout=30):
+def _record_keys(node, run_id, enabled, recorded):
+    return {'record_dir': record.record_dir(node.root, run_id) if enabled else None, 'recorded': sorted(recorded)}
+
+
+def _record_listings(node, req, warnings):
+    # The rules are in by now: a listing that cannot be written is no reason to fail the trace.
+    try:
+        return record.record_listings(node, req.run_id)
+    except RulesError as exc:
+        warnings.append(exc.msg)
+        return []
+
+
+def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record_rulesets=False):
+    """Returns (result dict, warnings); the record and monitor keys only for kind trace."""
+    recorded, restored, warnings = [], None, []
     with NodeLock(node.root, lock_timeout):
         removed = remove_run(node, run_id, check=check_mode)
+        if record_rulesets and not check_mode:
+            try:
+                recorded, restored = record.record_after(node, run_id)
+            except RulesError as exc:  # the removal is done: say what is missing rather than fail it
+                warnings.append(exc.msg)
     if check_mode:
         removed['monitors'], removed['reapers'] = _live(node, run_id)
+    died = removed.pop('monitors_died')
     changed = bool(removed['rules'] or removed['monitors'] or removed['reapers'] or removed['tables'])
-    return {'run_id': run_id, 'changed': changed, 'removed': removed,
-            'rules': [], 'diff': {'before': _diff_text(removed['rules']), 'after': ''}}
+    result = {'run_id': run_id, 'changed': changed, 'removed': removed,
+              'rules': [], 'diff': {'before': _diff_text(removed['rules']), 'after': ''}}
+    if kind == 'trace':
+        result.update(_record_keys(node, run_id, record_rulesets, recorded), ruleset_restored=restored,
+                      monitors_died=died)
+    return result, [_died_warning(m) for m in died] + warnings
+
+
+def _died_warning(dead):
+    try:
+        with open(dead['capture_file'][:-len('.trace')] + '.stderr', errors='replace') as handle:
+            said = handle.read().strip().splitlines()[-1:]
+    except OSError:
+        said = []
+    return ('the trace monitor of backend %s (pid %s) had ended before the stop although its expiry had not come%s: '
+            'trace lines after it ended are missing from %s' % (
+                dead['backend'], dead['pid'], ' (it said: %s)' % said[0] if said else '', dead['capture_file']))
 
 
 def _live(node, run_id):

@@ -21,7 +21,7 @@ from .iptables_backend import BUILTIN_CHAINS, TABLES
 from .node import TOOL_NAMES, Node
 from .spec import HOOKS, IP_VERSIONS, MATCH_PARAMS, build_match
 from .state import DEFAULT_ROOT
-from .tag import check_run_id, check_ttl, default_log_prefix, generate_run_id
+from .tag import ALL_RUNS, check_run_id, check_ttl, default_log_prefix, generate_run_id
 from .target import log_target, trace_target
 
 TRACE_HOOKS = ('PREROUTING', 'OUTPUT')
@@ -49,7 +49,7 @@ COMMON_ARGS = dict(
 )
 
 TRACE_ARGS = dict(COMMON_ARGS, hooks=dict(type='list', elements='str', choices=list(TRACE_HOOKS)),
-                  duration=dict(type='int'))
+                  duration=dict(type='int'), record_rulesets=dict(type='bool', default=False))
 
 LOG_ARGS = dict(
     COMMON_ARGS,
@@ -154,8 +154,12 @@ def _log_placement(params, match):
 def run(kind, node, params, check_mode=False):
     """Returns (result, warnings) for a module call; raises RulesError (ParamError for bad input)."""
     run_id = _run_id(params)
+    record = bool(params.get('record_rulesets'))
+    if record and run_id == ALL_RUNS:
+        raise ParamError('record_rulesets', "records one run: give its run_id instead of '*', or leave it false")
     if params['state'] == 'absent':
-        return absent(node, run_id, check_mode=check_mode, lock_timeout=node.lock_wait + 30), []
+        return absent(node, run_id, check_mode=check_mode, lock_timeout=node.lock_wait + 30, kind=kind,
+                      record_rulesets=record)
     ttl = check_ttl(params['ttl'])
     match = _match(params)
     position = check_position(params['position'])
@@ -166,7 +170,7 @@ def run(kind, node, params, check_mode=False):
         placements = _log_placement(params, match)
         target = _log_target(params, run_id)
     req = Request(kind, run_id, ttl, params['backend'], match, target, placements, position,
-                  lock_timeout=node.lock_wait + 30)
+                  lock_timeout=node.lock_wait + 30, record=record)
     if kind == 'trace' and params.get('duration') is not None:
         return trace_for(node, req, params['duration'], check_mode=check_mode)
     return present(node, req, check_mode=check_mode)

@@ -103,7 +103,10 @@ def drop_created(node):
 
 # -- monitors and reapers ----------------------------------------------------------------------------------------
 def stop_monitors(node, ids, expired_before=None):
-    stopped = []
+    """Returns (stopped, died): died are the monitors that had ended before their expiry (their capture file
+    lacks everything after that)."""
+    stopped, died = [], []
+    now = node.now()
     for run_id in ids:
         run = load_run(node.root, run_id)
         changed = False
@@ -112,11 +115,16 @@ def stop_monitors(node, ids, expired_before=None):
                 continue
             if monitor.stop(record):
                 stopped.append({'run_id': run_id, 'backend': record['backend'], 'pid': record['pid']})
+            elif record['expires_at'] > now:
+                died.append({'run_id': run_id, 'backend': record['backend'], 'pid': record['pid'],
+                             'capture_file': record['capture_file']})
+                log(node.root, run_id, 'monitor %s (pid %s) had ended before its expiry'
+                    % (record['backend'], record['pid']))
             record['stopped'] = True
             changed = True
         if changed:
             save_run(node.root, run)
-    return stopped
+    return stopped, died
 
 
 def stray_monitors(node):
@@ -229,7 +237,7 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
     ids = run_ids(node, run_id)
     if check:
         found = find_rules(node, run_id, expired_before)
-        return {'rules': [f.describe() for f in found], 'monitors': [], 'reapers': [], 'tables': []}
+        return {'rules': [f.describe() for f in found], 'monitors': [], 'reapers': [], 'tables': [], 'monitors_died': []}
     removed = []
     for finder in (lambda: find_recorded(node, ids, expired_before), lambda: find_rules(node, run_id, expired_before)):
         for item in finder():  # the full scan runs after the quick pass has removed what it found
@@ -238,12 +246,12 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
                 removed.append(described)
                 log(node.root, described['run_id'], 'removed %s %s %s: %s' % (
                     described['backend'], described['table'], described['chain'], described['rule']))
-    result = {'rules': removed, 'monitors': [], 'reapers': [], 'tables': []}
+    result = {'rules': removed, 'monitors': [], 'reapers': [], 'tables': [], 'monitors_died': []}
     nft = node.nftables()
     if nft is not None and nft.drop_table_if_empty():
         result['tables'].append('inet table netdebug')
     result['tables'] += drop_created(node)
-    result['monitors'] = stop_monitors(node, ids, expired_before)
+    result['monitors'], result['monitors_died'] = stop_monitors(node, ids, expired_before)
     if run_id == ALL_RUNS and expired_before is None:
         for record in stray_monitors(node):
             if procs.stop_process(record['pid'], record['start']):

@@ -60,6 +60,16 @@ def write_json(path, data):
     os.rename(tmp, path)
 
 
+def write_file(path, text):
+    """Atomic like write_json, mode 0600 whatever the umask lets through (the state dir's own files)."""
+    ensure_dir(os.path.dirname(path))
+    tmp = '%s.%d.tmp' % (path, os.getpid())
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w', encoding='utf-8') as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
+    os.rename(tmp, path)
+
+
 def empty_run(run_id):
     return {'run_id': run_id, 'rules': [], 'monitors': [], 'reapers': [], 'tools': {}}
 

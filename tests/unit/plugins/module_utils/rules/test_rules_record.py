@@ -1,0 +1,292 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""record_rulesets and monitors_died through engine.present / engine.absent.
+
+The node is the real Node, IptablesBackend and ToolRunner over a fake AnsibleModule whose legacy iptables keeps
+chains in memory and prints them with -S and the save commands, so the snapshot before, the listings and the
+snapshot after all come from the same state the rules go into. The reaper, the program installer and the
+kernel dry run are replaced (they start processes or need namespaces).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import stat
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import FAMILIES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, iptables_backend, loggers
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import module_api, record, removal, state
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import check_position
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, absent, present
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import restore_line
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import build_match
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.target import trace_target
+
+NOW = 1700000000
+SBIN = '/usr/sbin/'
+NFT_TEXT = 'table inet filter { # handle 1\n\tchain input { # handle 1\n\t\ttype filter hook input priority filter; ' \
+           'policy accept;\n\t}\n}\n'
+FOREIGN = ['-s', '192.0.2.1/32', '-j', 'ACCEPT']
+
+
+class LegacyNode:
+    """run_command of a legacy node: iptables(-legacy) -S/-I/-C/-D on chains in memory, the -legacy-save commands
+    printing them, ``nft -a list ruleset``; tools named in `failing` exit 1."""
+
+    def __init__(self, failing=()):
+        self.chains = {('ipv4', 'raw', 'PREROUTING'): [list(FOREIGN)], ('ipv4', 'raw', 'OUTPUT'): []}
+        self.failing = set(failing)
+
+    def save(self, family):
+        tables = sorted(set(t for f, t, _c in self.chains if f == family))
+        text = ''
+        for table in tables:
+            chains = sorted(c for f, t, c in self.chains if (f, t) == (family, table))
+            text += '*%s\n' % table + ''.join(':%s ACCEPT [0:0]\n' % c for c in chains)
+            text += ''.join(restore_line(['-A', c] + r) + '\n' for c in chains for r in self.chains[(family, table, c)])
+            text += 'COMMIT\n'
+        return text
+
+    def __call__(self, argv, data):
+        name = os.path.basename(argv[0])
+        if name in self.failing:
+            return 1, '', '%s: broken\n' % name
+        family = 'ipv6' if name.startswith('ip6') else 'ipv4'
+        if argv[1:] == ['-V']:
+            return 0, '%s v1.8.9 (legacy)\n' % name, ''
+        if name.endswith('-save'):
+            return 0, self.save(family), ''
+        if name == 'nft':
+            assert argv[1:] == ['-a', 'list', 'ruleset'], argv
+            return 0, NFT_TEXT, ''
+        assert argv[1:4] == ['-w', '10', '-t'], argv
+        table, op, chain, args = argv[4], argv[5], (argv[6:7] or [None])[0], argv[7:]
+        if op == '-S':
+            chains = [c for f, t, c in sorted(self.chains) if (f, t) == (family, table) and chain in (None, c)]
+            return 0, ''.join(['-P %s ACCEPT\n' % c for c in chains] + [
+                restore_line(['-A', c] + r) + '\n' for c in chains for r in self.chains[(family, table, c)]]), ''
+        rules = self.chains.setdefault((family, table, chain), [])
+        if op == '-I':
+            rules.insert(int(args[0]) - 1, args[1:])
+            return 0, '', ''
+        if args not in rules:
+            return 1, '', 'iptables: Bad rule (does a matching rule exist in that chain?).\n'
+        if op == '-D':
+            rules.remove(args)
+        return 0, '', ''
+
+
+class FakeModule:
+    def __init__(self, tools, answer):
+        self.tools, self.answer = tools, answer
+
+    def get_bin_path(self, arg, required=False, opt_dirs=None):  # pylint: disable=unused-argument
+        return self.tools.get(arg)
+
+    def run_command(self, args, **_kwargs):
+        return self.answer(list(args), _kwargs.get('data'))
+
+
+TOOLS = ('iptables', 'ip6tables', 'iptables-legacy', 'ip6tables-legacy', 'iptables-legacy-save',
+         'ip6tables-legacy-save', 'nft')
+
+
+def make_node(tmp_path, fake, tools=TOOLS):
+    paths = dict((name, SBIN + name) for name in tools)
+    runner = ToolRunner(FakeModule(paths, fake))
+    node_tools = dict((k, v) for k, v in paths.items() if k in ('iptables-legacy', 'ip6tables-legacy'))
+    return Node(runner, node_tools, root=str(tmp_path / 'state'), clock=lambda: NOW)
+
+
+@pytest.fixture
+def patched(monkeypatch, tmp_path):
+    names = tmp_path / 'tables_names'
+    names.write_text('raw\nfilter\n')
+    nf_log = tmp_path / 'nf_log'
+    nf_log.write_text('2 nf_log_ipv4 (nf_log_ipv4,nfnetlink_log)\n10 nf_log_ipv6 (nf_log_ipv6,nfnetlink_log)\n')
+    monkeypatch.setattr(iptables_backend, 'LEGACY_TABLE_NAMES', {'ipv4': str(names), 'ipv6': str(names)})
+    monkeypatch.setattr(loggers, 'NF_LOG', str(nf_log))
+    monkeypatch.setattr(engine.dryrun, 'check', lambda node, rules, extra: True)
+    monkeypatch.setattr(engine.install, 'install', lambda root: os.path.join(root, 'lib', 'x', 'reap.py'))
+    monkeypatch.setattr(engine.reaper, 'schedule', lambda node, program, python, run_id, expires_at: {
+        'kind': 'process', 'pid': 4242, 'start': 7, 'expires_at': expires_at})
+    monkeypatch.setattr(removal.procs, 'stop_process', lambda pid, start: True)
+
+
+def request(record_rulesets=True):
+    match = build_match({'protocol': 'icmp'}, 'ipv4', 'legacy')
+    return Request('trace', 'run-1', 300, 'legacy', match, trace_target(), [('raw', 'PREROUTING')],
+                   check_position('top'), record=record_rulesets)
+
+
+def files_under(path):
+    found = {}
+    for top, _dirs, names in os.walk(str(path)):
+        for name in names:
+            full = os.path.join(top, name)
+            found[os.path.relpath(full, str(path))] = full
+    return found
+
+
+def test_present_writes_before_once_and_the_listings_with_our_rule(patched, tmp_path):
+    fake = LegacyNode()
+    node = make_node(tmp_path, fake)
+    expected_before = gather(node.runner, FAMILIES, want_snapshot=True, include_nft=True)[0]['snapshot']
+    result, warnings = present(node, request())
+    base = str(tmp_path / 'state' / 'runs' / 'run-1' / 'ruleset')
+    assert result['record_dir'] == base and not [w for w in warnings if 'record_rulesets' in w]
+    # ip6tables-legacy-save printed nothing: an empty listing (as the role's one-liner kept it), no before/ text
+    assert result['recorded'] == ['before.json', 'before/iptables-legacy.save', 'before/nft.ruleset',
+                                  'ip6tables-legacy.save', 'iptables-legacy.save', 'nft.ruleset']
+    assert sorted(files_under(base)) == result['recorded']
+    with open(os.path.join(base, 'before.json')) as handle:
+        text = handle.read()
+    assert text == json.dumps(expected_before, indent=2, sort_keys=True) + '\n'
+    assert 'netdebug:' not in text and '192.0.2.1' in text
+    with open(os.path.join(base, 'before', 'iptables-legacy.save')) as handle:
+        assert handle.read() == expected_before['legacy']['ipv4']
+    with open(os.path.join(base, 'iptables-legacy.save')) as handle:
+        listing = handle.read()
+    assert listing == fake.save('ipv4').rstrip('\n')
+    assert '-A PREROUTING -p icmp -m comment --comment netdebug:run-1:%d -j TRACE\n-A PREROUTING -s 192.0.2.1' % (
+        NOW + 300) in listing  # ours, on top
+    with open(os.path.join(base, 'nft.ruleset')) as handle:
+        assert handle.read() == NFT_TEXT.rstrip('\n')
+    for path in files_under(base).values():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.join(base, 'before')).st_mode) == 0o700
+
+    # A re-run adds nothing: the listings are taken again, the snapshot before (without our rule) stays.
+    result, _warnings = present(node, request())
+    assert not result['changed']
+    assert result['recorded'] == ['ip6tables-legacy.save', 'iptables-legacy.save', 'nft.ruleset']
+    with open(os.path.join(base, 'before.json')) as handle:
+        assert handle.read() == text
+
+
+# (what happens during the window, ruleset_restored)
+ABSENT_CASES = [
+    ('nothing', True),
+    ('foreign rule added', False),
+    ('before.json lost', None),
+]
+
+
+@pytest.mark.parametrize('during, restored', ABSENT_CASES)
+def test_absent_writes_after_and_compares(patched, tmp_path, during, restored):
+    fake = LegacyNode()
+    node = make_node(tmp_path, fake)
+    present(node, request())
+    base = str(tmp_path / 'state' / 'runs' / 'run-1' / 'ruleset')
+    if during == 'foreign rule added':
+        fake.chains[('ipv4', 'raw', 'OUTPUT')].append(['-d', '192.0.2.9/32', '-j', 'ACCEPT'])
+    elif during == 'before.json lost':
+        os.unlink(os.path.join(base, 'before.json'))
+    result, warnings = absent(node, 'run-1', record_rulesets=True)
+    assert warnings == []
+    assert len(result['removed']['rules']) == 1 and result['monitors_died'] == []
+    assert result['ruleset_restored'] is restored
+    assert result['record_dir'] == base
+    assert result['recorded'] == ['after.json', 'after/iptables-legacy.save', 'after/nft.ruleset']
+    with open(os.path.join(base, 'after.json')) as handle:
+        after = json.load(handle)
+    assert 'netdebug:' not in after['legacy']['ipv4']
+    assert ('192.0.2.9' in after['legacy']['ipv4']) == (during == 'foreign rule added')
+
+
+def test_check_mode_writes_nothing(patched, tmp_path):
+    fake = LegacyNode()
+    node = make_node(tmp_path, fake)
+    result, _warnings = present(node, request(), check_mode=True)
+    base = str(tmp_path / 'state' / 'runs' / 'run-1' / 'ruleset')
+    assert result['changed'] and result['record_dir'] == base and result['recorded'] == []
+    present(node, request())
+    before = files_under(base)
+    result, _warnings = absent(node, 'run-1', check_mode=True, record_rulesets=True)
+    assert result['record_dir'] == base and result['recorded'] == [] and result['ruleset_restored'] is None
+    assert files_under(base) == before and len(result['removed']['rules']) == 1
+
+
+def test_without_record_rulesets_nothing_is_written(patched, tmp_path):
+    node = make_node(tmp_path, LegacyNode())
+    result, _warnings = present(node, request(record_rulesets=False))
+    assert result['record_dir'] is None and result['recorded'] == []
+    result, _warnings = absent(node, 'run-1')
+    assert result['record_dir'] is None and result['ruleset_restored'] is None
+    assert not os.path.exists(str(tmp_path / 'state' / 'runs' / 'run-1' / 'ruleset'))
+
+
+# (tools on the node, tools that fail, listings expected)
+LISTING_CASES = [
+    (TOOLS, (), ['ip6tables-legacy.save', 'iptables-legacy.save', 'nft.ruleset']),
+    (TOOLS, ('nft',), ['ip6tables-legacy.save', 'iptables-legacy.save']),
+    (TOOLS, ('iptables-legacy-save',), ['ip6tables-legacy.save', 'nft.ruleset']),
+    (TOOLS + ('iptables-nft-save', 'ip6tables-nft-save'), ('ip6tables-nft-save',),
+     ['ip6tables-legacy.save', 'iptables-legacy.save', 'iptables-nft.save', 'nft.ruleset']),
+    (('iptables-legacy-save',), (), ['iptables-legacy.save']),
+]
+
+
+@pytest.mark.parametrize('tools, failing, expected', LISTING_CASES)
+def test_listings_leave_out_missing_and_failing_tools(tmp_path, tools, failing, expected):
+    node = make_node(tmp_path, LegacyNode(failing), tools)
+    base = record.record_dir(node.root, 'run-1')
+    os.makedirs(base)
+    with open(os.path.join(base, 'nft.ruleset'), 'w') as handle:
+        handle.write('from an earlier call')
+    assert record.record_listings(node, 'run-1') == expected
+    assert sorted(files_under(base)) == expected  # an earlier listing that failed this time is gone
+
+
+def test_record_needs_one_run(tmp_path):
+    params = dict((k, v.get('default')) for k, v in module_api.TRACE_ARGS.items())
+    params.update(state='absent', run_id='*', record_rulesets=True)
+    with pytest.raises(ParamError, match=r"^record_rulesets: records one run: give its run_id instead of '\*'"):
+        module_api.run('trace', make_node(tmp_path, LegacyNode()), params)
+
+
+# monitors_died: (monitor record changes, running, reported as died)
+DIED_CASES = [
+    ({}, False, True),  # ended while its rules still had time to run
+    ({}, True, False),  # stopped by this call
+    ({'expires_at': NOW - 1}, False, False),  # ended at its expiry (timeout)
+    ({'stopped': True}, False, False),  # replaced earlier by a longer one
+]
+
+
+@pytest.mark.parametrize('change, running, died', DIED_CASES)
+def test_monitor_that_ended_early_is_reported(monkeypatch, tmp_path, change, running, died):
+    node = make_node(tmp_path, LegacyNode(), tools=())
+    path = state.run_dir(node.root, 'run-1')
+    capture = os.path.join(path, 'nft.trace')
+    run = state.empty_run('run-1')
+    run['monitors'] = [dict({'backend': 'nft', 'pid': 999, 'start': 5, 'argv': [], 'capture_file': capture,
+                             'started_at': NOW - 10, 'expires_at': NOW + 100}, **change)]
+    state.save_run(node.root, run)
+    with open(os.path.join(path, 'nft.stderr'), 'w') as handle:
+        handle.write('netlink error: No buffer space available\n')
+    monkeypatch.setattr(removal.monitor, 'stop', lambda record: running)
+    result, warnings = absent(node, 'run-1')
+    if died:
+        assert result['monitors_died'] == [{'run_id': 'run-1', 'backend': 'nft', 'pid': 999, 'capture_file': capture}]
+        assert warnings == ['the trace monitor of backend nft (pid 999) had ended before the stop although its '
+                            'expiry had not come (it said: netlink error: No buffer space available): trace lines '
+                            'after it ended are missing from ' + capture]
+    else:
+        assert result['monitors_died'] == [] and warnings == []
+    assert result['removed']['monitors'] == ([{'run_id': 'run-1', 'backend': 'nft', 'pid': 999}] if running else [])
+    assert state.load_run(node.root, 'run-1')['monitors'][0]['stopped']
+
+
+def test_ruleset_file_names_are_those_of_the_bundle():
+    """The collect role packs these names today (roles/trace/vars, roles/collect/vars): trace_report reads them."""
+    assert [name for _tool, _args, name in record.LISTINGS] == [name for _k, _f, name in record.SNAPSHOT_FILES]
+    assert shlex.join(['nft'] + record.LISTINGS[-1][1]) == 'nft -a list ruleset'
