@@ -101,7 +101,7 @@ options:
         V(truncated) and V(filter), the filter given without O(conntrack.limit)) and the conntrack statistics
         into C(conntrack-stats.json) (the result of M(netdebug.netfilter.conntrack_query)
         O(netdebug.netfilter.conntrack_query#module:operation=stats)).
-      - A read that fails leaves its file out and adds C(conntrack: <why>) to RV(problems).
+      - "A read that fails leaves its file out and adds C(conntrack: <why>) to RV(problems)."
       - Omitted, conntrack is not read.
     type: dict
     suboptions:
@@ -127,8 +127,8 @@ options:
   loggers:
     description:
       - Record the logger bindings and the LOG/TRACE kernel module states in C(loggers.json) (the result of
-        M(netdebug.netfilter.nf_log) O(netdebug.netfilter.nf_log#module:state=query)). A failure leaves the file
-        out and adds C(logger state: <why>) to RV(problems).
+        M(netdebug.netfilter.nf_log) O(netdebug.netfilter.nf_log#module:state=query)).
+      - "A failure leaves the file out and adds C(logger state: <why>) to RV(problems)."
     type: bool
     default: true
   facts:
@@ -138,7 +138,7 @@ options:
       - The node's own keys are V(inventory_hostname) (null unless given here), V(hostname), V(fqdn), V(kernel),
         V(distribution), V(distribution_version), V(architecture), V(python) (V(major), V(minor), V(micro),
         V(releaselevel), V(serial) of the Python running the module), V(service_mgr) and V(date_time) (the keys
-        of C(ansible_date_time): V(epoch), V(iso8601), V(date), V(time), V(tz) and the others), in the shapes
+        of C(ansible_date_time), such as V(epoch), V(iso8601), V(date), V(time) and V(tz)), in the shapes
         C(setup) gives them.
       - V(service_mgr) is V(systemd) when C(/run/systemd/system) exists, else named after PID 1 (V(sysvinit) for
         C(init), V(openrc), V(runit), or PID 1's own name), null when PID 1 cannot be read.
@@ -183,7 +183,7 @@ EXAMPLES = r"""
   become: true
   register: packed
 
-- name: Write the archive on the controller (base64 decoded by a tool: b64decode would make text of it)
+- name: Write the archive on the controller (decoded by base64(1); the b64decode filter would make text of it)
   ansible.builtin.shell:
     cmd: "base64 -d > /var/tmp/{{ inventory_hostname | quote }}.tar.gz"
     stdin: "{{ packed.content }}"
@@ -248,7 +248,8 @@ pack_warnings:
   elements: str
   sample: ['copies: /run/netdebug/runs/inc42/nft.trace is missing on the node']
 problems:
-  description: Parts of the node's state left out of the archive, and why (C(conntrack: ...), C(logger state: ...)).
+  description:
+    - "Parts of the node's state left out of the archive, and why (C(conntrack: ...), C(logger state: ...))."
   returned: always
   type: list
   elements: str

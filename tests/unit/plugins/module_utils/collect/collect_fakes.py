@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ToolNotFoundError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures'
@@ -28,8 +29,6 @@ class FakeRunner:
 
     def find(self, name, required=False, package=None):
         if name in self.missing:
-            from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import (  # pylint: disable=import-outside-toplevel
-                ToolNotFoundError)
             raise ToolNotFoundError(name, package)
         return '/usr/bin/' + name
 

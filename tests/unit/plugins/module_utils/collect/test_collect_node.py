@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import kernlog, node
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
 
@@ -67,7 +67,6 @@ def test_bad_input_fails_before_anything_is_done(tmp_path, params, param, messag
 
 
 def test_every_part_inline_and_nothing_left(tmp_path, monkeypatch):
-    from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import kernlog  # pylint: disable=import-outside-toplevel
     boot = 1795540000.0
     monkeypatch.setattr(kernlog, 'boot_epoch', lambda: boot)
     capture = tmp_path / 'nft.trace'
@@ -100,10 +99,13 @@ def test_every_part_inline_and_nothing_left(tmp_path, monkeypatch):
     assert os.listdir(str(tmp_path / 'tmp')) == []
 
 
+def _no_ctnetlink(_params):
+    raise KmodError('no ctnetlink')
+
+
 def test_problems_leave_files_out(tmp_path):
     result, _warnings = _run(tmp_path, _params(loggers=True, conntrack={'limit': 5}),
-                             manager=FakeLoggerManager(KmodError('no nf_log')),
-                             conntrack_run=lambda p: (_ for _ in ()).throw(KmodError('no ctnetlink')))
+                             manager=FakeLoggerManager(KmodError('no nf_log')), conntrack_run=_no_ctnetlink)
     assert result['problems'] == ['conntrack: no ctnetlink', 'logger state: no nf_log']
     assert [item['path'] for item in result['files']] == ['facts.json']
 
