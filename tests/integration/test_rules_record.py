@@ -122,3 +122,37 @@ def test_a_monitor_that_died_is_reported(nodes, lab_ansible):
     assert gone['removed']['monitors'] == [] and len(gone['removed']['rules']) == 2
     assert any('had ended before the stop' in w and capture in w for w in gone.get('warnings', [])), gone
     assert gone['ruleset_restored'] is None and gone['record_dir'] is None
+
+
+AGENT_RULES = """*filter
+:ndtest-agent - [0:0]
+:ndtest-agent-ep - [0:0]
+-A ndtest-agent -m comment --comment "agent:1" -j ndtest-agent-ep
+-A ndtest-agent-ep -m comment --comment "agent:2" -m mark --mark 0x10000/0x10000 -j ACCEPT
+COMMIT
+"""
+
+
+def test_xtables_monitor_dies_under_an_agent_rewriting_its_chains(nodes, lab_ansible):
+    """The cause seen in test_capture: a traced packet crosses a rule the agent deletes before xtables-monitor
+    looks it up by handle; the monitor then exits ("error: No such file or directory") mid-line."""
+    run_id = 'recagent'
+    rs.run(nodes, 'node2', ['tee', '/tmp/ndtest-agent.rules'], data=AGENT_RULES)
+    rs.run(nodes, 'node2', ['iptables-nft-restore', '-w', '10', '--noflush', '/tmp/ndtest-agent.rules'])
+    rs.run(nodes, 'node2', ['iptables-nft', '-w', '10', '-A', 'INPUT', '-j', 'ndtest-agent'])
+    try:
+        res = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'protocol': 'icmp', 'ttl': 120}), 'node2')
+        # A race (the rule must go between the packet and the lookup): a few percent of the rewrites hit it, so
+        # rewrite until the monitor is gone, at most 400 times.
+        rs.sh(nodes, 'node2', 'ping -q -i 0.005 -W 1 127.0.0.1 >/dev/null & p=$!; for i in $(seq 400); do '
+                              'iptables-nft-restore -w 5 --noflush /tmp/ndtest-agent.rules; '
+                              "ps -eo args= | grep -q '^[^ ]*xtables-monitor --trace' || break; sleep 0.05; done; "
+                              'kill $p', timeout=120)
+        capture = rs.read_file(nodes, 'node2', res['capture_files'][0])
+        gone = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'state': 'absent'}), 'node2')
+    finally:
+        rs.sh(nodes, 'node2', 'iptables-nft -w 10 -D INPUT -j ndtest-agent; for c in ndtest-agent ndtest-agent-ep; '
+                              'do iptables-nft -w 10 -F $c; done; for c in ndtest-agent ndtest-agent-ep; do '
+                              'iptables-nft -w 10 -X $c; done; rm -f /tmp/ndtest-agent.rules', check=False)
+    assert [m['capture_file'] for m in gone['monitors_died']] == res['capture_files'], (gone, capture[-3000:])
+    assert any('No such file or directory' in w for w in gone.get('warnings', [])), gone
