@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, iptables_backend, loggers
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'rules'
 
@@ -65,3 +67,21 @@ class FakeRunner:
 @pytest.fixture
 def runner():
     return FakeRunner()
+
+
+@pytest.fixture
+def patched(monkeypatch, tmp_path):
+    """Reaper, installer and dry run replaced; legacy tables all in use; loggers bound. Returns stopped reapers."""
+    stopped = []
+    names = tmp_path / 'tables_names'
+    names.write_text('raw\nfilter\nmangle\nnat\nsecurity\n')
+    nf_log = tmp_path / 'nf_log'
+    nf_log.write_text('2 nf_log_ipv4 (nf_log_ipv4,nfnetlink_log)\n10 nf_log_ipv6 (nf_log_ipv6,nfnetlink_log)\n')
+    monkeypatch.setattr(iptables_backend, 'LEGACY_TABLE_NAMES', {'ipv4': str(names), 'ipv6': str(names)})
+    monkeypatch.setattr(loggers, 'NF_LOG', str(nf_log))
+    monkeypatch.setattr(engine.dryrun, 'check', lambda node, rules, extra: True)
+    monkeypatch.setattr(engine.install, 'install', lambda root: os.path.join(root, 'lib', 'x', 'reap.py'))
+    monkeypatch.setattr(engine.reaper, 'schedule', lambda node, program, python, run_id, expires_at: {
+        'kind': 'process', 'pid': 4242, 'start': 7, 'expires_at': expires_at})
+    monkeypatch.setattr(engine.procs, 'stop_process', lambda pid, start: stopped.append((pid, start)) or True)
+    return stopped

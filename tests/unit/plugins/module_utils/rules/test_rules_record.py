@@ -20,7 +20,6 @@ import pytest
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import FAMILIES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, iptables_backend, loggers
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import module_api, record, removal, state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import check_position
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, absent, present
@@ -104,21 +103,6 @@ def make_node(tmp_path, fake, tools=TOOLS):
     runner = ToolRunner(FakeModule(paths, fake))
     node_tools = dict((k, v) for k, v in paths.items() if k in ('iptables-legacy', 'ip6tables-legacy'))
     return Node(runner, node_tools, root=str(tmp_path / 'state'), clock=lambda: NOW)
-
-
-@pytest.fixture
-def patched(monkeypatch, tmp_path):
-    names = tmp_path / 'tables_names'
-    names.write_text('raw\nfilter\n')
-    nf_log = tmp_path / 'nf_log'
-    nf_log.write_text('2 nf_log_ipv4 (nf_log_ipv4,nfnetlink_log)\n10 nf_log_ipv6 (nf_log_ipv6,nfnetlink_log)\n')
-    monkeypatch.setattr(iptables_backend, 'LEGACY_TABLE_NAMES', {'ipv4': str(names), 'ipv6': str(names)})
-    monkeypatch.setattr(loggers, 'NF_LOG', str(nf_log))
-    monkeypatch.setattr(engine.dryrun, 'check', lambda node, rules, extra: True)
-    monkeypatch.setattr(engine.install, 'install', lambda root: os.path.join(root, 'lib', 'x', 'reap.py'))
-    monkeypatch.setattr(engine.reaper, 'schedule', lambda node, program, python, run_id, expires_at: {
-        'kind': 'process', 'pid': 4242, 'start': 7, 'expires_at': expires_at})
-    monkeypatch.setattr(removal.procs, 'stop_process', lambda pid, start: True)
 
 
 def request(record_rulesets=True):
