@@ -20,7 +20,7 @@ import pytest
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import FAMILIES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import module_api, record, removal, state
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import duration, module_api, record, removal, state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import check_position
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, absent, present
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
@@ -274,3 +274,21 @@ def test_ruleset_file_names_are_those_of_the_bundle():
     """The collect role packs these names today (roles/trace/vars, roles/collect/vars): trace_report reads them."""
     assert [name for _tool, _args, name in record.LISTINGS] == [name for _k, _f, name in record.SNAPSHOT_FILES]
     assert shlex.join(['nft'] + record.LISTINGS[-1][1]) == 'nft -a list ruleset'
+
+
+def test_duration_records_before_listings_and_after(patched, monkeypatch, tmp_path):
+    def no_kmsg():
+        raise OSError('not in a unit test')
+
+    monkeypatch.setattr(duration, 'KmsgReader', no_kmsg)
+    fake = LegacyNode()
+    node = make_node(tmp_path, fake)
+    slept = []
+    result, warnings = duration.trace_for(node, request(), 5, sleep=slept.append)
+    assert slept == [5] and any('cannot read the kernel log' in w for w in warnings)
+    assert result['ruleset_restored'] is True and result['monitors_died'] == []
+    assert result['record_dir'] == str(tmp_path / 'state' / 'runs' / 'run-1' / 'ruleset')
+    assert result['recorded'] == ['after.json', 'after/iptables-legacy.save', 'after/nft.ruleset', 'before.json',
+                                  'before/iptables-legacy.save', 'before/nft.ruleset', 'ip6tables-legacy.save',
+                                  'iptables-legacy.save', 'nft.ruleset']
+    assert len(result['removed']['rules']) == 1 and fake.chains[('ipv4', 'raw', 'PREROUTING')] == [FOREIGN]
