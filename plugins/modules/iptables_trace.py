@@ -243,6 +243,8 @@ monitors_died:
   description:
     - Trace monitors of the run that had already ended when the stop came although their expiry had not passed.
       Their capture file lacks every trace line after that moment; a warning says so too.
+    - A monitor process that exits with an error is run again on the node (see RV(monitors_restarted)); a monitor
+      is listed here when that gave up (100 restarts) or was killed.
   returned: when state is absent or duration is set
   type: list
   elements: dict
@@ -264,6 +266,44 @@ monitors_died:
       backend: nft
       pid: 4711
       capture_file: /run/netdebug/runs/incident-42/nft.trace
+monitors_restarted:
+  description:
+    - Trace monitors of the run whose monitor process exited with an error and was run again on the node, after
+      a new line in the capture file and a pause of 50 ms. C(xtables-monitor --trace) exits (C(error: No such file
+      or directory)) when a traced rule is deleted before it looks the rule up, as agents that rewrite their
+      chains (kube-proxy, Calico) do.
+    - Trace lines in each gap (a few milliseconds) may be missing from the capture file; a warning says so too.
+      The node records each restart in C(<backend>.stderr) next to the capture file.
+  returned: when state is absent or duration is set
+  type: list
+  elements: dict
+  contains:
+    run_id:
+      description: The monitor's run.
+      type: str
+    backend:
+      description: C(nft) (C(xtables-monitor --trace)) or C(nftables) (C(nft monitor trace)).
+      type: str
+    pid:
+      description: The process id of the monitor's C(timeout), which outlives the restarts.
+      type: int
+    capture_file:
+      description: Its capture file.
+      type: str
+    restarts:
+      description: How many times the monitor process was run again.
+      type: int
+    last_error:
+      description: The last line the monitor process wrote to its standard error before the last restart, null
+        when it wrote none.
+      type: str
+  sample:
+    - run_id: incident-42
+      backend: nft
+      pid: 4711
+      capture_file: /run/netdebug/runs/incident-42/nft.trace
+      restarts: 3
+      last_error: 'error: No such file or directory'
 lines:
   description: With O(duration), the TRACE lines seen during the window (kernel log first, then monitors).
   returned: when duration is set

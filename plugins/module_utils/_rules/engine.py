@@ -311,14 +311,21 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
                 warnings.append(exc.msg)
     if check_mode:
         removed['monitors'], removed['reapers'] = _live(node, run_id)
-    died = removed.pop('monitors_died')
+    died, restarted = removed.pop('monitors_died'), removed.pop('monitors_restarted')
     changed = bool(removed['rules'] or removed['monitors'] or removed['reapers'] or removed['tables'])
     result = {'run_id': run_id, 'changed': changed, 'removed': removed,
               'rules': [], 'diff': {'before': _diff_text(removed['rules']), 'after': ''}}
     if kind == 'trace':
         result.update(_record_keys(node, run_id, record_rulesets, recorded), ruleset_restored=restored,
-                      monitors_died=died)
-    return result, [_died_warning(m) for m in died] + warnings
+                      monitors_died=died, monitors_restarted=restarted)
+    return result, [_died_warning(m) for m in died] + [_restarted_warning(m) for m in restarted] + warnings
+
+
+def _restarted_warning(again):
+    return ('the trace monitor of backend %s (pid %s) exited and was restarted %d time(s)%s: trace lines in the '
+            'gaps (a few milliseconds each) may be missing from %s' % (
+                again['backend'], again['pid'], again['restarts'],
+                ' (last it said: %s)' % again['last_error'] if again['last_error'] else '', again['capture_file']))
 
 
 def _died_warning(dead):

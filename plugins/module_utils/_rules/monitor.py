@@ -6,11 +6,17 @@
 session under ``timeout`` so that it ends by itself shortly after the ttl even if every reaper is gone.
 It must be listening before the rule goes in: start() returns only once its netlink socket joined the trace
 group. Stdlib and the shared runner only (the reaper imports it).
+
+Between ``timeout`` and the monitor runs a fixed /bin/sh loop (SUPERVISOR) that runs the monitor again when it
+exits with a non-zero status: xtables-monitor exits ("error: No such file or directory") when a traced rule is
+deleted before it looks the rule up by handle, which an agent rewriting its chains does all the time. ``timeout``
+and stop() signal the whole process group, so the loop ends with the monitor.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 
@@ -23,6 +29,31 @@ from .state import ensure_dir
 KILL_AFTER = 5  # seconds between timeout's TERM and KILL
 GRACE = 10  # the monitor outlives the ttl by this much at most, so the reaper can stop it first
 READY_TIMEOUT = 5.0
+MAX_RESTARTS = 100  # a monitor that cannot run at all must not spin until the deadline
+RESTART_PAUSE = '0.05'  # seconds (sleep(1) syntax) before a restart: no busy loop when it fails at once
+DEFAULT_PATH = '/usr/sbin:/usr/bin:/sbin:/bin'  # date and sleep for the loop, whatever PATH the module got
+
+# $1 restart limit, $2 pause, $3 the monitor's name for the log lines, then the monitor's argv. Its stdout is the
+# capture file: the newline ends a line the monitor may have left half-written. Its stderr is <backend>.stderr:
+# one line per exit, read back by restarts().
+SUPERVISOR = r"""max=$1 pause=$2 name=$3
+shift 3
+n=0
+while :; do
+  "$@"
+  rc=$?
+  [ "$rc" -eq 0 ] && exit 0
+  if [ "$n" -ge "$max" ]; then
+    echo "netdebug: $name exited with status $rc at $(date +%s); not restarted after $max restarts" >&2
+    exit "$rc"
+  fi
+  n=$((n + 1))
+  echo "netdebug: $name exited with status $rc at $(date +%s); restarted" >&2
+  printf '\n'
+  sleep "$pause"
+done
+"""
+RESTART_LINE = re.compile(r'^netdebug: \S+ exited with status \d+ at \d*; restarted$')
 
 
 def capture_file(run_path, backend):
@@ -40,16 +71,19 @@ def start(run_path, backend, tools, expires_at, now=None):
     now = time.time() if now is None else now
     ensure_dir(run_path)
     seconds = max(1, int(expires_at - now) + GRACE)
-    argv = [tools['timeout'], '--kill-after=%d' % KILL_AFTER, str(seconds)] + monitor_argv(backend, tools)
+    watched = monitor_argv(backend, tools)
+    argv = [tools['timeout'], '--kill-after=%d' % KILL_AFTER, str(seconds)] + supervised(watched)
     capture = capture_file(run_path, backend)
-    errors = os.path.join(run_path, '%s.stderr' % backend)
+    errors = stderr_file(run_path, backend)
     env = dict(os.environ)
-    env.update(C_LOCALE)
+    env.update(C_LOCALE, PATH=':'.join(p for p in (env.get('PATH'), DEFAULT_PATH) if p))
     with open(capture, 'ab') as out, open(errors, 'ab') as err:
+        offset = err.seek(0, os.SEEK_END)
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, close_fds=True,
                                 start_new_session=True, env=env, cwd='/')
     record = {'backend': backend, 'pid': proc.pid, 'start': procs.start_time(proc.pid), 'argv': argv,
-              'capture_file': capture, 'started_at': int(now), 'expires_at': int(expires_at)}
+              'capture_file': capture, 'stderr_file': errors, 'stderr_offset': offset,
+              'started_at': int(now), 'expires_at': int(expires_at)}
     deadline = time.time() + READY_TIMEOUT
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -65,8 +99,45 @@ def start(run_path, backend, tools, expires_at, now=None):
     except OSError:
         detail = ''
     raise RulesError('the trace monitor %s did not start listening within %s seconds%s'
-                     % (' '.join(argv[3:]), READY_TIMEOUT, ': ' + detail if detail else ''), cmd=argv,
+                     % (' '.join(watched), READY_TIMEOUT, ': ' + detail if detail else ''), cmd=argv,
                      rc=proc.returncode, stderr=detail)
+
+
+def stderr_file(run_path, backend):
+    return os.path.join(run_path, '%s.stderr' % backend)
+
+
+def supervised(argv, max_restarts=MAX_RESTARTS, pause=RESTART_PAUSE):
+    """The restart loop running argv; argv's words are the loop's arguments, never shell text."""
+    return ['/bin/sh', '-c', SUPERVISOR, 'netdebug-monitor', str(max_restarts), pause,
+            os.path.basename(argv[0])] + list(argv)
+
+
+def parse_restarts(text):
+    """(restarts, last error) from the loop's stderr: how many times the monitor was restarted and the line it
+    wrote last before the last restart (None when it said nothing since the restart before)."""
+    count, said, last_error = 0, None, None
+    for line in text.splitlines():
+        if RESTART_LINE.match(line):
+            count += 1
+            last_error, said = said, None
+        elif line.strip() and not line.startswith('netdebug: '):
+            said = line.strip()
+    return count, last_error
+
+
+def restarts(record):
+    """parse_restarts of what this monitor's loop wrote; (0, None) for records from before the loop."""
+    path = record.get('stderr_file')
+    if not path:
+        return 0, None
+    try:
+        with open(path, 'rb') as handle:
+            handle.seek(record.get('stderr_offset', 0))
+            data = handle.read()
+    except OSError:
+        return 0, None
+    return parse_restarts(data.decode('utf-8', 'replace'))
 
 
 def running(record):

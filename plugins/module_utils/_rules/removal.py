@@ -103,9 +103,10 @@ def drop_created(node):
 
 # -- monitors and reapers ----------------------------------------------------------------------------------------
 def stop_monitors(node, ids, expired_before=None):
-    """Returns (stopped, died): died are the monitors that had ended before their expiry (their capture file
-    lacks everything after that)."""
-    stopped, died = [], []
+    """Returns (stopped, died, restarted): died are the monitors whose restart loop had ended before their expiry
+    (their capture file lacks everything after that), restarted those whose monitor process was run again (a
+    few milliseconds without it each time)."""
+    stopped, died, restarted = [], [], []
     now = node.now()
     for run_id in ids:
         run = load_run(node.root, run_id)
@@ -113,18 +114,24 @@ def stop_monitors(node, ids, expired_before=None):
         for record in run['monitors']:
             if record.get('stopped') or (expired_before is not None and record['expires_at'] > expired_before):
                 continue
+            which = {'run_id': run_id, 'backend': record['backend'], 'pid': record['pid']}
             if monitor.stop(record):
-                stopped.append({'run_id': run_id, 'backend': record['backend'], 'pid': record['pid']})
+                stopped.append(which)
             elif record['expires_at'] > now:
-                died.append({'run_id': run_id, 'backend': record['backend'], 'pid': record['pid'],
-                             'capture_file': record['capture_file']})
+                died.append(dict(which, capture_file=record['capture_file']))
                 log(node.root, run_id, 'monitor %s (pid %s) had ended before its expiry'
                     % (record['backend'], record['pid']))
+            count, last_error = monitor.restarts(record)
+            if count:
+                restarted.append(dict(which, capture_file=record['capture_file'], restarts=count,
+                                      last_error=last_error))
+                log(node.root, run_id, 'monitor %s (pid %s) was restarted %d time(s)'
+                    % (record['backend'], record['pid'], count))
             record['stopped'] = True
             changed = True
         if changed:
             save_run(node.root, run)
-    return stopped, died
+    return stopped, died, restarted
 
 
 def stray_monitors(node):
@@ -231,13 +238,17 @@ def find_recorded(node, ids, expired_before=None):
     return found
 
 
+def _removed(rules):
+    return {'rules': rules, 'monitors': [], 'reapers': [], 'tables': [], 'monitors_died': [], 'monitors_restarted': []}
+
+
 def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
     """Remove run_id's rules (those expired before `expired_before` if given), then, when the run has no rule
     left, its monitors and reapers. Returns what was (or, in check mode, would be) removed."""
     ids = run_ids(node, run_id)
     if check:
         found = find_rules(node, run_id, expired_before)
-        return {'rules': [f.describe() for f in found], 'monitors': [], 'reapers': [], 'tables': [], 'monitors_died': []}
+        return _removed([f.describe() for f in found])
     removed = []
     for finder in (lambda: find_recorded(node, ids, expired_before), lambda: find_rules(node, run_id, expired_before)):
         for item in finder():  # the full scan runs after the quick pass has removed what it found
@@ -246,12 +257,13 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
                 removed.append(described)
                 log(node.root, described['run_id'], 'removed %s %s %s: %s' % (
                     described['backend'], described['table'], described['chain'], described['rule']))
-    result = {'rules': removed, 'monitors': [], 'reapers': [], 'tables': [], 'monitors_died': []}
+    result = _removed(removed)
     nft = node.nftables()
     if nft is not None and nft.drop_table_if_empty():
         result['tables'].append('inet table netdebug')
     result['tables'] += drop_created(node)
-    result['monitors'], result['monitors_died'] = stop_monitors(node, ids, expired_before)
+    result['monitors'], result['monitors_died'], result['monitors_restarted'] = stop_monitors(node, ids,
+                                                                                               expired_before)
     if run_id == ALL_RUNS and expired_before is None:
         for record in stray_monitors(node):
             if procs.stop_process(record['pid'], record['start']):

@@ -1,6 +1,6 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""record_rulesets and monitors_died through engine.present / engine.absent.
+"""record_rulesets, monitors_died and monitors_restarted through engine.present / engine.absent.
 
 The node is the real Node, IptablesBackend and ToolRunner over a fake AnsibleModule whose legacy iptables keeps
 chains in memory and prints them with -S and the save commands, so the snapshot before, the listings and the
@@ -266,8 +266,38 @@ def test_monitor_that_ended_early_is_reported(monkeypatch, tmp_path, change, run
                             'after it ended are missing from ' + capture]
     else:
         assert result['monitors_died'] == [] and warnings == []
+    assert result['monitors_restarted'] == []  # no restart line in its stderr
     assert result['removed']['monitors'] == ([{'run_id': 'run-1', 'backend': 'nft', 'pid': 999}] if running else [])
     assert state.load_run(node.root, 'run-1')['monitors'][0]['stopped']
+
+
+RESTARTED = ('netlink error: No buffer space available\n'  # from the monitor before this one (offset)
+             'error: No such file or directory\nnetdebug: xtables-monitor exited with status 1 at 17; restarted\n'
+             'error: No such file or directory\nnetdebug: xtables-monitor exited with status 1 at 18; restarted\n')
+
+
+@pytest.mark.parametrize('running', [True, False])
+def test_monitor_that_was_restarted_is_reported(monkeypatch, tmp_path, running):
+    node = make_node(tmp_path, LegacyNode(), tools=())
+    path = state.run_dir(node.root, 'run-1')
+    capture, errors = os.path.join(path, 'nft.trace'), os.path.join(path, 'nft.stderr')
+    run = state.empty_run('run-1')
+    run['monitors'] = [{'backend': 'nft', 'pid': 999, 'start': 5, 'argv': [], 'capture_file': capture,
+                        'stderr_file': errors, 'stderr_offset': len(RESTARTED.splitlines(True)[0]),
+                        'started_at': NOW - 10, 'expires_at': NOW + 100}]
+    state.save_run(node.root, run)
+    with open(errors, 'w') as handle:
+        handle.write(RESTARTED)
+    monkeypatch.setattr(removal.monitor, 'stop', lambda record: running)
+    result, warnings = absent(node, 'run-1')
+    assert result['monitors_restarted'] == [{'run_id': 'run-1', 'backend': 'nft', 'pid': 999, 'capture_file': capture,
+                                             'restarts': 2, 'last_error': 'error: No such file or directory'}]
+    restarted = ('the trace monitor of backend nft (pid 999) exited and was restarted 2 time(s) (last it said: '
+                 'error: No such file or directory): trace lines in the gaps (a few milliseconds each) may be '
+                 'missing from ' + capture)
+    assert restarted in warnings and len(warnings) == (1 if running else 2)
+    assert len(result['monitors_died']) == (0 if running else 1)
+    assert 'monitors_restarted' not in result['removed']
 
 
 def test_ruleset_file_names_are_those_of_the_bundle():
@@ -286,7 +316,7 @@ def test_duration_records_before_listings_and_after(patched, monkeypatch, tmp_pa
     slept = []
     result, warnings = duration.trace_for(node, request(), 5, sleep=slept.append)
     assert slept == [5] and any('cannot read the kernel log' in w for w in warnings)
-    assert result['ruleset_restored'] is True and result['monitors_died'] == []
+    assert result['ruleset_restored'] is True and result['monitors_died'] == result['monitors_restarted'] == []
     assert result['record_dir'] == str(tmp_path / 'state' / 'runs' / 'run-1' / 'ruleset')
     assert result['recorded'] == ['after.json', 'after/iptables-legacy.save', 'after/nft.ruleset', 'before.json',
                                   'before/iptables-legacy.save', 'before/nft.ruleset', 'ip6tables-legacy.save',

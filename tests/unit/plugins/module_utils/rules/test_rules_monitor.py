@@ -1,0 +1,145 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The trace monitor's restart loop, run for real on /bin/sh scripts standing in for the monitor (fast and local;
+the netlink readiness check is the only thing replaced), and the parsing of what the loop logs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import monitor, procs
+
+TIMEOUT = shutil.which('timeout')
+ERROR = 'error: No such file or directory'
+
+# Exits 1 (half a line written, like xtables-monitor caught mid-line) while the counter is below FAILS, then writes
+# a whole line and stays, like a monitor that is listening, in a child of its own (the grandchild of the loop).
+FAKE = """#!/bin/sh
+n=$(cat "$0.count" 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" > "$0.count"
+printf 'half %s' "$n"
+if [ "$n" -le "${FAILS:-2}" ]; then echo 'error: No such file or directory' >&2; exit 1; fi
+echo ' whole'
+sleep 60 &
+echo "$!" > "$0.child"
+wait
+"""
+
+
+@pytest.fixture
+def fake(tmp_path):
+    path = tmp_path / 'fake-monitor'
+    path.write_text(FAKE)
+    path.chmod(0o755)
+    return str(path)
+
+
+def run_loop(tmp_path, argv, seconds, max_restarts=monitor.MAX_RESTARTS, fails=2):
+    """Runs the loop under timeout as start() does; returns (rc, capture text, stderr text, elapsed seconds)."""
+    cmd = [TIMEOUT, '--kill-after=1', str(seconds)] + monitor.supervised(argv, max_restarts, '0.01')
+    began = time.time()
+    with open(str(tmp_path / 'm.trace'), 'ab') as out, open(str(tmp_path / 'm.stderr'), 'ab') as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True,
+                                env=dict(os.environ, FAILS=str(fails)))
+    rc = proc.wait(timeout=seconds + 5)
+    return rc, (tmp_path / 'm.trace').read_text(), (tmp_path / 'm.stderr').read_text(), time.time() - began
+
+
+def gone(pid, wait=2.0):
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        if procs.start_time(pid) is None or procs._stat_fields(pid)[0] == 'Z':
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_the_loop_restarts_a_failing_monitor_on_a_new_line_until_the_timeout(tmp_path, fake):
+    rc, capture, errors, elapsed = run_loop(tmp_path, [fake], 1)
+    assert rc == 124 and 0.9 < elapsed < 3  # timeout's status: the loop ran until the deadline
+    assert capture == 'half 1\nhalf 2\nhalf 3 whole\n'
+    lines = errors.splitlines()
+    assert lines[0::2] == [ERROR, ERROR] and len(lines) == 4
+    for line in lines[1::2]:
+        assert line.startswith('netdebug: fake-monitor exited with status 1 at ') and line.endswith('; restarted')
+        assert abs(int(line.split(' at ')[1].split(';')[0]) - time.time()) < 10
+    assert monitor.parse_restarts(errors) == (2, ERROR)
+    # timeout signals its whole group: the monitor's own child ends too.
+    assert gone(int((tmp_path / 'fake-monitor.child').read_text()))
+
+
+def test_the_loop_gives_up_after_max_restarts(tmp_path, fake):
+    rc, capture, errors, elapsed = run_loop(tmp_path, [fake], 20, max_restarts=3, fails=99)
+    assert rc == 1 and elapsed < 10
+    assert capture == 'half 1\nhalf 2\nhalf 3\nhalf 4'
+    assert errors.splitlines()[-1].startswith('netdebug: fake-monitor exited with status 1 at ')
+    assert errors.splitlines()[-1].endswith('; not restarted after 3 restarts')
+    assert monitor.parse_restarts(errors) == (3, ERROR)
+
+
+def test_a_monitor_that_ends_well_is_not_restarted(tmp_path):
+    rc, capture, errors, _elapsed = run_loop(tmp_path, ['/bin/echo', 'done'], 5)
+    assert (rc, capture, errors) == (0, 'done\n', '')
+
+
+def test_monitor_words_are_arguments_not_shell_text(tmp_path):
+    marker = tmp_path / 'injected'
+    rc, capture, _errors, _elapsed = run_loop(tmp_path, ['/bin/echo', '$(touch %s)' % marker, ';', '`id`'], 5)
+    assert rc == 0 and capture == '$(touch %s) ; `id`\n' % marker and not marker.exists()
+
+
+def test_start_records_the_loop_and_stop_ends_the_monitor_process_too(monkeypatch, tmp_path, fake):
+    """start() as the module runs it (readiness: the fake's listening child is up); stop() ends the whole group."""
+    monkeypatch.setattr(monitor, 'monitor_argv', lambda backend, tools: [fake])
+    monkeypatch.setattr(procs, 'subscribed_to_trace', lambda pids: (tmp_path / 'fake-monitor.child').exists())
+    run_path = str(tmp_path / 'run')
+    os.makedirs(run_path)
+    with open(os.path.join(run_path, 'nft.stderr'), 'w') as handle:
+        handle.write('from an earlier monitor of the run\n')
+    now = time.time()
+    record, proc = monitor.start(run_path, 'nft', {'timeout': TIMEOUT}, now + 30, now)
+    try:
+        assert record['argv'][:3] == [TIMEOUT, '--kill-after=5', '40'] and record['argv'][3:5] == ['/bin/sh', '-c']
+        assert record['argv'][-1] == fake and record['stderr_file'] == os.path.join(run_path, 'nft.stderr')
+        assert record['stderr_offset'] == len('from an earlier monitor of the run\n')
+        assert monitor.running(record) and monitor.restarts(record) == (2, ERROR)
+        child = int((tmp_path / 'fake-monitor.child').read_text())
+        assert procs.group_members(record['pid']) and child in procs.group_members(record['pid'])
+    finally:
+        stopped = monitor.stop(record)
+        proc.wait(timeout=5)
+    assert stopped and not monitor.running(record) and gone(child)
+    assert not procs.group_members(record['pid'])
+
+
+PARSE_CASES = [
+    ('', (0, None)),
+    (ERROR + '\n', (0, None)),  # an error without a restart (the loop was stopped): nothing to report
+    ('w\nnetdebug: xtables-monitor exited with status 1 at 17; restarted\n', (1, 'w')),
+    ('a\nnetdebug: nft exited with status 2 at 17; restarted\n'
+     'netdebug: nft exited with status 2 at 18; restarted\n', (2, None)),  # said nothing before the second
+    ('a\nnetdebug: m exited with status 1 at 17; restarted\nb\n\n', (1, 'a')),  # b: after the last restart
+    ('a\nnetdebug: m exited with status 1 at ; restarted\n', (1, 'a')),  # no date(1): the count still holds
+    ('a\nnetdebug: m exited with status 1 at 17; not restarted after 100 restarts\n', (0, None)),
+]
+
+
+@pytest.mark.parametrize('text, expected', PARSE_CASES)
+def test_parse_restarts(text, expected):
+    assert monitor.parse_restarts(text) == expected
+
+
+def test_restarts_reads_from_the_records_offset(tmp_path):
+    path = tmp_path / 'nft.stderr'
+    earlier = 'x\nnetdebug: m exited with status 1 at 17; restarted\n'
+    path.write_text(earlier + 'y\nnetdebug: m exited with status 1 at 18; restarted\n')
+    assert monitor.restarts({'stderr_file': str(path), 'stderr_offset': len(earlier)}) == (1, 'y')
+    assert monitor.restarts({'stderr_file': str(path)}) == (2, 'y')
+    assert monitor.restarts({'stderr_file': str(tmp_path / 'missing')}) == (0, None)
+    assert monitor.restarts({'capture_file': 'from before the loop'}) == (0, None)
