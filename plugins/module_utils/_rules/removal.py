@@ -262,8 +262,8 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
     if nft is not None and nft.drop_table_if_empty():
         result['tables'].append('inet table netdebug')
     result['tables'] += drop_created(node)
-    result['monitors'], result['monitors_died'], result['monitors_restarted'] = stop_monitors(node, ids,
-                                                                                               expired_before)
+    stopped = stop_monitors(node, ids, expired_before)
+    result['monitors'], result['monitors_died'], result['monitors_restarted'] = stopped
     if run_id == ALL_RUNS and expired_before is None:
         for record in stray_monitors(node):
             if procs.stop_process(record['pid'], record['start']):
