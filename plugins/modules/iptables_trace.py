@@ -269,8 +269,8 @@ monitors_died:
 monitors_restarted:
   description:
     - Trace monitors of the run whose monitor process exited with an error and was run again on the node, after
-      a new line in the capture file and a pause of 50 ms. C(xtables-monitor --trace) exits (C(error: No such file
-      or directory)) when a traced rule is deleted before it looks the rule up, as agents that rewrite their
+      a new line in the capture file and a pause of 50 ms. C(xtables-monitor --trace) exits with C(No such file
+      or directory) when a traced rule is deleted before it looks the rule up, as agents that rewrite their
       chains (kube-proxy, Calico) do.
     - Trace lines in each gap (a few milliseconds) may be missing from the capture file; a warning says so too.
       The node records each restart in C(<backend>.stderr) next to the capture file.
