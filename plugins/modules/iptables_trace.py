@@ -236,6 +236,11 @@ ruleset_restored:
   description:
     - With O(record_rulesets), true when the snapshot after the removal equals C(before.json) (counters aside),
       false when it differs (something else changed the ruleset during the run, or a rule could not be removed).
+    - What netdebug runs themselves add is left out of this comparison (the files keep it), so that another
+      capture running at the same time does not count as a change - rules tagged C(netdebug:...) of any run,
+      iptables tables that hold no rule and only ACCEPT policies (iptables-nft makes them for such rules), the
+      C(inet netdebug) table, and in the nftables listing the iptables-nft tables, which the iptables-nft save
+      output compares already.
     - Null when there is no C(before.json), without O(record_rulesets), and in check mode.
   returned: when state is absent or duration is set
   type: bool

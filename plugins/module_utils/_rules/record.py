@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import FAMILIES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
@@ -21,6 +22,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info
 
 from .errors import RulesError
 from .state import read_json, run_dir, write_file
+from .tag import TAG_PREFIX
 
 RECORD_DIR = 'ruleset'
 # Raw listings taken while the rules are in: (tool, arguments, file).
@@ -39,6 +41,51 @@ SNAPSHOT_FILES = (
     ('nf_tables', 'ipv6', 'ip6tables-nft.save'),
     ('nftables', None, 'nft.ruleset'),
 )
+# What netdebug runs themselves put in a ruleset (see comparable()).
+_TAGGED = re.compile(r'--comment "?%s:[A-Za-z0-9._-]+:[0-9]+"?(\s|$)' % TAG_PREFIX)
+_XT_TABLES = ('raw', 'mangle', 'nat', 'filter', 'security')
+_OURS_NFT = re.compile(r'^table (inet netdebug|(ip|ip6) (%s)) \{$' % '|'.join(_XT_TABLES))
+
+
+def _save_without_runs(text):
+    """Normalised save text minus rules tagged by any netdebug run and minus tables left with no rule and only
+    ACCEPT policies (iptables-nft creates such tables for our rules; for a packet they are no table at all)."""
+    out, block = [], []
+    for line in (text or '').splitlines(True):
+        if line.startswith('-A ') and _TAGGED.search(line):
+            continue
+        block.append(line)
+        if line.strip() == 'COMMIT':
+            body = [item.strip() for item in block[1:-1]]
+            if any(not (item.startswith(':') and item.endswith(' ACCEPT')) for item in body):
+                out.extend(block)
+            block = []
+    return ''.join(out + block)
+
+
+def _nft_without_runs(text, xt_compared):
+    """Normalised nft listing minus the inet netdebug table and, when the iptables-nft saves are compared
+    already, the iptables-nft tables."""
+    out, skip = [], False
+    for line in (text or '').splitlines(True):
+        if line.startswith('table '):
+            match = _OURS_NFT.match(line.rstrip('\n'))
+            skip = bool(match) and (match.group(1) == 'inet netdebug' or xt_compared)
+        if not skip:
+            out.append(line)
+    return ''.join(out)
+
+
+def comparable(snap):
+    """A snapshot as ruleset_restored compares it: what any netdebug run added is left out, so that a capture
+    running at the same time (its rules, the tables iptables-nft made for them) does not count as a change."""
+    result = {}
+    for key, value in snap.items():
+        if key == 'nftables':
+            result[key] = _nft_without_runs(value, 'nf_tables' in snap)
+        else:
+            result[key] = dict((family, _save_without_runs(text)) for family, text in value.items())
+    return result
 
 
 def record_dir(root, run_id):
@@ -116,7 +163,7 @@ def record_after(node, run_id):
     snap = take_snapshot(node.runner)
     before = read_json(os.path.join(base, 'before.json'), None)
     written = _io(lambda: _write_snapshot(base, 'after', snap))
-    return written, None if before is None else before == snap
+    return written, None if before is None else comparable(before) == comparable(snap)
 
 
 def _io(write):

@@ -1,10 +1,11 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of the collect role: verify, unpack and publish every fetched host archive in one process.
+"""Controller side of the collect role: verify, unpack and publish every host's archive in one process.
 
-Reads JSON on stdin: {"incoming": DIR, "incident_dir": DIR, "hosts": {HOST: {"dir": NAME, "sha256": HEX}}}, where
-INCOMING/NAME.tar.gz is the archive fetched from HOST and HEX the sha256 the node computed. For each host: the
-archive's sha256 is checked, it is unpacked into INCOMING/NAME (regular files and directories only, no path leaving
+Reads JSON on stdin: {"incoming": DIR, "incident_dir": DIR, "hosts": {HOST: {"dir": NAME, "sha256": HEX,
+"content": BASE64 or null}}}, where CONTENT is the archive capture_pack returned inline, else INCOMING/NAME.tar.gz
+is the archive fetched from HOST, and HEX the sha256 the node computed. For each host: an inline archive is written
+to INCOMING/NAME.tar.gz, the archive's sha256 is checked, it is unpacked into INCOMING/NAME (regular files and directories only, no path leaving
 it), an older INCIDENT_DIR/NAME is removed and INCOMING/NAME is renamed to INCIDENT_DIR/NAME, so a host's directory
 appears complete or not at all. Prints {HOST: {"ok": true} or {"ok": false, "step": ..., "msg": ...}}; one host's
 failure does not stop the others. Python 3.8+, stdlib only.
@@ -12,15 +13,22 @@ failure does not stop the others. Python 3.8+, stdlib only.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import os
 import shutil
 import sys
 import tarfile
 
-# The packer beside this file computed the node's digest: use the very same function.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from netdebug_pack import sha256_file  # noqa: E402  pylint: disable=wrong-import-position
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class PublishError(Exception):
@@ -46,6 +54,14 @@ def publish(host, spec, incoming, incident_dir):
     archive = os.path.join(incoming, name + '.tar.gz')
     staged = os.path.join(incoming, name)
     final = os.path.join(incident_dir, name)
+    if spec.get('content') is not None:
+        try:
+            data = base64.b64decode(spec['content'], validate=True)
+            os.makedirs(incoming, mode=0o750, exist_ok=True)
+            with open(archive, 'wb') as handle:
+                handle.write(data)
+        except (binascii.Error, ValueError, OSError) as exc:
+            raise PublishError('Write the inline archive on the controller', str(exc))
     try:
         actual = sha256_file(archive)
     except OSError as exc:

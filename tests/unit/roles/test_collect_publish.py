@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -63,3 +64,24 @@ def test_publishes_good_hosts_and_reports_each_bad_one(tmp_path):
     for name in ('node2', 'node3', 'node4', 'node5'):
         assert not (incident / name).exists()
     assert not (tmp_path / 'outside').exists() and not (incident / 'outside').exists()
+
+
+def test_inline_archives_are_written_then_checked_like_fetched_ones(tmp_path):
+    incoming, incident = tmp_path / 'INC' / '.incoming', tmp_path / 'INC'
+    incident.mkdir()
+    source = tmp_path / 'made.tar.gz'
+    digest = make_archive(source, {'facts.json': b'{"kernel": "6.1"}\n'})
+    content = base64.b64encode(source.read_bytes()).decode('ascii')
+
+    result = run({'incoming': str(incoming), 'incident_dir': str(incident), 'hosts': {
+        'node1': {'dir': 'node1', 'sha256': digest, 'content': content},
+        'node2': {'dir': 'node2', 'sha256': '0' * 64, 'content': content},
+        'node3': {'dir': 'node3', 'sha256': digest, 'content': 'not base64!'},
+    }})
+
+    assert result['node1'] == {'ok': True}
+    assert (incident / 'node1' / 'facts.json').read_bytes() == b'{"kernel": "6.1"}\n'
+    assert result['node2']['ok'] is False and 'arrived damaged' in result['node2']['msg']
+    assert result['node3'] == {'ok': False, 'step': 'Write the inline archive on the controller',
+                               'msg': result['node3']['msg']}
+    assert not (incident / 'node3').exists()
