@@ -1,6 +1,6 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""iptables_trace record_rulesets and monitors_died on the netns lab, over SSH with Ansible.
+"""iptables_trace record_rulesets, monitors_died and monitors_restarted on the netns lab, over SSH with Ansible.
 
 node1 holds legacy rules, node2 iptables-nft rules (both with Calico- and kube-proxy-like hooks). The recorded
 files are read back from the node and compared with what netfilter_info returns for the same ruleset.
@@ -107,21 +107,62 @@ def test_a_change_during_the_window_is_reported(nodes, lab_ansible, node):
         rs.sh(nodes, node, '%s -w 10 -F %s; %s -w 10 -X %s' % (tool, CHAIN, tool, CHAIN), check=False)
 
 
+def monitor_pids(nodes, node):
+    """{'loop': pid of the restart loop (/bin/sh), 'monitor': pid of xtables-monitor} on node (one run)."""
+    found = {}
+    for line in rs.processes(nodes, node, 'xtables-monitor --trace'):
+        pid, args = line.split(None, 1)
+        if args.startswith('/bin/sh -c'):
+            found.setdefault('loop', []).append(pid)
+        elif args.split()[0].endswith('/xtables-monitor'):
+            found.setdefault('monitor', []).append(pid)
+    assert len(found.get('loop', [])) == 1 and len(found.get('monitor', [])) <= 1, found
+    return found['loop'][0], found.get('monitor', [None])[0]
+
+
+def trace_icmp(lab_ansible, run_id):
+    """Capture file of a new icmp trace run on node2 (iptables-nft: one xtables-monitor)."""
+    res = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'protocol': 'icmp', 'ttl': 120}), 'node2')
+    return res['capture_files'][0]
+
+
 def test_a_monitor_that_died_is_reported(nodes, lab_ansible):
     run_id = 'recdied'
-    res = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'protocol': 'icmp', 'ttl': 120}), 'node2')
-    capture = res['capture_files'][0]
-    # The monitor itself (not the timeout around it) ends, as it did under an agent rewriting its chains.
-    monitors = [line.split(None, 1) for line in rs.processes(nodes, 'node2', 'xtables-monitor --trace')]
-    pids = [pid for pid, args in monitors if args.split()[0].endswith('/xtables-monitor')]
-    assert len(pids) == 1, monitors
-    rs.run(nodes, 'node2', ['kill', '-TERM', pids[0]])
+    capture = trace_icmp(lab_ansible, run_id)
+    # The restart loop and the monitor end (not the timeout around them): as when the loop gives up.
+    loop, pid = monitor_pids(nodes, 'node2')
+    rs.run(nodes, 'node2', ['kill', '-KILL', loop])
+    rs.run(nodes, 'node2', ['kill', '-TERM', pid])
     rs.wait_until(lambda: not rs.processes(nodes, 'node2', 'xtables-monitor --trace'), 10, what='monitor gone')
     gone = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'state': 'absent'}), 'node2')
     assert [(m['backend'], m['capture_file']) for m in gone['monitors_died']] == [('nft', capture)]
     assert gone['removed']['monitors'] == [] and len(gone['removed']['rules']) == 2
     assert any('had ended before the stop' in w and capture in w for w in gone.get('warnings', [])), gone
     assert gone['ruleset_restored'] is None and gone['record_dir'] is None
+    assert gone['monitors_restarted'] == []
+
+
+def trace_lines_after(nodes, node, capture, offset):
+    """TRACE lines the node's capture file got after offset characters, while 3 pings cross the traced rule."""
+    rs.run(nodes, node, ['ping', '-q', '-c', '3', '-i', '0.2', '-W', '1', '127.0.0.1'])
+    return [line for line in rs.read_file(nodes, node, capture)[offset:].splitlines() if ' TRACE: ' in line]
+
+
+def test_a_killed_monitor_is_restarted_and_traces_on(nodes, lab_ansible):
+    run_id = 'reckilled'
+    capture = trace_icmp(lab_ansible, run_id)
+    loop, pid = monitor_pids(nodes, 'node2')
+    rs.run(nodes, 'node2', ['kill', '-TERM', pid])
+    rs.wait_until(lambda: monitor_pids(nodes, 'node2')[1] != pid, 10, what='the monitor restarted')
+    assert monitor_pids(nodes, 'node2')[0] == loop
+    offset = len(rs.read_file(nodes, 'node2', capture))
+    after = trace_lines_after(nodes, 'node2', capture, offset)
+    gone = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'state': 'absent'}), 'node2')
+    assert after, rs.read_file(nodes, 'node2', capture)[-2000:]
+    assert gone['monitors_died'] == [] and [m['backend'] for m in gone['removed']['monitors']] == ['nft']
+    assert [(m['capture_file'], m['restarts']) for m in gone['monitors_restarted']] == [(capture, 1)], gone
+    assert any('was restarted 1 time(s)' in w and capture in w for w in gone.get('warnings', [])), gone
+    assert not rs.processes(nodes, 'node2', 'xtables-monitor --trace')
 
 
 AGENT_RULES = """*filter
@@ -133,26 +174,35 @@ COMMIT
 """
 
 
-def test_xtables_monitor_dies_under_an_agent_rewriting_its_chains(nodes, lab_ansible):
+def test_xtables_monitor_is_restarted_under_an_agent_rewriting_its_chains(nodes, lab_ansible):
     """The cause seen in test_capture: a traced packet crosses a rule the agent deletes before xtables-monitor
-    looks it up by handle; the monitor then exits ("error: No such file or directory") mid-line."""
+    looks it up by handle; the monitor then exits ("error: No such file or directory") mid-line, and the restart
+    loop runs it again: it is still tracing at the stop."""
     run_id = 'recagent'
     rs.run(nodes, 'node2', ['tee', '/tmp/ndtest-agent.rules'], data=AGENT_RULES)
     rs.run(nodes, 'node2', ['iptables-nft-restore', '-w', '10', '--noflush', '/tmp/ndtest-agent.rules'])
     rs.run(nodes, 'node2', ['iptables-nft', '-w', '10', '-A', 'INPUT', '-j', 'ndtest-agent'])
     try:
-        res = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'protocol': 'icmp', 'ttl': 120}), 'node2')
+        capture = trace_icmp(lab_ansible, run_id)
+        errors = capture[:-len('.trace')] + '.stderr'
         # A race (the rule must go between the packet and the lookup): a few percent of the rewrites hit it, so
-        # rewrite until the monitor is gone, at most 400 times.
-        rs.sh(nodes, 'node2', 'ping -q -i 0.005 -W 1 127.0.0.1 >/dev/null & p=$!; for i in $(seq 400); do '
+        # rewrite until the loop has restarted the monitor, at most 600 times (it hits within ~100).
+        rs.sh(nodes, 'node2', 'ping -q -i 0.005 -W 1 127.0.0.1 >/dev/null & p=$!; for i in $(seq 600); do '
                               'iptables-nft-restore -w 5 --noflush /tmp/ndtest-agent.rules; '
-                              "ps -eo args= | grep -q '^[^ ]*xtables-monitor --trace' || break; sleep 0.05; done; "
-                              'kill $p', timeout=120)
-        capture = rs.read_file(nodes, 'node2', res['capture_files'][0])
+                              "grep -q '; restarted$' %s && break; sleep 0.05; done; kill $p" % errors, timeout=120)
+        # The agent is quiet now: pings after the restart must all be traced by the restarted monitor.
+        offset = len(rs.read_file(nodes, 'node2', capture))
+        after = trace_lines_after(nodes, 'node2', capture, offset)
+        said = rs.read_file(nodes, 'node2', errors)
         gone = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'state': 'absent'}), 'node2')
     finally:
         rs.sh(nodes, 'node2', 'iptables-nft -w 10 -D INPUT -j ndtest-agent; for c in ndtest-agent ndtest-agent-ep; '
                               'do iptables-nft -w 10 -F $c; done; for c in ndtest-agent ndtest-agent-ep; do '
                               'iptables-nft -w 10 -X $c; done; rm -f /tmp/ndtest-agent.rules', check=False)
-    assert [m['capture_file'] for m in gone['monitors_died']] == res['capture_files'], (gone, capture[-3000:])
-    assert any('No such file or directory' in w for w in gone.get('warnings', [])), gone
+    assert '; restarted' in said, said  # the race hit (else the test proves nothing and fails here)
+    assert gone['monitors_died'] == [] and [m['backend'] for m in gone['removed']['monitors']] == ['nft'], gone
+    restarted = gone['monitors_restarted']
+    assert [m['capture_file'] for m in restarted] == [capture] and restarted[0]['restarts'] >= 1, gone
+    assert 'No such file or directory' in restarted[0]['last_error'], (restarted, said)
+    assert any('trace lines in the gaps' in w for w in gone.get('warnings', [])), gone
+    assert after, rs.read_file(nodes, 'node2', capture)[-2000:]

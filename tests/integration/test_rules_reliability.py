@@ -165,11 +165,11 @@ def test_two_runs_do_not_interfere(lab, lab_ansible):
     long_run = ok(lab_ansible.module('node2', TRACE, {'run_id': 'long', 'protocol': 'icmp', 'ttl': 300}), 'node2')
     short = ok(lab_ansible.module('node2', TRACE, {'run_id': 'short', 'protocol': 'udp', 'ttl': 6}), 'node2')
     assert long_run['capture_files'] != short['capture_files']
-    assert len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == 2 * 2  # timeout + monitor, per run
+    assert len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == 2 * 3  # timeout, restart loop, monitor
     rs.wait_until(lambda: not rs.tagged_lines(lab, 'node2', 'short'), short['expires_at'] - time.time() + 5,
                   what='the short run to expire')
     assert len(rs.tagged_lines(lab, 'node2', 'long')) == 2
-    assert len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == 2
+    assert len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == 3
     assert rs.processes(lab, 'node2', '--run-id long ')
     again = ok(lab_ansible.module('node2', TRACE, {'run_id': 'long', 'protocol': 'icmp', 'ttl': 300}), 'node2')
     assert not again['changed']
