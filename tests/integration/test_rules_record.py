@@ -177,7 +177,8 @@ COMMIT
 def test_xtables_monitor_is_restarted_under_an_agent_rewriting_its_chains(nodes, lab_ansible):
     """The cause seen in test_capture: a traced packet crosses a rule the agent deletes before xtables-monitor
     looks it up by handle; the monitor then exits ("error: No such file or directory") mid-line, and the restart
-    loop runs it again: it is still tracing at the stop."""
+    loop runs it again: it is still tracing at the stop. Under the 5 ms pings it may also exit on a full netlink
+    socket buffer (ENOBUFS), restarted the same way."""
     run_id = 'recagent'
     rs.run(nodes, 'node2', ['tee', '/tmp/ndtest-agent.rules'], data=AGENT_RULES)
     rs.run(nodes, 'node2', ['iptables-nft-restore', '-w', '10', '--noflush', '/tmp/ndtest-agent.rules'])
@@ -202,7 +203,10 @@ def test_xtables_monitor_is_restarted_under_an_agent_rewriting_its_chains(nodes,
     assert '; restarted' in said, said  # the race hit (else the test proves nothing and fails here)
     assert gone['monitors_died'] == [] and [m['backend'] for m in gone['removed']['monitors']] == ['nft'], gone
     restarted = gone['monitors_restarted']
-    assert [m['capture_file'] for m in restarted] == [capture] and restarted[0]['restarts'] >= 1, gone
-    assert 'No such file or directory' in restarted[0]['last_error'], (restarted, said)
+    assert [m['capture_file'] for m in restarted] == [capture], gone
+    assert restarted[0]['restarts'] >= said.count('; restarted\n') >= 1, (restarted, said)
+    # "error: No such file or directory" (the rule went first) or, under this ping rate, "cannot receive from
+    # nfnetlink socket: No buffer space available": both end xtables-monitor, both are restarted.
+    assert restarted[0]['last_error'] in said.splitlines(), (restarted, said)
     assert any('trace lines in the gaps' in w for w in gone.get('warnings', [])), gone
     assert after, rs.read_file(nodes, 'node2', capture)[-2000:]
