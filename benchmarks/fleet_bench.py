@@ -60,6 +60,15 @@ def controller_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_cpu():
+    """Busy CPU seconds of the whole machine so far (controller, the nodes' sshd and modules, everything else):
+    /proc/stat user + nice + system + irq + softirq + steal, in clock ticks."""
+    with open('/proc/stat', encoding='ascii') as fh:
+        fields = [int(v) for v in fh.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf('SC_CLK_TCK')
+
+
 def load_average():
     return round(os.getloadavg()[0], 2)
 
@@ -95,10 +104,12 @@ def run_playbook(contender, tree_base, inventory, nodes, duration, forks, work, 
     argv = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, playbook, '-e', json.dumps(extra)]
     load_before = load_average()
     cpu_before = controller_cpu()
+    machine_before = machine_cpu()
     start = time.monotonic()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=3600)
     wall = time.monotonic() - start
     cpu = controller_cpu() - cpu_before
+    busy = machine_cpu() - machine_before
     close_masters(control_dir)
     problem = None
     if proc.returncode != 0:
@@ -108,7 +119,8 @@ def run_playbook(contender, tree_base, inventory, nodes, duration, forks, work, 
     with open(timer_file, encoding='utf-8') as fh:
         tasks = json.load(fh)
     return {'contender': contender, 'nodes': nodes, 'incident': incident, 'wall': round(wall, 2),
-            'overhead': round(wall - duration, 2), 'controller_cpu': round(cpu, 2), 'ok': problem is None, 'problem': problem,
+            'overhead': round(wall - duration, 2), 'controller_cpu': round(cpu, 2),
+            'machine_cpu': round(busy, 2), 'cores_busy': round(busy / wall, 2), 'ok': problem is None, 'problem': problem,
             'load_before': load_before, 'load_after': load_average(), 'tasks': tasks}
 
 
@@ -149,8 +161,10 @@ def summarise(runs, sizes):
             good = [r['overhead'] for r in runs if r['nodes'] == nodes and r['contender'] == contender and r['ok']]
             row[contender] = round(statistics.median(good), 2) if good else None
             row[contender + '_runs'] = good
-            cpu = [r['controller_cpu'] for r in runs if r['nodes'] == nodes and r['contender'] == contender and r['ok']]
-            row[contender + '_controller_cpu'] = round(statistics.median(cpu), 1) if cpu else None
+            for key in ('controller_cpu', 'cores_busy'):
+                values = [r.get(key) for r in runs if r['nodes'] == nodes and r['contender'] == contender and r['ok']
+                          and r.get(key) is not None]
+                row[contender + '_' + key] = round(statistics.median(values), 2) if values else None
         both = row['capture'] is not None and row['baseline']
         row['ratio'] = round(row['capture'] / row['baseline'], 2) if both else None
         rows.append(row)
@@ -170,12 +184,13 @@ def verdict(rows):
 
 def markdown(rows):
     lines = ['| nodes | capture overhead s | baseline overhead s | capture / baseline | controller CPU s (capture; '
-             'baseline) | runs (capture; baseline) |',
-             '| ---: | ---: | ---: | ---: | --- | --- |']
+             'baseline) | cores busy (capture; baseline) | runs (capture; baseline) |',
+             '| ---: | ---: | ---: | ---: | --- | --- | --- |']
     for row in rows:
-        lines.append('| %d | %s | %s | %s | %s; %s | %s; %s |' % (
+        lines.append('| %d | %s | %s | %s | %s; %s | %s; %s | %s; %s |' % (
             row['nodes'], fmt(row['capture']), fmt(row['baseline']), fmt(row['ratio']),
             fmt(row['capture_controller_cpu']), fmt(row['baseline_controller_cpu']),
+            fmt(row.get('capture_cores_busy')), fmt(row.get('baseline_cores_busy')),
             ', '.join(fmt(v) for v in row['capture_runs']) or '-',
             ', '.join(fmt(v) for v in row['baseline_runs']) or '-'))
     return '\n'.join(lines)
@@ -293,8 +308,10 @@ def main(argv=None):
                         run = run_playbook(contender, tree_base, inventory, nodes, args.duration,
                                            min(args.forks, max(nodes, 1)), work, '%s-%d' % (contender, rep))
                         runs.append(run)
-                        sys.stdout.write('%2d nodes  %-8s  wall %6.1f s  overhead %6.1f s  controller CPU %6.1f s  %s\n'
+                        sys.stdout.write('%2d nodes  %-8s  wall %6.1f s  overhead %6.1f s  controller CPU %6.1f s  '
+                                         'cores busy %4.2f  %s\n'
                                          % (nodes, contender, run['wall'], run['overhead'], run['controller_cpu'],
+                                            run['cores_busy'],
                                             'ok' if run['ok'] else run['problem']))
                         sys.stdout.flush()
                         if args.stop_on_failure and not run['ok']:
