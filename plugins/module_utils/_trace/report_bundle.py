@@ -7,12 +7,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gzip
-import hashlib
 import io
 import json
 import os
 import re
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import parse_conntrack_json, parse_conntrack_text
 
 STATUSES = ('ok', 'partial', 'unreachable', 'failed')
@@ -85,14 +85,6 @@ def host_dir_name(host, entry):
     if not isinstance(name, str) or not _SAFE_DIR.match(name) or name in ('.', '..'):
         return None
     return name
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as fh:
-        for block in iter(lambda: fh.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _safe_rel(rel):

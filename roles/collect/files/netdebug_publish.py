@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -23,12 +23,18 @@ import sys
 import tarfile
 
 
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+def _load_digest():
+    """The collection's own sha256 function (the one capture_pack used on the node), loaded by path: this script
+    runs with the controller's Python, outside the collection's import path."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    path = os.path.join(root, 'plugins', 'module_utils', '_netfilter', 'digest.py')
+    spec = importlib.util.spec_from_file_location('netdebug_digest', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.sha256_file
+
+
+sha256_file = _load_digest()
 
 
 class PublishError(Exception):
