@@ -49,7 +49,8 @@ options:
         and O(netdebug.netfilter.netfilter_info#module:include_nft=true), families ipv4 and ipv6; without the nft
         command, no C(nftables) key) and its non-empty texts C(before/iptables-legacy.save),
         C(before/ip6tables-legacy.save), C(before/iptables-nft.save), C(before/ip6tables-nft.save) and
-        C(before/nft.ruleset). A later call of the same run keeps them.
+        C(before/nft.ruleset). A later call of the same run keeps them; once the run has been stopped
+        (C(after.json) written), a new start with the same O(run_id) records everything afresh.
       - With O(state=present), once the rules are in (also when they already were), the raw listings with our rules
         in place C(iptables-legacy.save), C(ip6tables-legacy.save), C(iptables-nft.save), C(ip6tables-nft.save)
         (the save commands) and C(nft.ruleset) (C(nft -a list ruleset)); a tool that is missing or fails leaves its
@@ -236,11 +237,12 @@ ruleset_restored:
   description:
     - With O(record_rulesets), true when the snapshot after the removal equals C(before.json) (counters aside),
       false when it differs (something else changed the ruleset during the run, or a rule could not be removed).
-    - What netdebug runs themselves add is left out of this comparison (the files keep it), so that another
-      capture running at the same time does not count as a change - rules tagged C(netdebug:...) of any run,
-      iptables tables that hold no rule and only ACCEPT policies (iptables-nft makes them for such rules), the
-      C(inet netdebug) table, and in the nftables listing the iptables-nft tables, which the iptables-nft save
-      output compares already.
+    - When the snapshots differ and another netdebug run's tag shows in either, what other runs did meanwhile is
+      left out and they are compared again (the files keep everything), so that a capture running at the same
+      time does not count as a change - their tagged rules, iptables tables left with no rule and only ACCEPT
+      policies (iptables-nft makes them for such rules), the C(inet netdebug) table unless it still holds a rule
+      of this run, and in the nftables listing the iptables-nft tables, which the iptables-nft save output
+      compares already. This run's own leftovers always count.
     - Null when there is no C(before.json), without O(record_rulesets), and in check mode.
   returned: when state is absent or duration is set
   type: bool

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import FAMILIES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
@@ -22,7 +23,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info
 
 from .errors import RulesError
 from .state import read_json, run_dir, write_file
-from .tag import TAG_PREFIX
+from .tag import TAG_PREFIX, TAG_RE
 
 RECORD_DIR = 'ruleset'
 # Raw listings taken while the rules are in: (tool, arguments, file).
@@ -41,18 +42,40 @@ SNAPSHOT_FILES = (
     ('nf_tables', 'ipv6', 'ip6tables-nft.save'),
     ('nftables', None, 'nft.ruleset'),
 )
-# What netdebug runs themselves put in a ruleset (see comparable()).
-_TAGGED = re.compile(r'--comment "?%s:[A-Za-z0-9._-]+:[0-9]+"?(\s|$)' % TAG_PREFIX)
+# Tags of netdebug runs in a listing: a comment that is a whole tag (see tag.py), quoted or not.
+_TAG_IN_TEXT = re.compile(r'(?:--comment|comment) (?:"(%s:[^"\s]+)"|(%s:\S+))(?=\s|$)' % (TAG_PREFIX, TAG_PREFIX))
 _XT_TABLES = ('raw', 'mangle', 'nat', 'filter', 'security')
-_OURS_NFT = re.compile(r'^table (inet netdebug|(ip|ip6) (%s)) \{$' % '|'.join(_XT_TABLES))
+_XT_NFT = re.compile(r'^table (ip|ip6) (%s) \{$' % '|'.join(_XT_TABLES))
 
 
-def _save_without_runs(text):
-    """Normalised save text minus rules tagged by any netdebug run and minus tables left with no rule and only
-    ACCEPT policies (iptables-nft creates such tables for our rules; for a packet they are no table at all)."""
+def _run_of(line):
+    """The run id of a line's netdebug tag, or None (a comment that only starts like a tag is not one)."""
+    match = _TAG_IN_TEXT.search(line)
+    if not match:
+        return None
+    tag = TAG_RE.match(match.group(1) or match.group(2))
+    return tag.group(1) if tag else None
+
+
+def _texts(snap):
+    for key, value in snap.items():
+        if isinstance(value, dict):
+            for text in value.values():
+                yield text or ''
+        else:
+            yield value or ''
+
+
+def _other_runs(snap, run_id):
+    return set(run for text in _texts(snap) for run in map(_run_of, text.splitlines()) if run and run != run_id)
+
+
+def _save_without_others(text, run_id):
+    """Normalised save text minus other runs' tagged rules and minus tables left with no rule and only ACCEPT
+    policies (iptables-nft makes such tables for those rules; for a packet they are no table at all)."""
     out, block = [], []
     for line in (text or '').splitlines(True):
-        if line.startswith('-A ') and _TAGGED.search(line):
+        if line.startswith('-A ') and _run_of(line) not in (None, run_id):
             continue
         block.append(line)
         if line.strip() == 'COMMIT':
@@ -63,28 +86,50 @@ def _save_without_runs(text):
     return ''.join(out + block)
 
 
-def _nft_without_runs(text, xt_compared):
-    """Normalised nft listing minus the inet netdebug table and, when the iptables-nft saves are compared
-    already, the iptables-nft tables."""
-    out, skip = [], False
+def _nft_without_others(text, run_id, xt_compared):
+    """Normalised nft listing minus the inet netdebug table unless it holds a rule of this run, and, when the
+    iptables-nft saves compare those already, the iptables-nft tables."""
+    tables, current = [], None
     for line in (text or '').splitlines(True):
         if line.startswith('table '):
-            match = _OURS_NFT.match(line.rstrip('\n'))
-            skip = bool(match) and (match.group(1) == 'inet netdebug' or xt_compared)
-        if not skip:
-            out.append(line)
+            current = [line]
+            tables.append(current)
+        elif current is not None:
+            current.append(line)
+        else:
+            tables.append([line])
+    out = []
+    for table in tables:
+        head = table[0].rstrip('\n')
+        if head == 'table inet netdebug {' and not any(_run_of(line) == run_id for line in table):
+            continue
+        if xt_compared and _XT_NFT.match(head):
+            continue
+        out.extend(table)
     return ''.join(out)
 
 
-def comparable(snap):
-    """A snapshot as ruleset_restored compares it: what any netdebug run added is left out, so that a capture
-    running at the same time (its rules, the tables iptables-nft made for them) does not count as a change."""
+def restored(before, after, run_id):
+    """ruleset_restored: the snapshots are equal, or differ only by what other netdebug runs did meanwhile.
+
+    Only when another run's tag shows in either snapshot are its rules, the empty ACCEPT-only tables iptables-nft
+    made for them, the inet netdebug table (unless this run's rules are still in it) and, in the nft listing, the
+    iptables-nft tables (their saves compare them) left out. This run's leftovers always count.
+    """
+    if before == after:
+        return True
+    if not (_other_runs(before, run_id) or _other_runs(after, run_id)):
+        return False
+    return _without_others(before, run_id) == _without_others(after, run_id)
+
+
+def _without_others(snap, run_id):
     result = {}
     for key, value in snap.items():
         if key == 'nftables':
-            result[key] = _nft_without_runs(value, 'nf_tables' in snap)
+            result[key] = _nft_without_others(value, run_id, 'nf_tables' in snap)
         else:
-            result[key] = dict((family, _save_without_runs(text)) for family, text in value.items())
+            result[key] = dict((family, _save_without_others(text, run_id)) for family, text in value.items())
     return result
 
 
@@ -135,7 +180,10 @@ def record_before(node, run_id):
     """Write before.json and before/ unless an earlier call did; returns the relative paths written."""
     base = record_dir(node.root, run_id)
     if os.path.exists(os.path.join(base, 'before.json')):
-        return []
+        if not os.path.exists(os.path.join(base, 'after.json')):
+            return []  # an earlier call of this run recorded it
+        # A finished earlier run with the same id (a capture run again): its record describes another window.
+        _io(lambda: shutil.rmtree(base))
     snap = take_snapshot(node.runner)
     return _io(lambda: _write_snapshot(base, 'before', snap))
 
@@ -163,7 +211,7 @@ def record_after(node, run_id):
     snap = take_snapshot(node.runner)
     before = read_json(os.path.join(base, 'before.json'), None)
     written = _io(lambda: _write_snapshot(base, 'after', snap))
-    return written, None if before is None else comparable(before) == comparable(snap)
+    return written, None if before is None else restored(before, snap, run_id)
 
 
 def _io(write):

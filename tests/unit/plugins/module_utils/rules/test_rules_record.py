@@ -322,3 +322,20 @@ def test_duration_records_before_listings_and_after(patched, monkeypatch, tmp_pa
                                   'before/iptables-legacy.save', 'before/nft.ruleset', 'ip6tables-legacy.save',
                                   'iptables-legacy.save', 'nft.ruleset']
     assert len(result['removed']['rules']) == 1 and fake.chains[('ipv4', 'raw', 'PREROUTING')] == [FOREIGN]
+
+
+def test_a_run_id_used_again_after_a_finished_run_records_afresh(patched, tmp_path):
+    """A capture run again with the same incident id: the first run's record describes another window."""
+    fake = LegacyNode()
+    node = make_node(tmp_path, fake)
+    present(node, request())
+    absent(node, 'run-1', record_rulesets=True)
+    base = str(tmp_path / 'state' / 'runs' / 'run-1' / 'ruleset')
+    fake.chains[('ipv4', 'raw', 'OUTPUT')].append(['-d', '192.0.2.9/32', '-j', 'ACCEPT'])  # the admin, in between
+
+    result, _warnings = present(node, request())
+    assert 'before.json' in result['recorded'] and not os.path.exists(os.path.join(base, 'after.json'))
+    with open(os.path.join(base, 'before.json')) as handle:
+        assert '192.0.2.9' in handle.read()
+    result, _warnings = absent(node, 'run-1', record_rulesets=True)
+    assert result['ruleset_restored'] is True
