@@ -250,8 +250,10 @@ monitors_died:
   description:
     - Trace monitors of the run that had already ended when the stop came although their expiry had not passed.
       Their capture file lacks every trace line after that moment; a warning says so too.
-    - A monitor process that exits with an error is run again on the node (see RV(monitors_restarted)); a monitor
-      is listed here when that gave up (100 restarts) or was killed.
+    - A monitor process that exits with an error, or is killed, is run again on the node (see
+      RV(monitors_restarted)). A monitor is listed here when the loop that runs it again gave up (the monitor
+      failed 20 times within 10 seconds, so it could not run at all), when the monitor ended without an error,
+      or when that loop or the C(timeout) around it was killed.
   returned: when state is absent or duration is set
   type: list
   elements: dict
@@ -279,6 +281,8 @@ monitors_restarted:
       a new line in the capture file and a pause of 50 ms. C(xtables-monitor --trace) exits with C(No such file
       or directory) when a traced rule is deleted before it looks the rule up, as agents that rewrite their
       chains (kube-proxy, Calico) do.
+    - There is no limit on the number of restarts over the ttl: the node gives up only when the monitor fails 20
+      times within 10 seconds (see RV(monitors_died)).
     - Trace lines in each gap (a few milliseconds) may be missing from the capture file; a warning says so too.
       The node records each restart in C(<backend>.stderr) next to the capture file.
   returned: when state is absent or duration is set

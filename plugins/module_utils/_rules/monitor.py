@@ -29,25 +29,40 @@ from .state import ensure_dir
 KILL_AFTER = 5  # seconds between timeout's TERM and KILL
 GRACE = 10  # the monitor outlives the ttl by this much at most, so the reaper can stop it first
 READY_TIMEOUT = 5.0
-MAX_RESTARTS = 100  # a monitor that cannot run at all must not spin until the deadline
+# The cap is a rate, not a lifetime count: a monitor that cannot run at all fails at once, so about every 50 ms
+# pause plus its start-up (some 15 times a second) and gives up within ~2 s; the agent race hits a few percent of
+# an agent's rewrites (under 1 a second even at a rewrite every 100 ms) and is restarted for as long as the ttl.
+MAX_FAILURES = 20  # failures within FAILURE_WINDOW after which the loop gives up
+FAILURE_WINDOW = 10  # seconds (whole)
 RESTART_PAUSE = '0.05'  # seconds (sleep(1) syntax) before a restart: no busy loop when it fails at once
 DEFAULT_PATH = '/usr/sbin:/usr/bin:/sbin:/bin'  # date and sleep for the loop, whatever PATH the module got
 
-# $1 restart limit, $2 pause, $3 the monitor's name for the log lines, then the monitor's argv. Its stdout is the
-# capture file: the newline ends a line the monitor may have left half-written. Its stderr is <backend>.stderr:
-# one line per exit, read back by restarts().
-SUPERVISOR = r"""max=$1 pause=$2 name=$3
-shift 3
-n=0
+# $1 failures and $2 window (seconds) of the rate cap, $3 pause, $4 the monitor's name for the log lines, then the
+# monitor's argv. Its stdout is the capture file: the newline ends a line the monitor may have left half-written.
+# Its stderr is <backend>.stderr: one line per exit, read back by restarts(). Failure times come from
+# /proc/uptime in centiseconds (monotonic, no fork); $recent keeps those within the window.
+SUPERVISOR = r"""max=$1 window=$2 pause=$3 name=$4
+shift 4
+recent=
 while :; do
   "$@"
   rc=$?
   [ "$rc" -eq 0 ] && exit 0
+  read up rest < /proc/uptime
+  now=${up%.*}${up#*.}
+  kept=
+  n=0
+  for t in $recent $now; do
+    if [ $((now - t)) -lt $((window * 100)) ]; then
+      kept="$kept $t"
+      n=$((n + 1))
+    fi
+  done
+  recent=$kept
   if [ "$n" -ge "$max" ]; then
-    echo "netdebug: $name exited with status $rc at $(date +%s); not restarted after $max restarts" >&2
+    echo "netdebug: $name exited with status $rc at $(date +%s); not restarted: $n failures within $window s" >&2
     exit "$rc"
   fi
-  n=$((n + 1))
   echo "netdebug: $name exited with status $rc at $(date +%s); restarted" >&2
   printf '\n'
   sleep "$pause"
@@ -107,9 +122,9 @@ def stderr_file(run_path, backend):
     return os.path.join(run_path, '%s.stderr' % backend)
 
 
-def supervised(argv, max_restarts=MAX_RESTARTS, pause=RESTART_PAUSE):
+def supervised(argv, max_failures=MAX_FAILURES, window=FAILURE_WINDOW, pause=RESTART_PAUSE):
     """The restart loop running argv; argv's words are the loop's arguments, never shell text."""
-    return ['/bin/sh', '-c', SUPERVISOR, 'netdebug-monitor', str(max_restarts), pause,
+    return ['/bin/sh', '-c', SUPERVISOR, 'netdebug-monitor', str(max_failures), str(int(window)), pause,
             os.path.basename(argv[0])] + list(argv)
 
 

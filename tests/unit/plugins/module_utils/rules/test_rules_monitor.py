@@ -17,14 +17,15 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import m
 TIMEOUT = shutil.which('timeout')
 ERROR = 'error: No such file or directory'
 
-# Exits 1 (half a line written, like xtables-monitor caught mid-line) while the counter is below FAILS, then writes
-# a whole line and stays, like a monitor that is listening, in a child of its own (the grandchild of the loop).
+# Exits 1 (half a line written, like xtables-monitor caught mid-line), after SLOW seconds, while the counter is
+# below FAILS, then writes a whole line and stays, like a monitor that is listening, in a child of its own (the
+# grandchild of the loop).
 FAKE = """#!/bin/sh
 n=$(cat "$0.count" 2>/dev/null || echo 0)
 n=$((n + 1))
 echo "$n" > "$0.count"
 printf 'half %s' "$n"
-if [ "$n" -le "${FAILS:-2}" ]; then echo 'error: No such file or directory' >&2; exit 1; fi
+if [ "$n" -le "${FAILS:-2}" ]; then sleep "${SLOW:-0}"; echo 'error: No such file or directory' >&2; exit 1; fi
 echo ' whole'
 sleep 60 &
 echo "$!" > "$0.child"
@@ -40,13 +41,14 @@ def fake(tmp_path):
     return str(path)
 
 
-def run_loop(tmp_path, argv, seconds, max_restarts=monitor.MAX_RESTARTS, fails=2):
+def run_loop(tmp_path, argv, seconds, fails=2, slow=0, cap=(monitor.MAX_FAILURES, monitor.FAILURE_WINDOW),
+             pause='0.01'):
     """Runs the loop under timeout as start() does; returns (rc, capture text, stderr text, elapsed seconds)."""
-    cmd = [TIMEOUT, '--kill-after=1', str(seconds)] + monitor.supervised(argv, max_restarts, '0.01')
+    cmd = [TIMEOUT, '--kill-after=1', str(seconds)] + monitor.supervised(argv, cap[0], cap[1], pause)
     began = time.time()
     with open(str(tmp_path / 'm.trace'), 'ab') as out, open(str(tmp_path / 'm.stderr'), 'ab') as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True,
-                                env=dict(os.environ, FAILS=str(fails)))
+                                env=dict(os.environ, FAILS=str(fails), SLOW=str(slow)))
     rc = proc.wait(timeout=seconds + 5)
     return rc, (tmp_path / 'm.trace').read_text(), (tmp_path / 'm.stderr').read_text(), time.time() - began
 
@@ -61,26 +63,38 @@ def gone(pid, wait=2.0):
 
 
 def test_the_loop_restarts_a_failing_monitor_on_a_new_line_until_the_timeout(tmp_path, fake):
-    rc, capture, errors, elapsed = run_loop(tmp_path, [fake], 1)
+    rc, capture, errors, elapsed = run_loop(tmp_path, [fake], 1, fails=3)
     assert rc == 124 and 0.9 < elapsed < 3  # timeout's status: the loop ran until the deadline
-    assert capture == 'half 1\nhalf 2\nhalf 3 whole\n'
+    assert capture == 'half 1\nhalf 2\nhalf 3\nhalf 4 whole\n'
     lines = errors.splitlines()
-    assert lines[0::2] == [ERROR, ERROR] and len(lines) == 4
+    assert lines[0::2] == [ERROR] * 3 and len(lines) == 6
     for line in lines[1::2]:
         assert line.startswith('netdebug: fake-monitor exited with status 1 at ') and line.endswith('; restarted')
         assert abs(int(line.split(' at ')[1].split(';')[0]) - time.time()) < 10
-    assert monitor.parse_restarts(errors) == (2, ERROR)
+    assert monitor.parse_restarts(errors) == (3, ERROR)
     # timeout signals its whole group: the monitor's own child ends too.
     assert gone(int((tmp_path / 'fake-monitor.child').read_text()))
 
 
-def test_the_loop_gives_up_after_max_restarts(tmp_path, fake):
-    rc, capture, errors, elapsed = run_loop(tmp_path, [fake], 20, max_restarts=3, fails=99)
-    assert rc == 1 and elapsed < 10
-    assert capture == 'half 1\nhalf 2\nhalf 3\nhalf 4'
-    assert errors.splitlines()[-1].startswith('netdebug: fake-monitor exited with status 1 at ')
-    assert errors.splitlines()[-1].endswith('; not restarted after 3 restarts')
-    assert monitor.parse_restarts(errors) == (3, ERROR)
+def test_a_monitor_that_always_fails_at_once_gives_up_at_the_rate_cap(tmp_path, fake):
+    """The values and the pause the module uses: MAX_FAILURES runs, then the loop ends well before the window."""
+    rc, capture, errors, elapsed = run_loop(tmp_path, [fake], 60, fails=99, pause=monitor.RESTART_PAUSE)
+    assert rc == 1 and elapsed < monitor.FAILURE_WINDOW / 2
+    assert capture == '\n'.join('half %d' % n for n in range(1, monitor.MAX_FAILURES + 1))
+    last = errors.splitlines()[-1]
+    assert last.startswith('netdebug: fake-monitor exited with status 1 at ')
+    assert last.endswith('; not restarted: %d failures within %d s' % (monitor.MAX_FAILURES, monitor.FAILURE_WINDOW))
+    assert monitor.parse_restarts(errors) == (monitor.MAX_FAILURES - 1, ERROR)
+
+
+def test_a_monitor_that_fails_slowly_is_restarted_past_the_cap_count(tmp_path, fake):
+    """Failures 0.3 s apart at least: 5 never fall within 1 s, so the loop restarts it more than 5 times (a
+    lifetime count of 5 would have ended it) until the timeout."""
+    rc, capture, errors, elapsed = run_loop(tmp_path, [fake], 3, fails=99, slow=0.3, cap=(5, 1))
+    restarts, last_error = monitor.parse_restarts(errors)
+    assert rc == 124 and 2.9 < elapsed < 5 and restarts > 5 and last_error == ERROR, errors
+    assert 'not restarted' not in errors
+    assert capture.split('\n')[:restarts + 1] == ['half %d' % n for n in range(1, restarts + 2)]
 
 
 def test_a_monitor_that_ends_well_is_not_restarted(tmp_path):
@@ -126,7 +140,9 @@ PARSE_CASES = [
      'netdebug: nft exited with status 2 at 18; restarted\n', (2, None)),  # said nothing before the second
     ('a\nnetdebug: m exited with status 1 at 17; restarted\nb\n\n', (1, 'a')),  # b: after the last restart
     ('a\nnetdebug: m exited with status 1 at ; restarted\n', (1, 'a')),  # no date(1): the count still holds
-    ('a\nnetdebug: m exited with status 1 at 17; not restarted after 100 restarts\n', (0, None)),
+    ('a\nnetdebug: m exited with status 1 at 17; not restarted: 1 failures within 10 s\n', (0, None)),
+    ('a\nnetdebug: m exited with status 1 at 17; restarted\nb\n'
+     'netdebug: m exited with status 1 at 17; not restarted: 2 failures within 10 s\n', (1, 'a')),
 ]
 
 
