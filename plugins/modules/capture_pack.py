@@ -24,8 +24,8 @@ description:
   - A part the node cannot give (conntrack without pyroute2 or ctnetlink, no netfilter logging) is left out and
     named in RV(problems); a copy source that does not exist and a kernel log that cannot be read are named in
     RV(pack_warnings). Neither fails the task.
-  - Always reports unchanged; it only reads the node. The private directory of a large archive is the one thing
-    that stays, and the caller removes it.
+  - Only reads the node and reports unchanged, unless O(remove_copied) removes copy sources. The private
+    directory of a large archive is the one thing the module leaves, and the caller removes it.
   - Needs root for the conntrack and logger reads and to read the kernel log.
 author:
   - netdebug.netfilter contributors (@netdebug)
@@ -35,8 +35,15 @@ requirements:
   - C(journalctl) for O(kernlog.source=journal), C(dmesg) for O(kernlog.source=dmesg).
 extends_documentation_fragment:
   - netdebug.netfilter.attributes
-  - netdebug.netfilter.attributes.info_module
   - netdebug.netfilter.attributes.linux
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The archive is built as in a real run; with O(remove_copied) nothing is removed and RV(removed) lists what
+        would be.
+  diff_mode:
+    support: none
 options:
   texts:
     description:
@@ -64,6 +71,24 @@ options:
         description: Path inside the archive (relative, same rules as the keys of O(texts)).
         type: str
         required: true
+  remove_copied:
+    description:
+      - Once the archive is built and its sha256 computed, remove the O(copies) sources that netdebug wrote in its
+        run state directory C(/run/netdebug/runs/): the trace monitors' C(<backend>.trace) capture files and the
+        C(ruleset/) directory that M(netdebug.netfilter.iptables_trace)
+        O(netdebug.netfilter.iptables_trace#module:record_rulesets) writes. Nothing else removes them, and they
+        take memory (tmpfs) until the node reboots. A file is unlinked, a directory removed with everything in it.
+      - "Safety: a source is removed only when its real path (symbolic links and C(..) resolved) lies strictly
+        inside C(/run/netdebug/runs/) and is not a run's own state (the run directory itself, its C(run.json) or
+        C(reaper.log)). Any other source is never removed; it stays with the pack warning C(remove_copied: <src>
+        is not under /run/netdebug/runs; left in place) (or that it is a run's own state)."
+      - Nothing but the listed sources is removed. Nothing is removed when packing fails or in check mode. A
+        source that cannot be removed is named in RV(pack_warnings) and does not fail the task.
+      - Use it once the run is over (M(netdebug.netfilter.iptables_trace)
+        O(netdebug.netfilter.iptables_trace#module:state=absent)): a monitor still running keeps writing into a
+        capture file removed under it.
+    type: bool
+    default: false
   kernlog:
     description:
       - Extract the kernel log lines of a time window that carry one of O(kernlog.patterns) into
@@ -191,6 +216,19 @@ EXAMPLES = r"""
   changed_when: true
   when: packed.content is not none
 
+- name: Pack the run's capture file and recorded rulesets, then free their space in /run on the node
+  netdebug.netfilter.capture_pack:
+    copies:
+      - src: /run/netdebug/runs/inc42/ruleset
+        dest: ruleset
+      - src: /run/netdebug/runs/inc42/nft.trace
+        dest: trace/nft.trace
+    remove_copied: true
+    facts:
+      inventory_hostname: "{{ inventory_hostname }}"
+  become: true
+  register: packed_and_freed
+
 - name: A big bundle - keep it on the node, fetch it, remove it
   netdebug.netfilter.capture_pack:
     conntrack: {limit: 0}
@@ -241,12 +279,20 @@ archive:
   type: str
   sample: /tmp/netdebug-pack-k2j3h4/bundle.tar.gz
 pack_warnings:
-  description: What could not be put in the archive as asked (a missing copy source, an unreadable kernel log);
-    also issued as warnings.
+  description: What could not be put in the archive as asked (a missing copy source, an unreadable kernel log) and
+    the copy sources O(remove_copied) left in place; also issued as warnings.
   returned: always
   type: list
   elements: str
   sample: ['copies: /run/netdebug/runs/inc42/nft.trace is missing on the node']
+removed:
+  description:
+    - Real paths of the O(copies) sources O(remove_copied) removed (in check mode, would remove), sorted; empty
+      without O(remove_copied). The task reports changed when it is not empty.
+  returned: always
+  type: list
+  elements: str
+  sample: [/run/netdebug/runs/inc42/nft.trace, /run/netdebug/runs/inc42/ruleset]
 problems:
   description:
     - "Parts of the node's state left out of the archive, and why (C(conntrack: ...), C(logger state: ...))."
@@ -287,13 +333,15 @@ ARGUMENT_SPEC = dict(
     loggers=dict(type='bool', default=True),
     facts=dict(type='dict', default={}),
     inline_max=dict(type='int', default=4194304),
+    remove_copied=dict(type='bool', default=False),
 )
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     runner = ToolRunner(module)
-    run_module(module, lambda: run(module.params, runner, lambda: NfLogManager(module, runner)))
+    run_module(module, lambda: run(module.params, runner, lambda: NfLogManager(module, runner),
+                                   check_mode=module.check_mode))
 
 
 if __name__ == '__main__':

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import facts, kernlog, pack, reads
+from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import copied, facts, kernlog, pack, reads
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError, ParameterError
 
 ARCHIVE_NAME = 'bundle.tar.gz'
@@ -97,8 +97,8 @@ def stage(params, root, runner, logger_manager, conntrack_run=None):
     return warnings, problems
 
 
-def run(params, runner, logger_manager, conntrack_run=None, tmpdir=None):
-    """(the module's result: files, sha256, size, content or archive, pack_warnings, problems, changed false;
+def run(params, runner, logger_manager, conntrack_run=None, tmpdir=None, check_mode=False):
+    """(the module's result: files, sha256, size, content or archive, pack_warnings, problems, removed, changed;
     the warnings again, for module.warn).
 
     logger_manager() gives the NfLogManager that reads the logger state; conntrack_run replaces conntrack_query's
@@ -116,13 +116,17 @@ def run(params, runner, logger_manager, conntrack_run=None, tmpdir=None):
         shutil.rmtree(root)
         size = os.path.getsize(archive)
         result = {'changed': False, 'files': files, 'sha256': pack.sha256_file(archive), 'size': size,
-                  'content': None, 'archive': None, 'pack_warnings': warnings, 'problems': problems}
+                  'content': None, 'archive': None, 'pack_warnings': warnings, 'problems': problems, 'removed': []}
         if size <= (params.get('inline_max') or 0):
             with open(archive, 'rb') as handle:
                 result['content'] = base64.b64encode(handle.read()).decode('ascii')
         else:
             result['archive'] = archive
             keep = True
+        # Last: only a complete, checksummed archive may replace the sources it holds.
+        if params.get('remove_copied'):
+            result['removed'] = copied.remove_sources(params.get('copies') or [], check_mode, warnings)
+            result['changed'] = bool(result['removed'])
         return result, warnings
     finally:
         if not keep:

@@ -13,6 +13,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import copied
 from ansible_collections.netdebug.netfilter.plugins.modules import capture_pack
 
 
@@ -65,3 +66,22 @@ def test_missing_copy_is_a_module_warning(capsys, tmp_path, monkeypatch):
     result = _main({'loggers': False, 'copies': [{'src': str(tmp_path / 'nope'), 'dest': 'x'}]}, capsys)
     assert result['pack_warnings'] == ['copies: %s is missing on the node' % (tmp_path / 'nope')]
     assert warned == result['pack_warnings']
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_remove_copied_removes_run_files_only_and_not_in_check_mode(capsys, tmp_path, monkeypatch, check_mode):
+    runs = tmp_path / 'runs'
+    (runs / 'r1').mkdir(parents=True)
+    (runs / 'r1' / 'nft.trace').write_text('trace\n')
+    (tmp_path / 'mine').write_text('mine\n')
+    monkeypatch.setattr(copied, 'RUNS_DIR', str(runs))
+    warned = []
+    monkeypatch.setattr(capture_pack.AnsibleModule, 'warn', lambda self, warning: warned.append(warning))
+    result = _main({'loggers': False, 'remove_copied': True, '_ansible_check_mode': check_mode,
+                    'copies': [{'src': str(runs / 'r1' / 'nft.trace'), 'dest': 'trace/nft.trace'},
+                               {'src': str(tmp_path / 'mine'), 'dest': 'mine'}]}, capsys)
+    assert result['changed'] is True and result['removed'] == [str(runs / 'r1' / 'nft.trace')]
+    assert [item['path'] for item in result['files']] == ['facts.json', 'mine', 'trace/nft.trace']
+    assert warned == result['pack_warnings'] == ['remove_copied: %s is not under %s; left in place'
+                                                 % (tmp_path / 'mine', runs)]
+    assert (runs / 'r1' / 'nft.trace').exists() is check_mode and (tmp_path / 'mine').exists()

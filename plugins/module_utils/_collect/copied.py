@@ -1,0 +1,70 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""capture_pack's remove_copied: once the archive holds them, drop the copy sources netdebug wrote under /run.
+
+The trace run's capture files and recorded rulesets sit in the run state directory on tmpfs (RAM) and nothing
+else removes them. Only what resolves strictly inside that directory goes, and never a run's own state (its
+directory, run.json, reaper.log), which the reapers still read. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import DEFAULT_ROOT, runs_dir
+
+RUNS_DIR = runs_dir(DEFAULT_ROOT)
+RUN_STATE_FILES = ('run.json', 'reaper.log')
+
+
+def _inside(real, base):
+    return real.startswith(base + os.sep)
+
+
+def _refusal(real):
+    """Why real (a resolved source) must stay, or None when it may be removed."""
+    base = os.path.realpath(RUNS_DIR)
+    if not _inside(real, base):
+        return 'is not under %s' % RUNS_DIR
+    parts = os.path.relpath(real, base).split(os.sep)
+    if len(parts) < 2 or (len(parts) == 2 and parts[1] in RUN_STATE_FILES):
+        return "is a run's own state (its directory, run.json or reaper.log)"
+    return None
+
+
+def _remove(real):
+    if os.path.isdir(real):
+        shutil.rmtree(real)
+    else:
+        os.unlink(real)
+
+
+def remove_sources(copies, check_mode, warnings):
+    """Remove the copies' sources that lie inside the runs directory; returns the real paths removed, sorted.
+
+    A source outside it, or a run's own state, stays with a warning; so does one that cannot be removed. A
+    source that no longer exists was already warned about by the copy. In check mode nothing is removed and the
+    list says what would be (a source inside one already removed is not listed again)."""
+    removed = set()
+    for item in copies:
+        src = item['src']
+        if not os.path.exists(src):
+            continue
+        real = os.path.realpath(src)
+        if any(real == done or _inside(real, done) for done in removed):
+            continue
+        why = _refusal(real)
+        if why:
+            warnings.append('remove_copied: %s %s; left in place' % (src, why))
+            continue
+        if check_mode:
+            removed.add(real)
+            continue
+        try:
+            _remove(real)
+        except OSError as exc:
+            warnings.append('remove_copied: cannot remove %s: %s' % (real, exc))
+            continue
+        removed.add(real)
+    return sorted(removed)
