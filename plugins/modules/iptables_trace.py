@@ -281,8 +281,8 @@ monitors_restarted:
       a new line in the capture file and a pause of 50 ms. C(xtables-monitor --trace) exits with C(No such file
       or directory) when a traced rule is deleted before it looks the rule up, as agents that rewrite their
       chains (kube-proxy, Calico) do.
-    - There is no limit on the number of restarts over the ttl: the node gives up only when the monitor fails 20
-      times within 10 seconds (see RV(monitors_died)).
+    - The number of restarts over the ttl has no limit; the node gives up only when the monitor fails 20 times
+      within 10 seconds (see RV(monitors_died)).
     - Trace lines in each gap (a few milliseconds) may be missing from the capture file; a warning says so too.
       The node records each restart in C(<backend>.stderr) next to the capture file.
   returned: when state is absent or duration is set
