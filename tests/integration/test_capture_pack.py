@@ -12,6 +12,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import tarfile
 import time
 
@@ -118,3 +119,40 @@ def test_capture_pack_keeps_a_large_archive_for_the_caller(app_guard, lab_ansibl
             assert sorted(tar.getnames()) == ['a.txt', 'facts.json']
     finally:
         node_run(app_guard, 'node2', ['rm', '-rf', directory])
+
+
+def test_capture_pack_removes_the_copied_run_files_only(netns_lab, lab_ansible):
+    """A fake run directory on the node: its ruleset and capture file go once packed; run.json and a /tmp file
+    (also copied) stay, the /tmp one with a warning."""
+    run_id = 'pack-rm-%d-%d' % (os.getpid(), time.time())
+    run_dir = '/run/netdebug/runs/' + run_id
+    outside = '/tmp/ndpack-test-outside-' + run_id
+    sources = [(run_dir + '/ruleset', 'ruleset'), (run_dir + '/nft.trace', 'trace/nft.trace'), (outside, 'outside')]
+    args = {'loggers': False, 'remove_copied': True, 'copies': [{'src': src, 'dest': dest} for src, dest in sources]}
+    node_run(netns_lab, 'node2', ['sh', '-c', 'mkdir -p {0}/ruleset/before && echo "{{}}" > {0}/run.json && '
+                                              'printf "*filter\\nCOMMIT\\n" > {0}/ruleset/before/iptables-nft.save && '
+                                              'printf "trace id 1\\n" > {0}/nft.trace && echo mine > {1}'
+                                  .format(run_dir, outside)])
+    try:
+        checked = lab_ansible.module('node2', MODULE, args, check=True)
+        assert checked.rc == 0, checked
+        after_check = node_run(netns_lab, 'node2', ['find', run_dir, outside]).split()
+        res = lab_ansible.module('node2', MODULE, args)
+        assert res.rc == 0, res
+        after = node_run(netns_lab, 'node2', ['find', run_dir, outside]).split()
+    finally:
+        node_run(netns_lab, 'node2', ['rm', '-rf', run_dir, outside])
+
+    warning = 'remove_copied: %s is not under /run/netdebug/runs; left in place' % outside
+    for result in (checked.by_host()['node2'], res.by_host()['node2']):
+        assert result['changed'] is True and result['removed'] == [run_dir + '/nft.trace', run_dir + '/ruleset']
+        assert result['pack_warnings'] == [warning] and any(warning in w for w in result.get('warnings', []))
+        members = _members(result['content'])
+        _check_listing(result, members)
+        assert sorted(members) == ['facts.json', 'outside', 'ruleset/before/iptables-nft.save', 'trace/nft.trace']
+        assert (members['outside'], members['trace/nft.trace']) == (b'mine\n', b'trace id 1\n')
+        assert members['ruleset/before/iptables-nft.save'] == b'*filter\nCOMMIT\n'
+    assert sorted(after_check) == sorted([run_dir, run_dir + '/run.json', run_dir + '/nft.trace', run_dir + '/ruleset',
+                                          run_dir + '/ruleset/before', run_dir + '/ruleset/before/iptables-nft.save',
+                                          outside])
+    assert sorted(after) == sorted([run_dir, run_dir + '/run.json', outside])
