@@ -48,7 +48,7 @@ while :; do
   "$@"
   rc=$?
   [ "$rc" -eq 0 ] && exit 0
-  read up rest < /proc/uptime
+  read -r up rest < /proc/uptime
   now=${up%.*}${up#*.}
   kept=
   n=0
