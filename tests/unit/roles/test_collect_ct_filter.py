@@ -58,7 +58,8 @@ def filters(tmp_path_factory):
     env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_DEPRECATION_WARNINGS='0',
                ANSIBLE_COLLECTIONS_PATH=str(HERE.parents[6]))  # the tree the unit tests run from (match_dict)
     proc = subprocess.run([os.path.join(bindir, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
-                           '-e', 'ansible_python_interpreter=' + sys.executable, str(work / 'play.yml')], capture_output=True, text=True, env=env, timeout=300, check=False)
+                           '-e', 'ansible_python_interpreter=' + sys.executable, str(work / 'play.yml')],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return [json.loads((out / ('%d.json' % index)).read_text()) for index in range(len(CASES))]
 
