@@ -74,8 +74,8 @@ options:
   remove_copied:
     description:
       - Once the archive is built and its sha256 computed, remove the O(copies) sources that netdebug wrote in its
-        run state directory C(/run/netdebug/runs/): the trace monitors' C(<backend>.trace) capture files and the
-        C(ruleset/) directory that M(netdebug.netfilter.iptables_trace)
+        run state directory C(/run/netdebug/runs/), that is the trace monitors' C(<backend>.trace) capture files and
+        the C(ruleset/) directory that M(netdebug.netfilter.iptables_trace)
         O(netdebug.netfilter.iptables_trace#module:record_rulesets) writes. Nothing else removes them, and they
         take memory (tmpfs) until the node reboots. A file is unlinked, a directory removed with everything in it.
       - "Safety: a source is removed only when its real path (symbolic links and C(..) resolved) lies strictly
@@ -85,8 +85,8 @@ options:
       - Nothing but the listed sources is removed. Nothing is removed when packing fails or in check mode. A
         source that cannot be removed is named in RV(pack_warnings) and does not fail the task.
       - Use it once the run is over (M(netdebug.netfilter.iptables_trace)
-        O(netdebug.netfilter.iptables_trace#module:state=absent)): a monitor still running keeps writing into a
-        capture file removed under it.
+        O(netdebug.netfilter.iptables_trace#module:state=absent)), since a monitor still running keeps writing
+        into a capture file removed under it.
     type: bool
     default: false
   kernlog:
