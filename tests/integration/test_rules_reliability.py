@@ -168,8 +168,11 @@ def test_two_runs_do_not_interfere(lab, lab_ansible):
     assert len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == 2 * 3  # timeout, restart loop, monitor
     rs.wait_until(lambda: not rs.tagged_lines(lab, 'node2', 'short'), short['expires_at'] - time.time() + 5,
                   what='the short run to expire')
+    # The reaper removes the rules first, then stops the monitor's process group (timeout, loop, monitor): on a
+    # loaded machine the check can land in between. The monitor must go well before its own timeout (ttl + 10 s).
+    rs.wait_until(lambda: len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == 3,
+                  short['expires_at'] + 8 - time.time(), what="the short run's monitor to be stopped by its reaper")
     assert len(rs.tagged_lines(lab, 'node2', 'long')) == 2
-    assert len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == 3
     assert rs.processes(lab, 'node2', '--run-id long ')
     again = ok(lab_ansible.module('node2', TRACE, {'run_id': 'long', 'protocol': 'icmp', 'ttl': 300}), 'node2')
     assert not again['changed']
