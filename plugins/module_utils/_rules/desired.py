@@ -52,6 +52,12 @@ class DesiredRule:
     def nft_chain(self):
         return chain_name(self.table, self.hook)
 
+    @property
+    def target_jump(self):
+        """The iptables target the rule jumps to (TRACE, LOG, NFLOG)."""
+        after = list(self.body[1]) if not self.native else []
+        return after[after.index('-j') + 1] if '-j' in after else None
+
     def args(self, tag):
         """iptables argv (match, limit, comment, target)."""
         before, after = self.body

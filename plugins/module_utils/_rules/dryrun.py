@@ -6,6 +6,10 @@ The kernel checks the rule there exactly as it would on the node (table, hook, m
 option values), and the namespace, with everything in it, disappears when the command ends. Nothing on the
 node's ruleset is touched, which ``iptables-restore --test`` cannot promise to check (it never reaches the
 kernel) and a temporary chain on the node would not be safe.
+
+In the same namespace the rule is then listed back and compared with what the parameters allow: our tag as its
+only comment and the module's own target. That is the check that no spelling of match_extra can get around,
+because it reads the rule as the kernel holds it rather than the tokens that asked for it.
 """
 
 from __future__ import annotations
@@ -13,12 +17,18 @@ from __future__ import annotations
 import sys
 
 from . import iptables_backend, nftables_backend
+from .backends import SAVE_TOOLS
 from .errors import ParamError, RulesError
+from .iptables_parse import parse_rules
 from .kmsg import KmsgReader
+from .nft_parse import parse_table_text
 
 KERNEL_HINTS = ('x_tables', 'xt_', 'nf_tables', 'ip_tables', 'ip6_tables')
 
 PROBE_TAG = 'netdebug:dry-run:0'
+# Insert, then list the table back, in one throwaway namespace: "$1" and "$3" are the tools' paths (argv only).
+IPTABLES_READBACK = '"$1" -w "$2" --noflush && exec "$3" -t "$4"'
+NFT_READBACK = '"$1" -f - && exec "$1" -a list table "$2" "$3"'
 
 
 class Unavailable(Exception):
@@ -37,13 +47,34 @@ def _probe(node):
 def _command(node, rule):
     unshare = node.tool('unshare')
     if rule.native:
-        return ([unshare, '--net', '--', node.tool('nft'), '-f', '-'],
+        return ([unshare, '--net', '--', '/bin/sh', '-c', NFT_READBACK, 'netdebug-dry-run', node.tool('nft'),
+                 nftables_backend.FAMILY, nftables_backend.TABLE],
                 nftables_backend.dry_run_input(rule.table, rule.hook, rule.body, PROBE_TAG))
-    restore = node.tool(iptables_backend.binary_name(rule.backend, rule.family, restore=True))
-    if not restore:
-        raise Unavailable('%s is not installed' % iptables_backend.binary_name(rule.backend, rule.family, True))
-    return ([unshare, '--net', '--', restore, '-w', str(node.lock_wait), '--noflush'],
+    names = (iptables_backend.binary_name(rule.backend, rule.family, restore=True),
+             SAVE_TOOLS[(rule.backend, rule.family)])
+    missing = [name for name in names if not node.tool(name)]
+    if missing:
+        raise Unavailable('%s is not installed' % ' and '.join(missing))
+    return ([unshare, '--net', '--', '/bin/sh', '-c', IPTABLES_READBACK, 'netdebug-dry-run', node.tool(names[0]),
+             str(node.lock_wait), node.tool(names[1]), rule.table],
             iptables_backend.dry_run_input(rule.table, rule.chain, rule.args(PROBE_TAG), rule.hook is None))
+
+
+def readback_problem(rule, listing):
+    """Why the rule as listed back is not the rule the parameters allow, or None when it is."""
+    if rule.native:
+        listed = [r for r in parse_table_text(listing) if r.tag is not None]
+        if len(listed) != 1 or not listed[0].verified:
+            return 'it lists as %r' % ([r.text for r in listed],)
+        return None
+    listed = [r for r in parse_rules(listing) if r.tag is not None]
+    if len(listed) != 1:
+        return 'it lists as %d rules carrying the tag' % len(listed)
+    got = listed[0]
+    if not got.verified or got.jump != rule.target_jump or got.chain != rule.chain:
+        return 'it lists as %r (wanted our tag as the only comment, target %s, chain %s)' % (
+            got.line, rule.target_jump, rule.chain)
+    return None
 
 
 def _kernel_reader():
@@ -69,6 +100,11 @@ def check(node, rules, extra_given):
         if result.rc == 0:
             if kernel:
                 kernel.close()
+            problem = readback_problem(rule, result.stdout)
+            if problem:
+                raise ParamError('match_extra' if extra_given else 'match',
+                                 'the rule for %s would not be only a match with our target and tag: %s; nothing was '
+                                 'changed' % (rule.where(), problem))
             continue
         detail = (result.stderr or result.stdout).strip()
         if kernel:

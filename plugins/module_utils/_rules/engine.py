@@ -130,6 +130,10 @@ def _insert(node, rule, tag, expires_at):
         found = [r for r in nft.list_rules() if r.handle == handle and r.tag and r.tag.text() == tag]
         if not found:
             raise RulesError('nft added rule handle %d to %s but it is not in the ruleset' % (handle, rule.where()))
+        if not found[0].verified:
+            nft.delete(found[0])
+            raise RulesError('nft listed the rule for %s as %r, with a comment besides our tag: it was removed at '
+                             'once' % (rule.where(), found[0].text))
         rec.update(handle=handle, line=found[0].text, table='netdebug')
         return rec
     backend = node.iptables(rule.backend, rule.family)
@@ -143,12 +147,17 @@ def _insert(node, rule, tag, expires_at):
         same = [r for r in new if r.line == line]
         if same:
             new.remove(same[0])
-    if not new or not backend.exists(rule.table, rule.chain, rule.args(tag)):
+    unverified = [r for r in new if not r.verified or r.jump != rule.target_jump]
+    if not new or unverified or not backend.exists(rule.table, rule.chain, rule.args(tag)):
         for stray in new:  # our tag in another form: the rollback cancels the reaper, so it goes now
             try:
                 backend.delete(rule.table, stray)
             except RulesError:
                 pass
+        if unverified:
+            raise RulesError('%s listed the rule for %s as %r, not as it was asked for (one comment, our tag, target '
+                             '%s): it was removed at once' % (backend.name, rule.where(), unverified[0].line,
+                                                              rule.target_jump))
         raise RulesError('%s accepted the rule for %s, but it is not in the chain afterwards'
                          % (backend.name, rule.where()))
     rec['line'] = new[0].line
@@ -312,6 +321,9 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
     if check_mode:
         removed['monitors'], removed['reapers'] = _live(node, run_id)
     died, restarted = removed.pop('monitors_died'), removed.pop('monitors_restarted')
+    warnings += ['removed a rule carrying a netdebug tag that was not as netdebug inserts them (%s %s %s %s: %s); '
+                 'it was ours by its tag' % (r['backend'], r['family'], r['table'], r['chain'], r['rule'])
+                 for r in removed['rules'] if not r.get('verified', True)]
     changed = bool(removed['rules'] or removed['monitors'] or removed['reapers'] or removed['tables'])
     result = {'run_id': run_id, 'changed': changed, 'removed': removed,
               'rules': [], 'diff': {'before': _diff_text(removed['rules']), 'after': ''}}

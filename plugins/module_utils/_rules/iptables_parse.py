@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 
 from .errors import RulesError
-from .tag import parse_tag
+from .tag import first_tag
 
 
 class ListedRule:
@@ -22,7 +22,13 @@ class ListedRule:
         self.line = line
         self.position = position
         self.comments = _option_values(args, '--comment')
-        self.tag = parse_tag(self.comments[0]) if len(self.comments) == 1 else None
+        self.tag = first_tag(self.comments)
+
+    @property
+    def verified(self):
+        """True when the rule is exactly as we insert them: our tag its only comment and one jump."""
+        jumps = [t for t in self.args if t in ('-j', '-g')]
+        return self.tag is not None and len(self.comments) == 1 and len(jumps) == 1 and '-g' not in jumps
 
     @property
     def jump(self):
@@ -71,5 +77,5 @@ def parse_chains(text):
 
 
 def tagged(rules, run_id):
-    """The rules whose only comment is a netdebug tag of run_id ('*' = any run)."""
+    """The rules carrying a netdebug tag of run_id ('*' = any run) in any of their comments."""
     return [rule for rule in rules if rule.tag is not None and rule.tag.belongs_to(run_id)]

@@ -8,7 +8,7 @@ import json
 import re
 
 from .errors import RulesError
-from .tag import parse_tag
+from .tag import first_tag
 
 _CHAIN_RE = re.compile(r'^chain\s+(\S+)\s*\{')
 _HANDLE_RE = re.compile(r'\s*#\s*handle\s+([0-9]+)\s*$')
@@ -23,8 +23,13 @@ class NftRule:
         self.chain = chain
         self.handle = handle
         self.text = text
-        comments = _COMMENT_RE.findall(text)
-        self.tag = parse_tag(comments[0]) if len(comments) == 1 else None
+        self.comments = _COMMENT_RE.findall(text)
+        self.tag = first_tag(self.comments)
+
+    @property
+    def verified(self):
+        """True when our tag is the rule's only comment."""
+        return self.tag is not None and len(self.comments) == 1
 
     def __repr__(self):
         return 'NftRule(%r, %r, %r)' % (self.chain, self.handle, self.text)

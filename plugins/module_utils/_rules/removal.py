@@ -34,10 +34,10 @@ class Found:
         if self.native:
             return {'backend': 'nftables', 'family': 'inet', 'table': 'netdebug', 'chain': self.rule.chain,
                     'rule': self.rule.text, 'handle': self.rule.handle, 'run_id': self.rule.tag.run_id,
-                    'expires_at': self.rule.tag.expires_at}
+                    'expires_at': self.rule.tag.expires_at, 'verified': self.rule.verified}
         return {'backend': self.backend.variant, 'family': self.backend.family, 'table': self.table,
                 'chain': self.rule.chain, 'rule': self.rule.line, 'run_id': self.rule.tag.run_id,
-                'expires_at': self.rule.tag.expires_at}
+                'expires_at': self.rule.tag.expires_at, 'verified': self.rule.verified}
 
     def remove(self):
         if self.native:

@@ -27,14 +27,27 @@ HOOKS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')
 IN_HOOKS = ('PREROUTING', 'INPUT', 'FORWARD')
 OUT_HOOKS = ('FORWARD', 'OUTPUT', 'POSTROUTING')
 OWNER_HOOKS = ('OUTPUT', 'POSTROUTING')
-# match_extra must only add matches: these would change what the rule does or where it goes
-IPTABLES_FORBIDDEN = ('-j', '--jump', '-g', '--goto', '-A', '--append', '-I', '--insert', '-D', '--delete',
-                      '-R', '--replace', '-N', '--new-chain', '-X', '--delete-chain', '-F', '--flush', '-Z',
-                      '--zero', '-P', '--policy', '-E', '--rename-chain', '-t', '--table', '-w', '--wait',
-                      '-W', '--wait-interval', 'comment', '--comment')
+# match_extra must only add matches. iptables reads its argv with getopt_long, so a token can hide an option in a
+# short-option cluster ("-mcomment", "-vjACCEPT"), after "=" ("--comment=x") or as an abbreviation ("--jum"):
+# the check below reads the tokens the way getopt does (see _iptables_options).
+# Short options of iptables that take an argument (attached or the next token) / whose argument must be attached.
+_SHORT_WITH_ARG = 'ACDEINPRcdgijmopst'
+_SHORT_OPTIONAL_ARG = 'FLSWXZhw'
+# The only short options a match may use: match module, protocol, addresses, interfaces, fragment.
+SHORT_ALLOWED = 'mpsdiof'
+# Long options of iptables itself (and of the comment match) that set the target, the chain, the table, a
+# command or the comment; any abbreviation of one is refused too, as getopt_long would expand it.
+LONG_FORBIDDEN = ('append', 'check', 'delete', 'insert', 'replace', 'list', 'list-rules', 'flush', 'zero',
+                  'new-chain', 'delete-chain', 'rename-chain', 'policy', 'jump', 'goto', 'table', 'wait',
+                  'wait-interval', 'set-counters', 'verbose', 'numeric', 'exact', 'line-numbers', 'modprobe',
+                  'help', 'version', 'comment', 'ipv4', 'ipv6')
+# Match modules that would add a comment or change state rather than only match.
+MODULES_FORBIDDEN = ('comment',)
 NFT_FORBIDDEN = ('accept', 'drop', 'reject', 'queue', 'jump', 'goto', 'return', 'continue', 'comment',
                  'counter', 'log', 'nftrace', 'notrack', 'dup', 'fwd', 'snat', 'dnat', 'masquerade',
-                 'redirect', 'tproxy', 'synproxy', 'set')
+                 'redirect', 'tproxy', 'synproxy', 'set', 'limit', 'quota', 'meter', 'update', 'add', 'delete',
+                 'reset', 'flow', 'offload')
+_NFT_WORD_SPLIT = re.compile(r'[\s{},"\']+')
 _IFNAME_BAD = re.compile(r'[\s/:\'"\\]')
 _PORT_RE = re.compile(r'^([0-9]{1,5})(?:[:-]([0-9]{1,5}))?$')
 _USER_RE = re.compile(r'^(?:[0-9]{1,10}(?:-[0-9]{1,10})?|[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?)$')
@@ -376,9 +389,56 @@ def build_match(params, ip_version, backend=None):
 
 
 def check_extra(tokens, backend):
-    """match_extra may only add matches; anything that sets a target, a chain or a comment is refused here."""
-    forbidden = NFT_FORBIDDEN if backend == 'nftables' else IPTABLES_FORBIDDEN
+    """match_extra may only add matches; anything that sets a target, a chain, a table or a comment is refused."""
+    if backend == 'nftables':
+        for token in tokens:
+            for word in _NFT_WORD_SPLIT.split(token.lower()):
+                if word in NFT_FORBIDDEN:
+                    _refuse(token, 'the nft word %r' % word)
+        return
+    expect_module = False
     for token in tokens:
-        if token in forbidden:
-            raise ParamError('match_extra', '%r is not allowed: match_extra only adds matches; the target, the chain '
-                                            'and the comment are set by the module' % token)
+        if expect_module:
+            _check_module(token, token)
+            expect_module = False
+            continue
+        for option, value in _iptables_options(token):
+            if option in ('m', 'match'):
+                if value is None:
+                    expect_module = True
+                else:
+                    _check_module(token, value)
+
+
+def _refuse(token, what):
+    raise ParamError('match_extra', '%r is not allowed (%s): match_extra only adds matches; the target, the chain, '
+                                    'the table and the comment are set by the module. Spell options out in full, '
+                                    'one per token, e.g. ["-m", "length", "--length", "0:100"]' % (token, what))
+
+
+def _check_module(token, name):
+    if name.strip().lower() in MODULES_FORBIDDEN:
+        _refuse(token, 'the match module %r' % name)
+
+
+def _iptables_options(token):
+    """(option, attached value or None) that getopt_long would read from this token; [] for a plain value."""
+    if token.startswith('--') and len(token) > 2:
+        name, _sep, value = token[2:].partition('=')
+        name = name.lower()
+        if name in LONG_FORBIDDEN or any(full.startswith(name) for full in LONG_FORBIDDEN):
+            _refuse(token, 'the option --%s' % name)
+        if 'match'.startswith(name) and len(name) >= 2:
+            name = 'match'  # getopt_long expands an abbreviation of --match
+        return [(name, value if _sep else None)]
+    if token.startswith('-') and len(token) > 1 and token != '-':
+        found = []
+        for index, letter in enumerate(token[1:], start=1):
+            if letter not in SHORT_ALLOWED:
+                _refuse(token, 'the option -%s' % letter)
+            if letter in _SHORT_WITH_ARG or letter in _SHORT_OPTIONAL_ARG:
+                found.append((letter, token[index + 1:] or None))
+                break
+            found.append((letter, None))
+        return found
+    return []

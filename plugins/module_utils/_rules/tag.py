@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run ids, ttl bounds and the comment tag ``netdebug:<run_id>:<expiry epoch>`` that marks every rule we add.
 
-The tag is the only thing removal trusts: a rule is ours exactly when its comment parses here.
+The tag is the only thing removal trusts: a rule is ours exactly when one of its comments parses here.
 Stdlib only: the on-node reaper imports this file too.
 """
 
@@ -87,6 +87,19 @@ def parse_tag(comment):
     if not match:
         return None
     return Tag(match.group(1), int(match.group(2)))
+
+
+def first_tag(comments):
+    """The first netdebug tag among a rule's comments, or None.
+
+    Any comment counts, not only a rule's sole one: a rule that carries our tag beside another comment is ours
+    to remove (and is reported as not verified), never left behind because it looks unusual.
+    """
+    for comment in comments:
+        tag = parse_tag(comment)
+        if tag is not None:
+            return tag
+    return None
 
 
 def default_log_prefix(run_id):

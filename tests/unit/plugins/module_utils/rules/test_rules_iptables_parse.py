@@ -24,7 +24,7 @@ def test_raw_table_of_both_variants(name, fixture_text):
         ('PREROUTING', 1), ('PREROUTING', 2), ('PREROUTING', 3), ('PREROUTING', 4), ('PREROUTING', 5),
         ('PREROUTING', 6), ('OUTPUT', 1), ('OUTPUT', 2), ('OUTPUT', 3), ('OUTPUT', 4), ('OUTPUT', 5),
         ('cali-PREROUTING', 1)]
-    assert [r.tag for r in rules] == [RUN2, RUN1, RUN1, RUN1, None, None, RUN1, RUN1, None, None, None, None]
+    assert [r.tag for r in rules] == [RUN2, RUN1, RUN1, RUN1, None, None, RUN1, RUN1, None, RUN1, None, None]
     assert [r.jump for r in rules] == ['TRACE', 'LOG', 'LOG', 'TRACE', 'cali-PREROUTING', 'CILIUM_PRE_raw', 'TRACE',
                                        'NFLOG', 'CT', 'TRACE', 'TRACE', 'ACCEPT']
     assert ip.parse_chains(fixture_text(name)) == ['PREROUTING', 'OUTPUT', 'CILIUM_PRE_raw', 'cali-PREROUTING']
@@ -46,11 +46,13 @@ def test_quoted_comment_and_options_are_unquoted(fixture_text):
 def test_only_a_sole_exact_tag_makes_a_rule_ours(fixture_text):
     rules = ip.parse_rules(fixture_text('legacy-ipv4-raw.S'))
     two_comments, look_alike = rules[9], rules[10]
-    assert two_comments.comments == ['netdebug:run-1:1790000000', 'second comment'] and two_comments.tag is None
+    # A second comment does not hide our tag (issue 15): the rule is ours, but not as we insert them.
+    assert two_comments.comments == ['netdebug:run-1:1790000000', 'second comment']
+    assert two_comments.tag.run_id == 'run-1' and not two_comments.verified
     assert look_alike.comments == ['netdebug:not a tag'] and look_alike.tag is None
 
 
-@pytest.mark.parametrize('run_id, count', [('run-1', 5), ('run.2_x', 1), ('*', 6), ('run', 0)])
+@pytest.mark.parametrize('run_id, count', [('run-1', 6), ('run.2_x', 1), ('*', 7), ('run', 0)])
 def test_tagged(run_id, count, fixture_text):
     rules = ip.parse_rules(fixture_text('nft-ipv4-raw.S'))
     assert len(ip.tagged(rules, run_id)) == count

@@ -124,7 +124,53 @@ ERROR_CASES = [
     ({'match_extra': ['']}, 'ipv4', None, 'match_extra', 'non-empty'),
     ({'match_extra': ['ip', 'saddr', '1.2.3.4', 'accept']}, 'ipv4', 'nftables', 'match_extra', 'only adds matches'),
     ({'match_extra': ['counter']}, 'ipv4', 'nftables', 'match_extra', 'only adds matches'),
+    # Options smuggled the way getopt_long reads them: attached to a short option, after '=', abbreviated,
+    # clustered, or a match that adds a second comment (issue 15: a second comment hid the rule from its owner).
+    ({'match_extra': ['-mcomment', '--comment=x']}, 'ipv4', None, 'match_extra', "the match module 'comment'"),
+    ({'match_extra': ['--match=comment']}, 'ipv4', None, 'match_extra', "the match module 'comment'"),
+    ({'match_extra': ['--mat', 'comment']}, 'ipv4', None, 'match_extra', "the match module 'comment'"),
+    ({'match_extra': ['-m', 'COMMENT']}, 'ipv4', None, 'match_extra', 'the match module'),
+    ({'match_extra': ['--comment=x']}, 'ipv4', None, 'match_extra', 'the option --comment'),
+    ({'match_extra': ['--comm', 'x']}, 'ipv4', None, 'match_extra', 'the option --comm'),
+    ({'match_extra': ['--jum', 'ACCEPT']}, 'ipv4', None, 'match_extra', 'the option --jum'),
+    ({'match_extra': ['--JUMP=ACCEPT']}, 'ipv4', None, 'match_extra', 'the option --jump'),
+    ({'match_extra': ['-jACCEPT']}, 'ipv4', None, 'match_extra', 'the option -j'),
+    ({'match_extra': ['-fjACCEPT']}, 'ipv4', None, 'match_extra', 'the option -j'),
+    ({'match_extra': ['-gKUBE-SERVICES']}, 'ipv4', None, 'match_extra', 'the option -g'),
+    ({'match_extra': ['-tfilter']}, 'ipv4', None, 'match_extra', 'the option -t'),
+    ({'match_extra': ['--tab=nat']}, 'ipv4', None, 'match_extra', 'the option --tab'),
+    ({'match_extra': ['-w5']}, 'ipv4', None, 'match_extra', 'the option -w'),
+    ({'match_extra': ['-c', '0', '0']}, 'ipv4', None, 'match_extra', 'the option -c'),
+    ({'match_extra': ['-v']}, 'ipv4', None, 'match_extra', 'the option -v'),
+    ({'match_extra': ['--set-counters', '0', '0']}, 'ipv4', None, 'match_extra', 'the option --set-counters'),
+    ({'match_extra': ['-m', 'length', '--length', '1', '-I', 'INPUT']}, 'ipv4', None, 'match_extra', 'the option -I'),
+    ({'match_extra': ['tcp dport 80 drop']}, 'ipv4', 'nftables', 'match_extra', "the nft word 'drop'"),
+    ({'match_extra': ['ip', 'saddr', '{1.2.3.4,5.6.7.8}', 'ACCEPT']}, 'ipv4', 'nftables', 'match_extra',
+     "the nft word 'accept'"),
+    ({'match_extra': ['meta', 'mark', 'set', '1']}, 'ipv4', 'nftables', 'match_extra', "the nft word 'set'"),
+    ({'match_extra': ['comment "x"']}, 'ipv4', 'nftables', 'match_extra', "the nft word 'comment'"),
 ]
+
+
+# match_extra that only adds matches passes, in the spellings people use.
+EXTRA_ALLOWED = [
+    (['-m', 'length', '--length', '0:100'], None),
+    (['-mlength', '--length=0:100'], None),
+    (['--match', 'conntrack', '--ctstatus', 'DNAT'], None),
+    (['-f'], None),
+    (['!', '-f'], None),
+    (['-m', 'set', '--match-set', 'kube-ips', 'src'], None),
+    (['-m', 'physdev', '--physdev-in', 'veth1'], None),
+    (['-m', 'recent', '--rcheck', '--seconds', '60'], None),
+    (['ip', 'length', '<', '100'], 'nftables'),
+    (['ip', 'saddr', '@allowed'], 'nftables'),
+]
+
+
+@pytest.mark.parametrize('tokens, backend', EXTRA_ALLOWED)
+def test_match_extra_that_only_matches_passes(tokens, backend):
+    assert spec.build_match({'match_extra': tokens}, 'ipv4', backend).extra == tokens
+
 
 
 @pytest.mark.parametrize('params, ip_version, backend, param, text', ERROR_CASES)
