@@ -60,6 +60,24 @@ options:
       - Files are mode 0600, directories 0700. Check mode writes nothing. Needs one O(run_id) (not C(*)).
     type: bool
     default: false
+  limit:
+    description:
+      - Average rate of traced packets per rule, as with C(-m limit) (nftables C(limit rate)), such as V(100/second)
+        or V(6000/minute). Packets over the rate pass the rule untraced; every other rule sees them as always.
+      - Each traced packet gives one line per rule it crosses, so the rate bounds the kernel log or capture file.
+      - Ignored with O(unlimited=true).
+    type: str
+    default: 100/second
+  limit_burst:
+    description: Packets traced at once before O(limit) applies, 1 to 10000.
+    type: int
+    default: 200
+  unlimited:
+    description:
+      - Trace every matching packet, with a warning. Off by default, because a busy match can load the node and fill
+        the capture.
+    type: bool
+    default: false
 seealso:
   - module: netdebug.netfilter.iptables_log
   - module: netdebug.netfilter.nf_log

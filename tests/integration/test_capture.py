@@ -183,7 +183,14 @@ def test_capture_finds_the_drop_and_restores_every_ruleset(app_guard, lab_ansibl
     ({'netdebug_backend': 'iptables'}, 'netdebug_backend must be one of'),
     ({'netdebug_match': {'protocol': 'icmp', 'source': '198.18.0.300'}}, 'source'),
     ({'netdebug_match': {'proto': 'icmp'}}, 'netdebug_match.proto'),
-], ids=['zero-duration', 'unknown-backend', 'bad-address', 'unknown-match-key'])
+    # issue 15: a typo ran the default window; an empty match (a quoting slip) traced every packet
+    ({'netdebug_duraton': 5}, 'netdebug_duraton: unknown; did you mean netdebug_duration?'),
+    ({'netdebug_match': {}}, 'netdebug_match is empty, which would trace every packet'),
+    ({'netdebug_match': {'protocol': 'icmp', 'match_extra': ['-mcomment', '--comment=x']}},
+     "'-mcomment' is not allowed"),
+    ({'netdebug_trace_rate': -1}, 'netdebug_trace_rate must be 0 to 100000'),
+], ids=['zero-duration', 'unknown-backend', 'bad-address', 'unknown-match-key', 'typo', 'empty-match',
+        'smuggled-comment', 'negative-rate'])
 def test_bad_input_stops_before_any_change(app_guard, lab_ansible, tmp_path, extra, message):
     before = snapshots(lab_ansible)
     res = capture(lab_ansible, app_guard, 'bad-1', tmp_path, ping=False, extra=extra)

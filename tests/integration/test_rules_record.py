@@ -121,8 +121,10 @@ def monitor_pids(nodes, node):
 
 
 def trace_icmp(lab_ansible, run_id):
-    """Capture file of a new icmp trace run on node2 (iptables-nft: one xtables-monitor)."""
-    res = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'protocol': 'icmp', 'ttl': 120}), 'node2')
+    """Capture file of a new icmp trace run on node2 (iptables-nft: one xtables-monitor); unlimited, so that the
+    agent test's 5 ms pings are all traced, as before TRACE rules were rate-limited."""
+    res = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'protocol': 'icmp', 'ttl': 120,
+                                                 'unlimited': True}), 'node2')
     return res['capture_files'][0]
 
 

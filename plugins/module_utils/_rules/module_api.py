@@ -48,8 +48,14 @@ COMMON_ARGS = dict(
     wait=dict(type='int', default=10),
 )
 
+TRACE_LIMIT = '100/second'
+TRACE_LIMIT_BURST = 200
 TRACE_ARGS = dict(COMMON_ARGS, hooks=dict(type='list', elements='str', choices=list(TRACE_HOOKS)),
-                  duration=dict(type='int'), record_rulesets=dict(type='bool', default=False))
+                  duration=dict(type='int'), record_rulesets=dict(type='bool', default=False),
+                  limit=dict(type='str', default=TRACE_LIMIT), limit_burst=dict(type='int', default=TRACE_LIMIT_BURST),
+                  unlimited=dict(type='bool', default=False))
+UNLIMITED_TRACE_WARNING = ('unlimited: every matching packet is traced, one kernel log or monitor line per rule it '
+                           'crosses; a busy match can load the node and fill the capture')
 
 LOG_ARGS = dict(
     COMMON_ARGS,
@@ -165,12 +171,16 @@ def run(kind, node, params, check_mode=False):
     position = check_position(params['position'])
     if kind == 'trace':
         placements = [('raw', hook) for hook in _trace_hooks(params, match)]
-        target = trace_target()
+        target = trace_target(None if params['unlimited'] else params['limit'], params['limit_burst'])
     else:
         placements = _log_placement(params, match)
         target = _log_target(params, run_id)
     req = Request(kind, run_id, ttl, params['backend'], match, target, placements, position,
                   lock_timeout=node.lock_wait + 30, record=record)
     if kind == 'trace' and params.get('duration') is not None:
-        return trace_for(node, req, params['duration'], check_mode=check_mode)
-    return present(node, req, check_mode=check_mode)
+        result, warnings = trace_for(node, req, params['duration'], check_mode=check_mode)
+    else:
+        result, warnings = present(node, req, check_mode=check_mode)
+    if kind == 'trace' and params['unlimited']:
+        warnings = list(warnings) + [UNLIMITED_TRACE_WARNING]
+    return result, warnings

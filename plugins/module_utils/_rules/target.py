@@ -32,10 +32,20 @@ class Target:
         self.nft_pre = nft_pre or []
 
 
-def trace_target():
+def trace_target(limit=None, limit_burst=None):
+    """TRACE (nftrace); limit None means every matching packet is traced."""
     target = Target('trace', 'TRACE', nft_words=['meta', 'nftrace', 'set', '1'])
     target.args = ['-j', 'TRACE']
+    _rate_limit(target, limit, limit_burst)
     return target
+
+
+def _rate_limit(target, limit, burst):
+    # One limit per rule, in front of the target: packets over it pass the rule untouched (not traced/logged).
+    if limit is not None:
+        count, unit, burst = parse_limit(limit, burst)
+        target.pre_args = ['-m', 'limit', '--limit', '%d/%s' % (count, unit), '--limit-burst', str(burst)]
+        target.nft_pre = ['limit', 'rate', '%d/%s' % (count, unit), 'burst', str(burst), 'packets']
 
 
 def check_prefix(prefix, jump):
@@ -77,10 +87,7 @@ def log_target(jump='LOG', prefix='', level=7, tcp_sequence=False, tcp_options=F
         raise ParamError('target', '%r is not LOG or NFLOG' % jump)
     check_prefix(prefix, jump)
     target = Target('log', jump)
-    if limit is not None:
-        count, unit, burst = parse_limit(limit, limit_burst)
-        target.pre_args = ['-m', 'limit', '--limit', '%d/%s' % (count, unit), '--limit-burst', str(burst)]
-        target.nft_pre = ['limit', 'rate', '%d/%s' % (count, unit), 'burst', str(burst), 'packets']
+    _rate_limit(target, limit, limit_burst)
     nft_prefix = ['prefix', '"%s"' % prefix] if prefix else []
     if jump == 'LOG':
         if nflog_group is not None:

@@ -46,6 +46,8 @@ CASES = [
     ('trace', dict(position=0), 'position', 'top, bottom'),
     ('log', dict(table='filter', chain='PREROUTING'), 'chain', 'no built-in chain PREROUTING'),
     ('log', dict(chain='two words'), 'chain', 'not a chain name'),
+    ('trace', dict(limit='lots'), 'limit', 'rate'),
+    ('trace', dict(limit_burst=0), 'limit_burst', 'out of range'),
     ('log', dict(chain='INPUT', table='filter', out_interface='eth0'), 'out_interface', 'INPUT'),
     ('log', dict(limit='lots'), 'limit', 'rate'),
     ('log', dict(unlimited=True, limit='lots', log_level='loud'), 'log_level', 'syslog level'),

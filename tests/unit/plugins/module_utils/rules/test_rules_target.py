@@ -15,6 +15,20 @@ def test_trace():
     assert trace.nft == ['meta', 'nftrace', 'set', '1']
 
 
+def test_trace_rate_limited():
+    trace = target.trace_target('100/sec', 200)
+    assert trace.pre_args + trace.args == ['-m', 'limit', '--limit', '100/second', '--limit-burst', '200', '-j', 'TRACE']
+    assert trace.nft_pre + trace.nft == ['limit', 'rate', '100/second', 'burst', '200', 'packets',
+                                         'meta', 'nftrace', 'set', '1']
+
+
+@pytest.mark.parametrize('limit, burst, param', [('0/second', 5, 'limit'), ('fast', 5, 'limit'), ('5/s', 0, 'limit_burst')])
+def test_trace_bad_limit(limit, burst, param):
+    with pytest.raises(ParamError) as err:
+        target.trace_target(limit, burst)
+    assert err.value.param == param
+
+
 # (kwargs, iptables pre_args + args, nft words)
 LOG_CASES = [
     (dict(prefix='nd:x ', level=7), ['-j', 'LOG', '--log-prefix', 'nd:x ', '--log-level', '7'],

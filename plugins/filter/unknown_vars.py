@@ -1,0 +1,33 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The unknown_vars filter (documentation in unknown_vars.yml); the comparison lives in module_utils/_capture."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import yaml
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.variables import spec_options, unknown
+
+# The collection's roles, beside plugins/: their argument specs are the one list of the variables they take.
+ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'roles')
+
+
+def known_variables(roles_dir=ROLES_DIR):
+    names = set()
+    for path in sorted(glob.glob(os.path.join(roles_dir, '*', 'meta', 'argument_specs.yml'))):
+        with open(path) as handle:
+            names |= spec_options(yaml.safe_load(handle))
+    return names
+
+
+def unknown_vars(names):
+    """netdebug_* variable names -> one message per unknown name ("did you mean ...")."""
+    return unknown(names, known_variables())
+
+
+class FilterModule:
+    def filters(self):
+        return {'unknown_vars': unknown_vars}

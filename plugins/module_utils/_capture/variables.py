@@ -1,0 +1,38 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unknown netdebug_* variables: a typo such as netdebug_duraton must stop the run, not run the default window.
+
+Pure: the known names come from the roles' argument specs (read by the unknown_vars filter) and the lists below.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+# Variables the playbooks read themselves (not options of a role).
+PLAYBOOK_VARS = ('netdebug_hosts', 'netdebug_bundle_part', 'netdebug_cleanup_kernlog')
+# Facts the roles set for the later plays (present with fact caching, or in a play after the role ran).
+ROLE_FACTS = ('netdebug_trace', 'netdebug_collect', 'netdebug_log_modules', 'netdebug_kernlog_input',
+              'netdebug_kernlog_source')
+PREFIX = 'netdebug_'
+
+
+def spec_options(spec_doc):
+    """Option names of every entry point of one role's meta/argument_specs.yml (parsed)."""
+    names = set()
+    for entry in ((spec_doc or {}).get('argument_specs') or {}).values():
+        names.update((entry or {}).get('options') or {})
+    return names
+
+
+def unknown(names, known):
+    """One message per netdebug_* name that is not known, with the closest known name when there is one."""
+    known = set(known) | set(PLAYBOOK_VARS) | set(ROLE_FACTS)
+    problems = []
+    for name in sorted(set(names)):
+        if not name.startswith(PREFIX) or name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = '; did you mean %s?' % close[0] if close else '; see docs/capture.md for the variables'
+        problems.append('%s: unknown%s' % (name, hint))
+    return problems

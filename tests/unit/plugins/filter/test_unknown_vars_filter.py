@@ -1,0 +1,42 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The netdebug.netfilter.unknown_vars filter: a typo in a netdebug_* variable is named with the closest name."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.filter.unknown_vars import FilterModule, known_variables, unknown_vars
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.variables import spec_options, unknown
+
+
+def test_registered_under_its_name():
+    assert FilterModule().filters()['unknown_vars'] is unknown_vars
+
+
+def test_known_variables_come_from_every_role_spec():
+    known = known_variables()
+    # one option of each role's spec, and of a second entry point (trace: validate shares main's options)
+    for name in ('netdebug_duration', 'netdebug_match', 'netdebug_bundle_dir', 'netdebug_kernlog_path',
+                 'netdebug_run_id', 'netdebug_trace_rate', 'netdebug_match_all'):
+        assert name in known, name
+
+
+@pytest.mark.parametrize('names, expected', [
+    (['netdebug_duration', 'netdebug_match', 'netdebug_hosts', 'netdebug_trace', 'ansible_host'], []),
+    (['netdebug_duraton'], ['netdebug_duraton: unknown; did you mean netdebug_duration?']),
+    (['netdebug_incident'], ['netdebug_incident: unknown; did you mean netdebug_incident_id?']),
+    (['netdebug_zzz'], ['netdebug_zzz: unknown; see docs/capture.md for the variables']),
+    (['netdebug_matchh', 'netdebug_duration', 'netdebug_matchh'], ['netdebug_matchh: unknown; did you mean '
+                                                                  'netdebug_match?']),
+])
+def test_unknown_vars(names, expected):
+    assert unknown_vars(names) == expected
+
+
+def test_spec_options_reads_every_entry_point():
+    doc = {'argument_specs': {'main': {'options': {'netdebug_a': {}}}, 'other': {'options': {'netdebug_b': {}}},
+                              'empty': {}}}
+    assert spec_options(doc) == {'netdebug_a', 'netdebug_b'}
+    assert spec_options(None) == set()
+    assert unknown(['netdebug_b'], spec_options(doc)) == []
