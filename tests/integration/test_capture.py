@@ -497,6 +497,10 @@ def test_node_lost_mid_run_others_complete(app_guard, lab_ansible, tmp_path):
         assert manifest['hosts']['node3'].get('reason'), manifest['hosts']['node3']
         assert 'node3 is unreachable: %s' % manifest['hosts']['node3']['reason'] in lines, lines
         assert not [line for line in lines if line.startswith(('node1 is', 'node2 is'))], lines
+        # the exit code tells the truth (issue 15), after everything above was written
+        assert res.rc in (2, 4), res
+        failed = [r['result'] for r in res.results if r['task'].startswith('Fail the run when a host was not traced')]
+        assert failed and 'Not traced: node3.' in failed[-1]['msg'], res
         report = load_json(tmp_path / 'lost-1' / 'report.json')
         drops = [p for p in report['packets'] if p['host'] == 'node2' and p['verdict'] == 'drop']
         assert drops and drops[0]['verdict_rule']['chain'] == 'app-guard', res

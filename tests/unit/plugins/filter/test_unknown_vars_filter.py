@@ -27,8 +27,8 @@ def test_known_variables_come_from_every_role_spec():
     (['netdebug_duraton'], ['netdebug_duraton: unknown; did you mean netdebug_duration?']),
     (['netdebug_incident'], ['netdebug_incident: unknown; did you mean netdebug_incident_id?']),
     (['netdebug_zzz'], ['netdebug_zzz: unknown; see docs/capture.md for the variables']),
-    (['netdebug_matchh', 'netdebug_duration', 'netdebug_matchh'], ['netdebug_matchh: unknown; did you mean '
-                                                                  'netdebug_match?']),
+    (['netdebug_matchh', 'netdebug_duration', 'netdebug_matchh'],
+     ['netdebug_matchh: unknown; did you mean netdebug_match?']),
 ])
 def test_unknown_vars(names, expected):
     assert unknown_vars(names) == expected
