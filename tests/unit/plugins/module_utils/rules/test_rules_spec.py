@@ -172,7 +172,6 @@ def test_match_extra_that_only_matches_passes(tokens, backend):
     assert spec.build_match({'match_extra': tokens}, 'ipv4', backend).extra == tokens
 
 
-
 @pytest.mark.parametrize('params, ip_version, backend, param, text', ERROR_CASES)
 def test_errors_name_the_parameter(params, ip_version, backend, param, text):
     with pytest.raises(ParamError) as err:
