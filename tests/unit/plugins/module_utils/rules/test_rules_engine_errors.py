@@ -36,7 +36,8 @@ BUSY = 'iptables: Resource temporarily unavailable.\n'
 
 class FakeIptables:
     """Chains in memory, keyed by (binary, table, chain); insert number `fault_at` (1-based) misbehaves:
-    'fails' (rc 4), 'vanishes' (rc 0, nothing added) or 'mangled' (rc 0, a tagged rule that -C does not find)."""
+    'fails' (rc 4), 'vanishes' (rc 0, nothing added), 'mangled' (rc 0, a tagged rule that -C does not find) or
+    'commented' (rc 0, the rule lists with a second comment before our tag)."""
 
     def __init__(self, fault=None, fault_at=None):
         self.fault, self.fault_at = fault, fault_at
@@ -71,7 +72,10 @@ class FakeIptables:
                     return 4, '', BUSY
                 if self.fault == 'vanishes':
                     return 0, '', ''
-                args = args[:-2] + ['-m', 'mark', '--mark', '0x1'] + args[-2:]  # 'mangled'
+                if self.fault == 'commented':  # what a smuggled comment did: our tag beside a second comment
+                    args = ['-m', 'comment', '--comment', 'x'] + args
+                else:
+                    args = args[:-2] + ['-m', 'mark', '--mark', '0x1'] + args[-2:]  # 'mangled'
             rules.insert(position - 1, list(args))
             return 0, '', ''
         if op in ('-C', '-D'):
@@ -147,6 +151,9 @@ CASES = [
     ('trace', 'legacy', 'ipv6', ['PREROUTING', 'OUTPUT'], 'fails', 2),
     ('log', 'nft', 'both', ['PREROUTING'], 'fails', 2),
     ('trace', 'legacy', 'both', ['PREROUTING', 'OUTPUT'], 'fails', 4),
+    ('trace', 'legacy', 'ipv4', ['PREROUTING', 'OUTPUT'], 'commented', 1),
+    ('log', 'nft', 'ipv4', ['PREROUTING'], 'commented', 1),
+    ('log', 'legacy', 'both', ['PREROUTING'], 'commented', 2),
 ]
 
 
@@ -163,6 +170,8 @@ def test_failed_insert_leaves_nothing_behind(patched, tmp_path, kind, backend, i
         assert err.rc == 4 and err.stderr == BUSY and err.stdout == ''
         assert err.cmd[:6] == [err.cmd[0], '-w', '10', '-t', 'raw', '-I'] and 'netdebug:boom:%d' % (NOW + 300) in err.cmd
         assert 'failed with exit code 4: iptables: Resource temporarily unavailable.' in err.msg
+    elif fault == 'commented':
+        assert 'not as it was asked for (one comment, our tag, target' in err.msg and 'removed at once' in err.msg
     else:
         assert 'accepted the rule for' in err.msg and 'but it is not in the chain afterwards' in err.msg
     assert fake.inserts == fault_at  # nothing was tried after the fault
