@@ -14,6 +14,9 @@ PLAYBOOK_VARS = ('netdebug_hosts', 'netdebug_bundle_part', 'netdebug_cleanup_ker
 # Facts the roles set for the later plays (present with fact caching, or in a play after the role ran).
 ROLE_FACTS = ('netdebug_trace', 'netdebug_collect', 'netdebug_log_modules', 'netdebug_kernlog_input',
               'netdebug_kernlog_source')
+# What the playbooks publish with set_stats: AWX hands it to the next job of a workflow as extra variables.
+STATS_KEYS = ('netdebug_bundle_path', 'netdebug_reports', 'netdebug_dropped', 'netdebug_drops', 'netdebug_verdicts',
+              'netdebug_summary')
 PREFIX = 'netdebug_'
 
 
@@ -27,7 +30,7 @@ def spec_options(spec_doc):
 
 def unknown(names, known):
     """One message per netdebug_* name that is not known, with the closest known name when there is one."""
-    known = set(known) | set(PLAYBOOK_VARS) | set(ROLE_FACTS)
+    known = set(known) | set(PLAYBOOK_VARS) | set(ROLE_FACTS) | set(STATS_KEYS)
     problems = []
     for name in sorted(set(names)):
         if not name.startswith(PREFIX) or name in known:
