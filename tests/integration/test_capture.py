@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,7 +79,7 @@ def ping_when_traced(lab, incident, done):
         time.sleep(0.5)
 
 
-def capture(ansible, lab, incident, bundle, duration=12, ping=True, extra=None):
+def capture(ansible, lab, incident, bundle, duration=12, ping=True, extra=None, env=None):
     extra_vars = {'netdebug_incident_id': incident, 'netdebug_duration': duration, 'netdebug_bundle_dir': str(bundle),
                   'netdebug_match': MATCH, 'netdebug_ttl_margin': 30}
     extra_vars.update(extra or {})
@@ -87,7 +88,7 @@ def capture(ansible, lab, incident, bundle, duration=12, ping=True, extra=None):
     if ping:
         pinger.start()
     try:
-        return ansible.playbook('netdebug.netfilter.capture', extra_vars=extra_vars, timeout=600)
+        return ansible.playbook('netdebug.netfilter.capture', extra_vars=extra_vars, timeout=600, extra_env=env)
     finally:
         done.set()
         if ping:
@@ -201,6 +202,28 @@ def test_bad_input_stops_before_any_change(app_guard, lab_ansible, tmp_path, ext
         procs, runs = leftovers(app_guard, node)
         assert procs == [] and 'bad-1' not in runs, node
     assert not (tmp_path / 'bad-1' / 'manifest.json').exists()
+
+
+def test_become_escalates_on_nodes_never_on_the_controller(app_guard, lab_ansible, tmp_path):
+    """-b (here with su: the lab has no sudo): node tasks escalate, controller tasks never do. The controller's
+    su is made to fail (ansible_become_exe on an explicit localhost), so any escalation there fails the run."""
+    inventory = tmp_path / 'inventory'
+    inventory.mkdir()
+    shutil.copy(lab_ansible.inventory, inventory / 'lab')
+    (inventory / 'controller.ini').write_text(
+        'localhost ansible_connection=local ansible_python_interpreter=%s ansible_become_exe=/nonexistent/su\n'
+        % sys.executable)
+    ansible = type(lab_ansible)(inventory)
+    before = snapshots(lab_ansible)
+    res = capture(ansible, app_guard, 'become-1', tmp_path, duration=8, ping=False,
+                  extra={'netdebug_hosts': 'all:!localhost', 'netdebug_conntrack': False},
+                  env={'ANSIBLE_BECOME': 'True', 'ANSIBLE_BECOME_METHOD': 'su'})
+    escalated = [r for r in res.results if r['result'].get('msg', '').find('/nonexistent/su') >= 0]
+    assert not escalated, escalated
+    assert res.rc == 0, res
+    manifest = load_json(tmp_path / 'become-1' / 'manifest.json')
+    assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
+    assert snapshots(lab_ansible) == before
 
 
 def test_cleanup_removes_every_run(app_guard, lab_ansible):
