@@ -226,6 +226,31 @@ def test_become_escalates_on_nodes_never_on_the_controller(app_guard, lab_ansibl
     assert snapshots(lab_ansible) == before
 
 
+@pytest.mark.parametrize('playbook', ['capture', 'conntrack', 'cleanup', 'prepare'])
+def test_check_mode_changes_nothing_and_does_not_wait(app_guard, lab_ansible, tmp_path, playbook):
+    """--check (issue 15): rc 0, no wait for the window, nothing on any node or in the bundle, and no check-only task
+    reports changed; the capture says per host what a real run would do."""
+    before = snapshots(lab_ansible)
+    started = time.time()
+    res = lab_ansible.playbook('netdebug.netfilter.%s' % playbook, check=True, timeout=300, extra_vars={
+        'netdebug_incident_id': 'check-1', 'netdebug_duration': 120, 'netdebug_bundle_dir': str(tmp_path),
+        'netdebug_match': MATCH})
+    elapsed = time.time() - started
+    assert res.rc == 0, res
+    assert elapsed < 100, elapsed  # the 120 s window was not waited for
+    assert snapshots(lab_ansible) == before
+    for node in NODES:
+        procs, runs = leftovers(app_guard, node)
+        assert procs == [] and 'check-1' not in runs, node
+    assert not (tmp_path / 'check-1').exists()
+    if playbook == 'capture':
+        checks = [r for r in res.results if r['task'].endswith('Check the match on each node (check mode, nothing changes)')]
+        assert {r['host'] for r in checks} == set(NODES) and not [r for r in checks if r['result'].get('changed')], checks
+        said = res.by_host('Say what a real run would do on this host (--check; nothing changes and nothing waits)')
+        assert set(said) == set(NODES) and all('would trace for 120 s' in r['msg'][0] for r in said.values()), said
+        assert all('netdebug:check-1:' in ' '.join(r['msg'][1]) for r in said.values()), said
+
+
 def test_cleanup_removes_every_run(app_guard, lab_ansible):
     before = snapshots(lab_ansible)
     for run_id, proto in (('left-1', 'icmp'), ('left-2', 'udp')):
