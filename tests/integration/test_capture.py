@@ -218,7 +218,7 @@ def test_become_escalates_on_nodes_never_on_the_controller(app_guard, lab_ansibl
     res = capture(ansible, app_guard, 'become-1', tmp_path, duration=8, ping=False,
                   extra={'netdebug_hosts': 'all:!localhost', 'netdebug_conntrack': False},
                   env={'ANSIBLE_BECOME': 'True', 'ANSIBLE_BECOME_METHOD': 'su'})
-    escalated = [r for r in res.results if r['result'].get('msg', '').find('/nonexistent/su') >= 0]
+    escalated = [r['task'] for r in res.results if '/nonexistent/su' in json.dumps(r['result'])]
     assert not escalated, escalated
     assert res.rc == 0, res
     manifest = load_json(tmp_path / 'become-1' / 'manifest.json')
@@ -226,7 +226,9 @@ def test_become_escalates_on_nodes_never_on_the_controller(app_guard, lab_ansibl
     assert snapshots(lab_ansible) == before
 
 
-@pytest.mark.parametrize('playbook', ['capture', 'conntrack', 'cleanup', 'prepare'])
+# prepare is not in the list: on the netns nodes rsyslog has neither systemd nor an init script, and the kernlog
+# role refuses such a node before anything changes, with or without --check.
+@pytest.mark.parametrize('playbook', ['capture', 'conntrack', 'cleanup'])
 def test_check_mode_changes_nothing_and_does_not_wait(app_guard, lab_ansible, tmp_path, playbook):
     """--check (issue 15): rc 0, no wait for the window, nothing on any node or in the bundle, and no check-only task
     reports changed; the capture says per host what a real run would do."""
