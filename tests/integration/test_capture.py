@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -202,28 +201,6 @@ def test_bad_input_stops_before_any_change(app_guard, lab_ansible, tmp_path, ext
         procs, runs = leftovers(app_guard, node)
         assert procs == [] and 'bad-1' not in runs, node
     assert not (tmp_path / 'bad-1' / 'manifest.json').exists()
-
-
-def test_become_escalates_on_nodes_never_on_the_controller(app_guard, lab_ansible, tmp_path):
-    """-b (here with su: the lab has no sudo): node tasks escalate, controller tasks never do. The controller's
-    su is made to fail (ansible_become_exe on an explicit localhost), so any escalation there fails the run."""
-    inventory = tmp_path / 'inventory'
-    inventory.mkdir()
-    shutil.copy(lab_ansible.inventory, inventory / 'lab')
-    (inventory / 'controller.ini').write_text(
-        'localhost ansible_connection=local ansible_python_interpreter=%s ansible_become_exe=/nonexistent/su\n'
-        % sys.executable)
-    ansible = type(lab_ansible)(inventory)
-    before = snapshots(lab_ansible)
-    res = capture(ansible, app_guard, 'become-1', tmp_path, duration=8, ping=False,
-                  extra={'netdebug_hosts': 'all:!localhost', 'netdebug_conntrack': False},
-                  env={'ANSIBLE_BECOME': 'True', 'ANSIBLE_BECOME_METHOD': 'su'})
-    escalated = [r['task'] for r in res.results if '/nonexistent/su' in json.dumps(r['result'])]
-    assert not escalated, escalated
-    assert res.rc == 0, res
-    manifest = load_json(tmp_path / 'become-1' / 'manifest.json')
-    assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
-    assert snapshots(lab_ansible) == before
 
 
 # prepare is not in the list: on the netns nodes rsyslog has neither systemd nor an init script, and the kernlog
