@@ -437,7 +437,7 @@ def test_role_installs_rsyslog_only_when_asked(node, ansible, tmp_path):
             assert 'rsyslog' in _installed(node)
             assert node.sh('systemctl is-active rsyslog').strip() == 'active'
             prefix = [r['result']['ansible_facts']['__netdebug_kernlog_probe_prefix']
-                      for r in task_results(installed, "Make the probe's unique prefix")]
+                      for r in task_results(installed, "Make the probe's unique prefix and run id")]
             # This run's LOG line (its prefix is random), written by the rsyslog the role installed.
             assert prefix and prefix[0].strip() in node.sh('cat /var/log/firewall')
             assert _no_probe_rule(node)

@@ -97,7 +97,9 @@ def test_systemd_timer_removes_the_rules(vm, ansible):
     unit = res['reapers'][0]['unit']
     assert unit == 'netdebug-reap-vmtimer-%d' % res['expires_at']
     assert 'active' in rs.run(vm, NODE, ['systemctl', 'is-active', unit + '.timer'], check=False)
-    assert rs.tagged_lines(vm, NODE, 'vmtimer') and rs.processes(vm, NODE, 'xtables-monitor --trace')
+    assert rs.tagged_lines(vm, NODE, 'vmtimer')
+    # The monitor runs under timeout and a /bin/sh restart loop: on a slow TCG guest it may not have been exec'd yet.
+    rs.wait_until(lambda: rs.processes(vm, NODE, 'xtables-monitor --trace'), 10, what='the trace monitor on ' + NODE)
     rs.wait_until(lambda: not rs.tagged_lines(vm, NODE, 'vmtimer') and not rs.processes(vm, NODE, 'xtables-monitor'),
                   res['expires_at'] - time.time() + 30, what='the systemd timer to remove the run')
     # When the reaper did it, by its own log: polling a TCG VM over SSH is slow, the timer is not.
