@@ -92,7 +92,9 @@ def test_legacy_trace_in_the_vms_kernel_log(vm, ansible):
 
 def test_systemd_timer_removes_the_rules(vm, ansible):
     before = rs.ruleset(vm, NODE)
-    res = ok(ansible.module(NODE, TRACE, {'run_id': 'vmtimer', 'protocol': 'icmp', 'ttl': 8}))
+    # ttl 20, not less: on a loaded TCG guest the module call and the SSH checks below take several seconds each,
+    # and the monitor (alive until its own timeout, ttl + 10 s) must still be there when looked for.
+    res = ok(ansible.module(NODE, TRACE, {'run_id': 'vmtimer', 'protocol': 'icmp', 'ttl': 20}))
     assert res['backend'] == 'nft' and res['reapers'][0]['kind'] == 'systemd'
     unit = res['reapers'][0]['unit']
     assert unit == 'netdebug-reap-vmtimer-%d' % res['expires_at']
