@@ -209,7 +209,7 @@ def test_bad_input_stops_before_any_change(app_guard, lab_ansible, tmp_path, ext
 def test_check_mode_changes_nothing_and_does_not_wait(app_guard, lab_ansible, tmp_path, playbook):
     """--check (issue 15): rc 0, no wait for the window, nothing on any node or in the bundle, and no check-only task
     reports changed; the capture says per host what a real run would do."""
-    before = snapshots(lab_ansible)
+    before = snapshots(lab_ansible), node_settings(app_guard)
     started = time.time()
     res = lab_ansible.playbook('netdebug.netfilter.%s' % playbook, check=True, timeout=300, extra_vars={
         'netdebug_incident_id': 'check-1', 'netdebug_duration': 120, 'netdebug_bundle_dir': str(tmp_path),
@@ -217,7 +217,7 @@ def test_check_mode_changes_nothing_and_does_not_wait(app_guard, lab_ansible, tm
     elapsed = time.time() - started
     assert res.rc == 0, res
     assert elapsed < 100, elapsed  # the 120 s window was not waited for
-    assert snapshots(lab_ansible) == before
+    assert (snapshots(lab_ansible), node_settings(app_guard)) == before
     for node in NODES:
         procs, runs = leftovers(app_guard, node)
         assert procs == [] and 'check-1' not in runs, node
@@ -428,6 +428,14 @@ def loggers(lab, node):
 
 def nf_log_records(lab, node):
     return node_run(lab, node, ['sh', '-c', 'cd /run/netdebug/nf_log 2>/dev/null && ls -- *.json || true']).split()
+
+
+def node_settings(lab):
+    """What a run may change on a node besides its rulesets and processes: each node's logger bindings and nf_log
+    records, the host-wide nf_log_all_netns, and the rsyslog and logrotate files (the netns nodes share /etc)."""
+    files = node_run(lab, 'node1', ['sh', '-c', 'cd /etc && find rsyslog.d logrotate.d -type f -exec sha256sum {} + '
+                                                '2>/dev/null | sort; true'])
+    return ({node: (loggers(lab, node), nf_log_records(lab, node)) for node in NODES}, ALL_NETNS.read_text(), files)
 
 
 @contextlib.contextmanager

@@ -31,11 +31,12 @@ def spec_options(spec_doc):
 def unknown(names, known):
     """One message per netdebug_* name that is not known, with the closest known name when there is one."""
     known = set(known) | set(PLAYBOOK_VARS) | set(ROLE_FACTS) | set(STATS_KEYS)
+    candidates = sorted(known)
     problems = []
     for name in sorted(set(names)):
         if not name.startswith(PREFIX) or name in known:
             continue
-        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
         hint = '; did you mean %s?' % close[0] if close else '; see docs/capture.md for the variables'
         problems.append('%s: unknown%s' % (name, hint))
     return problems

@@ -58,6 +58,13 @@ class DesiredRule:
         after = list(self.body[1]) if not self.native else []
         return after[after.index('-j') + 1] if '-j' in after else None
 
+    def listed_as_asked(self, listed):
+        """True when a listed rule carrying our tag is this rule as we insert it: the tag its only comment and, for
+        iptables, our own target in our own chain (the dry run's read-back and the check after the insert)."""
+        if self.native:
+            return listed.verified
+        return listed.verified and listed.jump == self.target_jump and listed.chain == self.chain
+
     def args(self, tag):
         """iptables argv (match, limit, comment, target)."""
         before, after = self.body

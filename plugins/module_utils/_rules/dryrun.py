@@ -64,16 +64,15 @@ def readback_problem(rule, listing):
     """Why the rule as listed back is not the rule the parameters allow, or None when it is."""
     if rule.native:
         listed = [r for r in parse_table_text(listing) if r.tag is not None]
-        if len(listed) != 1 or not listed[0].verified:
+        if len(listed) != 1 or not rule.listed_as_asked(listed[0]):
             return 'it lists as %r' % ([r.text for r in listed],)
         return None
     listed = [r for r in parse_rules(listing) if r.tag is not None]
     if len(listed) != 1:
         return 'it lists as %d rules carrying the tag' % len(listed)
-    got = listed[0]
-    if not got.verified or got.jump != rule.target_jump or got.chain != rule.chain:
+    if not rule.listed_as_asked(listed[0]):
         return 'it lists as %r (wanted our tag as the only comment, target %s, chain %s)' % (
-            got.line, rule.target_jump, rule.chain)
+            listed[0].line, rule.target_jump, rule.chain)
     return None
 
 

@@ -130,7 +130,7 @@ def _insert(node, rule, tag, expires_at):
         found = [r for r in nft.list_rules() if r.handle == handle and r.tag and r.tag.text() == tag]
         if not found:
             raise RulesError('nft added rule handle %d to %s but it is not in the ruleset' % (handle, rule.where()))
-        if not found[0].verified:
+        if not rule.listed_as_asked(found[0]):
             nft.delete(found[0])
             raise RulesError('nft listed the rule for %s as %r, with a comment besides our tag: it was removed at '
                              'once' % (rule.where(), found[0].text))
@@ -147,7 +147,7 @@ def _insert(node, rule, tag, expires_at):
         same = [r for r in new if r.line == line]
         if same:
             new.remove(same[0])
-    unverified = [r for r in new if not r.verified or r.jump != rule.target_jump]
+    unverified = [r for r in new if not rule.listed_as_asked(r)]
     if not new or unverified or not backend.exists(rule.table, rule.chain, rule.args(tag)):
         for stray in new:  # our tag in another form: the rollback cancels the reaper, so it goes now
             try:
