@@ -177,6 +177,57 @@ foreign_hooks:
       description: An nftables base chain's priority as nft prints it; null otherwise.
       type: str
       sample: dstnat
+base_chains:
+  description:
+    - Every base chain (a chain that packets enter from a netfilter hook) in every backend, with its numeric
+      priority, so that the chains of one hook can be put in the order the kernel runs them, across backends.
+    - iptables-legacy chains come from the save output of each family. With O(include_nft=true), iptables-nft and
+      native nftables chains come from C(nft list ruleset) (the chains the kernel really holds); without it,
+      iptables-nft chains come from C(iptables-nft-save), which also lists built-in chains that may not exist.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    backend:
+      description: V(legacy), V(nf_tables) (a table iptables-nft made) or V(nftables) (a native table).
+      type: str
+      sample: nftables
+    family:
+      description: V(ip), V(ip6) (iptables families), or the nft family (V(inet), V(bridge), V(netdev), ...).
+      type: str
+      sample: inet
+    table:
+      description: The table's name.
+      type: str
+      sample: filter
+    chain:
+      description: The chain's name.
+      type: str
+      sample: input
+    hook:
+      description: The hook, lower-case.
+      type: str
+      sample: input
+    priority:
+      description:
+        - The priority as a number (iptables tables at the kernel's fixed values, raw -300, mangle -150, nat -100 or
+          100, filter 0, security 50; nft names such as V(dstnat) or V(filter + 10) worked out); null if not known.
+      type: int
+      sample: 0
+    type:
+      description: The chain type (V(filter), V(nat), V(route)); V(nat) for the iptables nat table.
+      type: str
+      sample: filter
+    policy:
+      description: The chain's policy as listed.
+      type: str
+      sample: accept
+    can_drop:
+      description:
+        - Whether the chain can drop a packet. False for iptables nat chains and for nft nat chains with no drop or
+          reject rule and an accept policy (nat chains see only a connection's first packet).
+      type: bool
+      sample: true
 nftables_tables:
   description:
     - The native nftables tables as C(FAMILY NAME). Tables of iptables-nft (V(ip)/V(ip6) tables named raw,

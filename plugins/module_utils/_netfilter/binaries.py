@@ -12,6 +12,7 @@ LEGACY = 'legacy'
 NF_TABLES = 'nf_tables'
 MIXED = 'mixed'
 VARIANTS = (LEGACY, NF_TABLES)
+NFTABLES = 'nftables'  # native nftables tables: not an iptables variant, but a backend that can hold base chains
 
 # The Debian/Ubuntu/Fedora package names, for "install X" messages.
 IPTABLES_PACKAGE = 'iptables'

@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import NFT_PACKAGE, VARIANTS
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import (
+    iptables_base_chains,
+    is_xtables_table,
+    nft_base_chains,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import LEGACY, NFT_PACKAGE, VARIANTS
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.hooks import agents, foreign_hooks
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import (
-    TABLE_ORDER,
-    parse_save,
-)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import parse_save
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.model import Ruleset
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.ruleset import read_nft, snapshot
@@ -22,8 +24,7 @@ def native_tables(ruleset):
 
     An ip/ip6 table named like an iptables table is taken to be iptables-nft's: nft cannot tell them apart.
     """
-    return Ruleset([table for table in ruleset.tables
-                    if not (table.family in ('ip', 'ip6') and table.name in TABLE_ORDER)])
+    return Ruleset([table for table in ruleset.tables if not is_xtables_table(table.family, table.name)])
 
 
 def gather(runner, families, want_snapshot=False, include_nft=False):
@@ -41,17 +42,24 @@ def gather(runner, families, want_snapshot=False, include_nft=False):
         'backends_with_rules': [variant for variant in VARIANTS if detection.holds[variant]],
     }
     hooks = []
+    chains = []
     for variant in VARIANTS:
         for family in families:
             text = detection.saves.get((variant, family))
             if text is not None:
-                hooks.extend(foreign_hooks(parse_save(text, family, source=variant), variant))
+                parsed = parse_save(text, family, source=variant)
+                hooks.extend(foreign_hooks(parsed, variant))
+                if variant == LEGACY or not include_nft:
+                    chains.extend(iptables_base_chains(parsed, family, variant))
     nft_text = None
     if include_nft:
         nft_text = read_nft(runner, handles=True)
-        native = native_tables(parse_nft(nft_text))
+        listed = parse_nft(nft_text)
+        native = native_tables(listed)
         hooks.extend(foreign_hooks(native, 'nftables'))
         result['nftables_tables'] = ['%s %s' % (table.family, table.name) for table in native.tables]
+        chains.extend(nft_base_chains(listed))
+    result['base_chains'] = chains
     result['foreign_hooks'] = hooks
     result['foreign_agents'] = agents(hooks)
     if want_snapshot:

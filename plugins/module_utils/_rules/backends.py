@@ -18,9 +18,15 @@ def without_our_rules(save_text):
 
 
 def choose(node, backend, need_both_on_mixed=True):
-    """Backends to use and the detected variant; need_both_on_mixed: TRACE must cover both sides.
+    """Backends to use and the detected variant; need_both_on_mixed: TRACE must cover every backend that can
+    decide a packet.
 
-    node.detect() -> (variant, default variant) is only called for backend auto.
+    node.detect() -> (variant, default variant) is only called for backend auto. For TRACE, a node whose
+    iptables is legacy but that also holds native nftables base chains (node.native()) gets the nftables backend
+    too: legacy TRACE sets no nftrace flag nf_tables reports on by itself, so without our own nftables rule and
+    its monitor those chains would decide packets unseen. On nf_tables and mixed nodes the iptables-nft TRACE
+    rule already marks packets for every nf_tables chain after it, native ones included, and its monitor
+    reports them.
     """
     if backend not in ('auto', 'legacy', 'nft', 'nftables'):
         raise ParamError('backend', '%r is not auto, legacy, nft or nftables' % backend)
@@ -33,6 +39,8 @@ def choose(node, backend, need_both_on_mixed=True):
             chosen = ['legacy', 'nft'] if need_both_on_mixed else [{'nf_tables': 'nft'}.get(default, 'legacy')]
         else:
             chosen = ['nft' if variant == 'nf_tables' else 'legacy']
+        if need_both_on_mixed and chosen == ['legacy'] and node.native():
+            chosen.append('nftables')
     for name in chosen:
         tool = 'nft' if name == 'nftables' else 'iptables-%s' % name
         if not node.tool(tool):

@@ -7,8 +7,11 @@ Everything a module needs besides AnsibleModule itself, so that the modules stay
 
 from __future__ import annotations
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import IP_FAMILIES, nft_base_chains
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import NFTABLES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import has_content, parse_save
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner, check_lock_wait
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.variant import decide_variant, detect
 
@@ -18,6 +21,8 @@ from .duration import trace_for
 from .engine import Request, absent, present
 from .errors import ParamError, RulesError
 from .iptables_backend import BUILTIN_CHAINS, TABLES
+from .nftables_backend import FAMILY as NFT_FAMILY
+from .nftables_backend import TABLE as NFT_TABLE
 from .node import TOOL_NAMES, Node
 from .spec import HOOKS, IP_VERSIONS, MATCH_PARAMS, build_match
 from .state import DEFAULT_ROOT
@@ -91,6 +96,20 @@ def detector(tool_runner):
     return run_detection
 
 
+def native_detector(tool_runner, nft_path):
+    """() -> 'family table/chain' of every native nftables base chain an IP packet meets (netdebug's own table
+    left out); empty without the nft command."""
+    def run_detection():
+        if not nft_path:
+            return []
+        text = tool_runner.run([nft_path, 'list', 'ruleset']).stdout
+        chains = nft_base_chains(parse_nft(text, source='nft list ruleset'))
+        return sorted('%s %s/%s' % (c['family'], c['table'], c['chain']) for c in chains
+                      if c['backend'] == NFTABLES and c['family'] in IP_FAMILIES['ip'] + IP_FAMILIES['ip6']
+                      and (c['family'], c['table']) != (NFT_FAMILY, NFT_TABLE))
+    return run_detection
+
+
 def make_node(module, root=DEFAULT_ROOT):
     """Node for a module call: tools found with the foundation's ToolRunner (sbin directories included)."""
     try:
@@ -103,7 +122,8 @@ def make_node(module, root=DEFAULT_ROOT):
         path = tool_runner.find(name)
         if path:
             tools[name] = path
-    return Node(tool_runner, tools, root=root, lock_wait=wait, detect=detector(tool_runner))
+    return Node(tool_runner, tools, root=root, lock_wait=wait, detect=detector(tool_runner),
+                native=native_detector(tool_runner, tools.get('nft')))
 
 
 def _run_id(params):

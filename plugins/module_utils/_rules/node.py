@@ -22,9 +22,12 @@ TOOL_NAMES = tuple(binary_name(v, f, r) for v in VARIANTS for f in FAMILIES for 
 
 
 class Node:
-    def __init__(self, runner, tools, root=DEFAULT_ROOT, lock_wait=DEFAULT_LOCK_WAIT, clock=time.time, detect=None):
+    def __init__(self, runner, tools, root=DEFAULT_ROOT, lock_wait=DEFAULT_LOCK_WAIT, clock=time.time, detect=None,
+                 native=None):
         self.runner = runner
         self.detect = detect  # () -> (variant, default variant); set by the module (backend auto)
+        # () -> names of native nftables base chains that IP packets meet (not ours); set by the module
+        self.native = native or (lambda: [])
         self.tools = dict(tools)
         self.root = root
         self.lock_wait = lock_wait

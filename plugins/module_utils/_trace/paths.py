@@ -10,6 +10,13 @@ flow label; not the destination, which DNAT changes) within a short time window.
 
 from __future__ import annotations
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import (
+    BACKEND_RANK,
+    HOOK_RANK,
+    comes_after,
+    describe,
+)
+
 EFFECTS_FINAL = ('drop', 'reject')
 
 
@@ -185,32 +192,122 @@ class Grouper:
 
 def resolve_path(packet, resolver):
     """Resolved steps of a packet; user chains inherit the hook of the base chain that led to them."""
-    hook = None
+    previous = None
     path = []
     for key in packet.steps:
-        step = resolver.resolve(key, hook)
-        hook = step['hook']
-        path.append(step)
+        previous = resolver.resolve(key, previous)
+        path.append(previous)
     return path
 
 
-def decide(path, snapshot, fmt, family, has_snapshot):
-    """(verdict, deciding step or None): accept, drop, reject or unknown (the path ended before a decision)."""
+def kernel_order(paths):
+    """The steps of one packet from several sources (kernel log, monitor) as the kernel ran them: by hook, then
+    priority; each source keeps its own order, and the chains of one (hook, priority) stay together by backend."""
+    keyed = []
+    for source, path in enumerate(paths):
+        for index, step in enumerate(path):
+            priority = step['priority'] if step['priority'] is not None else 0
+            keyed.append(((HOOK_RANK.get(step['hook'], 1), priority, BACKEND_RANK.get(step['backend'], 3), source,
+                           index), step))
+    keyed.sort(key=lambda item: item[0])
+    return [step for _key, step in keyed]
+
+
+def decide(path, chains, has_snapshot):
+    """(verdict, deciding step or None, reason or None): accept, drop, reject, or unknown with the reason.
+
+    chains: the base chains (base_chains dicts, every backend) that the packet's family meets. A packet is
+    accepted only when the path ends in an accept and no base chain that could come later (later at the same
+    hook, or at a hook the packet can still reach) and can drop is missing from the path: a chain missing there
+    was either not traced (another backend) or not reached, and either way its verdict is not known.
+    """
     for step in path:
         if step['effect'] in EFFECTS_FINAL:
-            return step['effect'], step
-    if not path or path[-1]['effect'] != 'accept':
-        return 'unknown', None
-    hook = path[-1]['hook']
-    if has_snapshot:
-        final = not snapshot.later_filter_hooks(fmt, family, hook)
-    else:
-        final = hook in ('input', 'postrouting')
-    if not final:
-        return 'unknown', None
+            return step['effect'], step, None
+    if not path:
+        return 'unknown', None, 'no step of the packet was traced'
+    last = path[-1]
+    if last['effect'] != 'accept':
+        return 'unknown', None, 'the trace ends at %s/%s (%s) without a verdict' % (
+            last['table'], last['chain'], last['kind'])
+    if not has_snapshot:
+        return 'unknown', None, 'no ruleset snapshot: whether a later chain could still drop it is not known'
+    seen = set(step['base'] for step in path)
+    missing = [c for c in chains if c['can_drop'] and (c['backend'], c['family'], c['table'], c['chain']) not in seen
+               and comes_after(c, last['hook'], last['priority'])]
+    if missing:
+        names = [describe(c) for c in missing[:3]]
+        more = ' and %d more' % (len(missing) - 3) if len(missing) > 3 else ''
+        return 'unknown', None, 'accepted at %s/%s, but %s%s could still drop it and %s not in the trace' % (
+            last['table'], last['chain'], '; '.join(names), more, 'is' if len(missing) == 1 else 'are')
     # The rule that let it through: prefer the filter table, then any non-nat chain (a nat chain's accept only
     # means "translated"), then whatever accepted it.
     accepts = [step for step in path if step['effect'] == 'accept']
     in_filter = [step for step in accepts if step['table'] == 'filter']
     not_nat = [step for step in accepts if step['chain_type'] != 'nat']
-    return 'accept', (in_filter or not_nat or accepts)[-1]
+    return 'accept', (in_filter or not_nat or accepts)[-1], None
+
+
+def ip_family(packet):
+    """ip or ip6, from the packet's addresses (an nft monitor event names its table's family, such as inet)."""
+    src = (packet.fields or {}).get('src')
+    if src:
+        return 'ip6' if ':' in src else 'ip'
+    return packet.family
+
+
+_SAME_IF_BOTH = ('sport', 'icmp_id', 'icmp_seq')
+
+
+def _merge_key(packet):
+    """What both the kernel log and a monitor print of a packet and no rule changes before they see it: the
+    source address and the IPv4 id (IPv6: the flow label). Packet fields are the first ones each source saw."""
+    fields = packet.fields or {}
+    src = fields.get('src')
+    ident = fields.get('flowlabel' if ':' in (src or '') else 'ip_id')
+    if not src or ident is None:
+        return None
+    return (src, ident)
+
+
+def _fits(group, packet, window):
+    if any(member.format == packet.format for member in group):
+        return False
+    fields = packet.fields or {}
+    for member in group:
+        other = member.fields or {}
+        for name in _SAME_IF_BOTH:
+            if fields.get(name) is not None and other.get(name) is not None and fields[name] != other[name]:
+                return False
+        if member.ts is not None and packet.ts is not None and member.clock == packet.clock and \
+                abs(member.ts - packet.ts) > window:
+            return False
+    return True
+
+
+def merge_sources(packets, window=2.0):
+    """Packets of one host -> groups (lists) of packets that are one packet seen by several sources.
+
+    On a node traced through more than one backend, the kernel log (legacy TRACE) and the trace monitor
+    (nf_tables) each describe the same packet. They are joined when the merge key matches, fields that both
+    print agree, and (when both have times on one clock) they are within window seconds; each source's packets
+    pair up in the order they were seen, at most one packet per source in a group.
+    """
+    if len(set(packet.format for packet in packets)) < 2:
+        return [[packet] for packet in packets]
+    groups = []
+    open_groups = {}
+    for packet in packets:
+        key = _merge_key(packet)
+        if key is None:
+            groups.append([packet])
+            continue
+        candidates = open_groups.setdefault(key, [])
+        group = next((g for g in candidates if _fits(g, packet, window)), None)
+        if group is None:
+            group = [packet]
+            groups.append(group)
+            candidates.append(group)
+        else:
+            group.append(packet)
+    return groups

@@ -7,18 +7,28 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import NFTABLES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import correlate, nat_aliases, protocols
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.parse import iter_events
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths import Grouper, decide, resolve_path
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths import (
+    Grouper,
+    Packet,
+    decide,
+    ip_family,
+    kernel_order,
+    merge_sources,
+    resolve_path,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import HostInput, load_manifest, open_lines
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.resolve import Resolver, Snapshot
 
 SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
                 'in', 'out', 'len')
-VERDICT_RULE_KEYS = ('table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target', 'hook', 'family')
+VERDICT_RULE_KEYS = ('table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target', 'hook', 'family', 'backend')
 PATH_STEP_KEYS = ('table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target')
-FULL_STEP_KEYS = PATH_STEP_KEYS + ('effect', 'hook', 'family', 'resolved', 'note', 'chain_type', 'base_chain')
+FULL_STEP_KEYS = PATH_STEP_KEYS + ('effect', 'hook', 'family', 'resolved', 'note', 'chain_type', 'base_chain',
+                                   'backend', 'priority')
 
 
 # A rule that matched names the packet's protocol: iptables "-p icmp" (not "! -p"), nft "ip protocol icmp",
@@ -68,8 +78,11 @@ def _year(manifest):
 
 
 def step_label(step):
-    """'filter/app-deep rule 1', 'filter/INPUT policy', 'ndtrace/input handle 13'."""
+    """'filter/app-deep rule 1', 'filter/INPUT policy', 'inet filter/input rule 3 (handle 7)': a native nftables
+    table is named with its family, so that it does not read like the iptables table of the same name."""
     where = '%s/%s' % (step['table'], step['chain'])
+    if step.get('backend') == NFTABLES:
+        where = '%s %s' % (step['family'], where)
     if step['kind'] == 'policy' and not (step['rule'] or '').startswith('-A '):
         return where + ' policy'
     if step['rulenum'] is not None and step['handle'] is not None:
@@ -119,14 +132,17 @@ class _Host:
                 self.input.errors.append('reading %s stopped: %s' % (rel, exc))
 
     def records(self):
-        """(packet, record, full path, index of the deciding step) per packet, in capture order."""
-        has = {'kernel': bool(self.snapshot.legacy), 'xtables-monitor': bool(self.snapshot.nft),
-               'nft-monitor': bool(self.snapshot.nft)}
+        """(packet, record, full path, index of the deciding step) per packet, in capture order; a packet that
+        several sources saw (kernel log and monitor) is one record with their steps in kernel order."""
+        has_snapshot = bool(self.snapshot.base_chains)
         compact_paths = {}  # packets that took the same steps share one compact path list and one rule dict
         rule_dicts = {}
-        for packet in self.grouper.packets:
-            path = resolve_path(packet, self.resolver)
-            verdict, step = decide(path, self.snapshot, packet.format, packet.family, has.get(packet.format))
+        for group in merge_sources(self.grouper.packets, self.grouper.window):
+            packet = group[0] if len(group) == 1 else _combined(group)
+            paths = [resolve_path(member, self.resolver) for member in group]
+            path = paths[0] if len(paths) == 1 else kernel_order(paths)
+            family = ip_family(packet)
+            verdict, step, reason = decide(path, self.snapshot.chains_for(family), has_snapshot)
             signature = tuple(id(s) for s in path)  # resolved steps are shared objects, kept by the resolver
             compact = compact_paths.get(signature)
             if compact is None:
@@ -140,10 +156,28 @@ class _Host:
                     rule = rule_dicts[id(step)] = {key: step[key] for key in VERDICT_RULE_KEYS}
             yield packet, {
                 'host': self.name, 'trace_id': packet.trace_id, 'first_seen': packet.time, 'ts': packet.ts,
-                'clock': packet.clock, 'format': packet.format, 'family': packet.family,
+                'clock': packet.clock, 'format': packet.format, 'family': family,
                 'source': packet.source, 'line': packet.line, 'summary': _summary(packet.fields, path, self.protocols), 'path': compact,
-                'verdict': verdict, 'verdict_rule': rule, 'logs': packet.logs, 'journey': None,
+                'verdict': verdict, 'verdict_rule': rule, 'verdict_reason': reason, 'logs': packet.logs,
+                'journey': None,
             }, path, deciding
+
+
+def _combined(group):
+    """One Packet for the members of a merge group: times and line from the first member with a time, the
+    richest packet fields (a monitor line may lack the protocol), every log prefix and address pair."""
+    timed = [member for member in group if member.ts is not None]
+    first = (timed or group)[0]
+    packet = Packet(first.host, {'trace_id': next((m.trace_id for m in group if m.trace_id is not None), None),
+                                 'format': '+'.join(sorted(set(m.format for m in group))), 'family': first.family,
+                                 'time': first.time, 'ts': first.ts, 'clock': first.clock, 'line': first.line},
+                    first.source)
+    with_fields = [member.fields for member in group if member.fields]
+    packet.fields = max(with_fields, key=len) if with_fields else None
+    for member in group:
+        packet.logs.extend(member.logs)
+        packet.pairs |= member.pairs
+    return packet
 
 
 def _distinct_paths(records, full_paths, decidings):

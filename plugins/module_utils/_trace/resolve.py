@@ -13,9 +13,20 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import (
+    iptables_base_chains,
+    is_xtables_table,
+    legacy_priority,
+    nft_base_chains,
+    for_packet,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import LEGACY, NF_TABLES, NFTABLES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import parse_save, rule_target
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.model import Ruleset
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft, rule_text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import FAMILY as OWN_FAMILY
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import TABLE as OWN_NAME
 
 BUILTIN_HOOKS = {'PREROUTING': 'prerouting', 'INPUT': 'input', 'FORWARD': 'forward', 'OUTPUT': 'output',
                  'POSTROUTING': 'postrouting'}
@@ -45,6 +56,7 @@ SNAPSHOT_NAMES = {
     'nft': 'nft.ruleset',
 }
 _SAVE_FAMILIES = {'ip': 'ipv4', 'ip6': 'ipv6'}
+OWN_TABLE = (OWN_FAMILY, OWN_NAME)  # the nftables backend's table: it only sets nftrace, it never decides
 
 
 def target_effect(target, how, chains):
@@ -76,10 +88,13 @@ class Snapshot:
         self.xtables = self._saves(files, SNAPSHOT_NAMES['xtables'])
         name = SNAPSHOT_NAMES['nft']
         nft = self._parse(parse_nft, files[name], 'ruleset/' + name) if name in files else None
+        self.nft_ruleset = nft
         self.nft = {(t.family, t.name): t for t in nft.tables} if nft is not None else {}
         self.names = sorted(files)
-        self._later = {}
         self._handles = {}
+        self._for_family = {}
+        self.base_chains = self._base_chains()
+        self.base_index = {(c['backend'], c['family'], c['table'], c['chain']): c for c in self.base_chains}
 
     def _parse(self, parser, text, source, *args):
         try:
@@ -128,31 +143,37 @@ class Snapshot:
         positions = [r.position for r in base.rules if _save_line(r) == spec]
         return positions[0] if len(positions) == 1 else None
 
-    def later_filter_hooks(self, fmt, family, hook):
-        """Would a packet accepted at `hook` still meet a (non-nat) chain later on this host?"""
-        key = (fmt, family, hook)
-        if key not in self._later:
-            self._later[key] = self._later_filter_hooks(fmt, family, hook)
-        return self._later[key]
+    def chains_for(self, family):
+        """Base chains (base_chains dicts, all backends, ours left out) that an IP packet of family meets."""
+        found = self._for_family.get(family)
+        if found is None:
+            found = self._for_family[family] = for_packet(
+                [c for c in self.base_chains if (c['family'], c['table']) != OWN_TABLE], family)
+        return found
 
-    def _later_filter_hooks(self, fmt, family, hook):
-        later = {'prerouting': ('input', 'forward'), 'forward': ('postrouting',), 'output': ('postrouting',)}
-        hooks = later.get(hook, ())
-        if not hooks:
-            return False
-        if fmt == 'kernel':
-            tables = self.legacy.get(family, {})
-            names = [c for c, h in BUILTIN_HOOKS.items() if h in hooks]
-            return any(name in t.chains for name_t, t in tables.items() if name_t != 'nat' for name in names)
-        families = (family, 'inet') if family in ('ip', 'ip6') else (family,)
-        return any(chain.hook in hooks and chain.chain_type != 'nat'
-                   for (fam, _name), table in self.nft.items() if fam in families for chain in table.chains.values())
+    def _base_chains(self):
+        chains = []
+        for family, tables in self.legacy.items():
+            chains.extend(iptables_base_chains(Ruleset(list(tables.values())), family, LEGACY))
+        if self.nft_ruleset is not None:
+            chains.extend(nft_base_chains(self.nft_ruleset))
+        else:  # no nft listing: iptables-nft's own save, which may list built-in chains the kernel lacks
+            for family, tables in self.xtables.items():
+                chains.extend(iptables_base_chains(Ruleset(list(tables.values())), family, NF_TABLES))
+        return chains
+
+
+def step_backend(fmt, family, table):
+    """legacy for kernel lines; for monitor lines nf_tables (a table iptables-nft made) or nftables (native)."""
+    if fmt == 'kernel':
+        return LEGACY
+    return NF_TABLES if is_xtables_table(family, table) else NFTABLES
 
 
 def _step(table, chain, kind, rulenum, handle, rule, target, effect, family, resolved, note=None):
     return {'table': table, 'chain': chain, 'kind': kind, 'rulenum': rulenum, 'handle': handle, 'rule': rule,
             'target': target, 'effect': effect, 'family': family, 'resolved': resolved, 'note': note, 'hook': None,
-            'chain_type': None, 'base_chain': False}
+            'chain_type': None, 'base_chain': False, 'backend': None, 'priority': None, 'base': None}
 
 
 class Resolver:
@@ -162,8 +183,12 @@ class Resolver:
         self.snapshot = snapshot
         self._cache = {}
 
-    def resolve(self, key, hook):
-        cache_key = (key, hook)
+    def resolve(self, key, previous=None):
+        """The step dict of key; previous: the step before it on the packet's path (a user chain inherits the
+        hook, priority and base chain of the base chain that led to it)."""
+        inherited = (previous['hook'], previous['priority'], previous['base'], previous['chain_type']) \
+            if previous is not None else (None, None, None, None)
+        cache_key = (key, inherited)
         step = self._cache.get(cache_key)
         if step is None:
             fmt = key[0]
@@ -173,26 +198,28 @@ class Resolver:
                 step = self._xtables(*key[1:])
             else:
                 step = self._nft(*key[1:])
-            base_hook = self.chain_hook(fmt, key[1], key[2], key[3])
-            step['hook'] = base_hook or hook
-            step['base_chain'] = base_hook is not None
-            step['chain_type'] = self.chain_type(fmt, key[1], key[2], key[3])
+            step['backend'] = backend = step_backend(fmt, key[1], key[2])
+            base = self.base_chain(backend, key[1], key[2], key[3])
+            if base is not None:
+                step['hook'], step['priority'], step['chain_type'] = base['hook'], base['priority'], base['type']
+                step['base'] = (backend, base['family'], base['table'], base['chain'])
+                step['base_chain'] = True
+            else:
+                step['hook'], step['priority'], step['base'], step['chain_type'] = inherited
+                if step['chain_type'] is None and backend != NFTABLES:
+                    step['chain_type'] = 'nat' if key[2] == 'nat' else 'filter'
             self._cache[cache_key] = step
         return step
 
-    def chain_hook(self, fmt, family, table, chain):
-        """The hook of a base chain, None for a user chain."""
-        if fmt in ('kernel', 'xtables-monitor'):
-            return BUILTIN_HOOKS.get(chain)
-        base = self.snapshot.nft_chain(family, table, chain)
-        return base.hook if base else None
-
-    def chain_type(self, fmt, family, table, chain):
-        """filter, nat, route (the nf_tables chain type); legacy tables: nat for the nat table."""
-        if fmt in ('kernel', 'xtables-monitor'):
-            return 'nat' if table == 'nat' else 'filter'
-        base = self.snapshot.nft_chain(family, table, chain)
-        return base.chain_type if base else None
+    def base_chain(self, backend, family, table, chain):
+        """The base_chains dict of a base chain, None for a user chain. Built-in iptables chains count as base
+        chains even when the snapshot lacks their table (priority from the table's name)."""
+        found = self.snapshot.base_index.get((backend, family, table, chain))
+        if found is None and backend != NFTABLES and chain in BUILTIN_HOOKS:
+            hook = BUILTIN_HOOKS[chain]
+            found = {'backend': backend, 'family': family, 'table': table, 'chain': chain, 'hook': hook,
+                     'priority': legacy_priority(table, hook), 'type': 'nat' if table == 'nat' else 'filter'}
+        return found
 
     def _legacy(self, family, table, chain, kind, num):
         chains = self.snapshot.legacy_chains(family, table)

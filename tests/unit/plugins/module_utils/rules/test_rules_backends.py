@@ -204,6 +204,25 @@ def test_choose_follows_the_detected_variant(runner):
     assert backends.choose(node, 'auto') == (['nft'], 'nf_tables')
 
 
+def test_trace_adds_nftables_on_a_legacy_node_with_native_chains(runner):
+    """Legacy TRACE does not make nf_tables report native chains: our nftables rule and monitor must run too."""
+    node = _node(runner, ['iptables-legacy', 'iptables-nft', 'nft'], detect=lambda: ('legacy', 'nf_tables'))
+    node.native = lambda: ['inet filter/input']
+    assert backends.choose(node, 'auto', need_both_on_mixed=True) == (['legacy', 'nftables'], 'legacy')
+    assert backends.choose(node, 'auto', need_both_on_mixed=False) == (['legacy'], 'legacy')  # LOG rules
+    node.detect = lambda: ('nf_tables', 'nf_tables')  # the iptables-nft TRACE rule marks packets for them
+    assert backends.choose(node, 'auto') == (['nft'], 'nf_tables')
+    node.detect = lambda: ('mixed', 'nf_tables')
+    assert backends.choose(node, 'auto') == (['legacy', 'nft'], 'mixed')
+
+
+def test_trace_on_a_legacy_node_with_native_chains_needs_nft(runner):
+    node = _node(runner, ['iptables-legacy'], detect=lambda: ('legacy', 'legacy'))
+    node.native = lambda: ['inet filter/input']
+    with pytest.raises(ParamError, match='^backend: nftables needs nft'):
+        backends.choose(node, 'auto')
+
+
 def test_our_own_rules_do_not_count(fixture_text):
     text = fixture_text('nft-ipv4-mixed.save')
     stripped = backends.without_our_rules(text)

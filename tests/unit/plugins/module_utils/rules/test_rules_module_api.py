@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import module_api
@@ -113,3 +115,14 @@ def test_detection_through_the_foundation(legacy, nft, expected, fixture_text):
     module = FakeModule(params('trace', backend='auto'), outputs)
     node = module_api.make_node(module)
     assert node.detect() == expected
+
+
+def test_native_detection_lists_native_ip_chains_but_not_ours(fixture_text):
+    """Recorded `nft list ruleset` of a native node (fixtures/netfilter/native) plus our own table."""
+    ours = ('table inet netdebug {\n\tchain raw_prerouting {\n\t\ttype filter hook prerouting priority -310; '
+            'policy accept;\n\t}\n}\n')
+    native = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'netfilter' / 'native' / 'nft-list-ruleset.txt'
+    module = FakeModule(params('trace'), {'nft': native.read_text(encoding='utf-8') + ours})
+    found = module_api.make_node(module).native()
+    assert found == ['inet ndrec_native/input', 'inet ndrec_native/trace_pre', 'ip kube-proxy/nat-prerouting']
+    assert module.commands == [['/usr/sbin/nft', 'list', 'ruleset']]

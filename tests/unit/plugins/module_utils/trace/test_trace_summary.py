@@ -106,7 +106,7 @@ def test_xtables_rule_number_from_iptables_nft_save_without_nft_listing(bundle):
 
 def test_step_label_says_rule_number_and_handle(bundle):
     report = build_report(str(bundle('nftables')))
-    assert any(' at ndtrace/app-deep rule 1 (handle 20): ip length >= 200 drop' in line
+    assert any(' at inet ndtrace/app-deep rule 1 (handle 20): ip length >= 200 drop' in line
                for line in report['verdicts'])
 
 
