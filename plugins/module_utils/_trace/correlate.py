@@ -110,6 +110,33 @@ def _ident(record):
     return None
 
 
+def wall_time(record):
+    """The record's wall-clock time on the controller's clock (the node's measured offset taken off), or None
+    for a boot-clock or missing time."""
+    if record['clock'] != 'wall' or record['ts'] is None:
+        return None
+    return record['ts'] - (record.get('_offset') or 0.0)
+
+
+def hop_order(records, members, ttls, first_hooks):
+    """A journey's records, first hop first.
+
+    The IP TTL (IPv6 hop limit) falls by one at every router, so a higher TTL at a node's first step means an
+    earlier hop; between equal TTLs the node where the packet was made (first step at output) comes first, then
+    the earlier time on the controller's clock. Clocks alone would do only where they agree to well under a hop's
+    latency, which measured offsets (a few ms) cannot promise.
+    """
+    def key(i):
+        ttl = ttls[i]
+        when = wall_time(records[i])
+        made_here = 0 if first_hooks[i] == 'output' else 1
+        return (-ttl if ttl is not None else 0, made_here, when is None, when or 0.0, records[i]['host'], i)
+
+    if any(ttls[i] is None for i in members):
+        return sorted(members, key=lambda i: key(i)[1:])
+    return sorted(members, key=key)
+
+
 def correlate(records, pairs_by_record, aliases_by_host, window=10.0):
     """Set record['journey'] (an int) on packets seen on more than one host; returns the journeys (lists of
     record indexes, in order of their first packet).
@@ -127,7 +154,8 @@ def correlate(records, pairs_by_record, aliases_by_host, window=10.0):
 
     # wall-clock span of each component: a merge that would make it wider than the window is refused, so a
     # packet with a boot clock (comparable to nothing) cannot glue together packets that are far apart
-    span = [(r['ts'], r['ts']) if r['clock'] == 'wall' and r['ts'] is not None else None for r in records]
+    times = [wall_time(r) for r in records]
+    span = [(t, t) if t is not None else None for t in times]
 
     def union(a, b):
         root_a, root_b = find(a), find(b)
@@ -170,8 +198,7 @@ def correlate(records, pairs_by_record, aliases_by_host, window=10.0):
                 pa, pb = ra['summary'].get('proto'), rb['summary'].get('proto')
                 if pa and pb and pa != pb:
                     continue
-                if ra['clock'] == 'wall' and rb['clock'] == 'wall' and ra['ts'] is not None and \
-                        rb['ts'] is not None and abs(ra['ts'] - rb['ts']) > window:
+                if times[a] is not None and times[b] is not None and abs(times[a] - times[b]) > window:
                     continue
                 if pairs_of(a) & pairs_of(b):
                     union(a, b)

@@ -8,7 +8,13 @@ import os
 import re
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import NFTABLES
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import correlate, nat_aliases, protocols
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import (
+    correlate,
+    hop_order,
+    nat_aliases,
+    protocols,
+    wall_time,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.parse import iter_events
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths import (
@@ -226,6 +232,13 @@ def verdict_lines(drops, limit=20):
     return lines
 
 
+def clock_offset(entry):
+    """The host's measured clock offset (seconds, node minus controller) from its manifest entry, or None."""
+    clock = entry.get('clock')
+    offset = clock.get('offset') if isinstance(clock, dict) else None
+    return float(offset) if isinstance(offset, (int, float)) and not isinstance(offset, bool) else None
+
+
 def build_report(incident_dir, incident_id=None, window=2.0, correlation_window=10.0):
     """The whole report as a JSON-ready dict (deterministic: no generation time, stable order)."""
     with gc_paused():
@@ -244,11 +257,14 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
         host = _Host(name, entry, incident_dir, year, window)
         host.read()
         aliases[name] = nat_aliases(host.input.conntrack)
+        offset = clock_offset(entry)
         verdicts = {}
         count = 0
         for packet, record, path, deciding in host.records():
             verdicts[record['verdict']] = verdicts.get(record['verdict'], 0) + 1
             record['_pairs'] = packet.pairs
+            record['_offset'] = offset
+            record['_ttl'] = (packet.fields or {}).get('ttl', (packet.fields or {}).get('hoplimit'))
             records.append(record)
             full_paths.append(path)
             decidings.append(deciding)
@@ -258,17 +274,23 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
             'unparsed': host.grouper.unparsed, 'packets': count, 'verdicts': verdicts,
             'trace_files': [os.path.relpath(p, incident_dir) for p in host.input.trace_files],
             'snapshots': host.snapshot.names, 'conntrack_entries': len(host.input.conntrack),
-            'errors': host.input.errors,
+            'errors': host.input.errors, 'clock_offset': offset,
         }
         host.grouper = None  # the records hold what is needed; let the grouping state go
-    order = sorted(range(len(records)), key=lambda i: (records[i]['ts'] is None, records[i]['ts'] or 0,
-                                                       records[i]['host'], records[i]['line']))
+    times = [wall_time(record) if record['clock'] == 'wall' else record['ts'] for record in records]
+    order = sorted(range(len(records)), key=lambda i: (times[i] is None, times[i] or 0, records[i]['host'],
+                                                       records[i]['line']))
     records = [records[i] for i in order]
     full_paths = [full_paths[i] for i in order]
     decidings = [decidings[i] for i in order]
     for index, record in enumerate(records):
         record['id'] = index
     journeys = correlate(records, [record.pop('_pairs') for record in records], aliases, correlation_window)
+    ttls = [record.pop('_ttl') for record in records]
+    first_hooks = [path[0]['hook'] if path else None for path in full_paths]
+    journeys = [hop_order(records, members, ttls, first_hooks) for members in journeys]
+    for record in records:
+        record.pop('_offset')
     _journey_protocols(records, journeys)
     paths = _distinct_paths(records, full_paths, decidings)
     drops = _drops(records)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import (
-    correlate, nat_aliases, parse_conntrack_json, parse_conntrack_text, protocols)
+    correlate, hop_order, nat_aliases, parse_conntrack_json, parse_conntrack_text, protocols, wall_time)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report
 
 
@@ -99,3 +101,29 @@ def test_window_same_host_and_protocol_rules():
     # comparable, so only id and addresses count for it
     assert journeys == [[0, 1, 6]]
     assert [r.get('journey') for r in records] == [0, 0, None, None, None, None, 0]
+
+
+def test_hop_order_follows_the_ttl_then_the_origin_then_the_clock():
+    """node1 made the packet (output, TTL 64), node2 forwarded it (arrived with 64), node3 got it with 63; the
+    clocks disagree so much that time alone would put node3 first."""
+    records = [_record('node3', 100.000, 7), _record('node1', 100.004, 7), _record('node2', 100.009, 7)]
+    ttls = [63, 64, 64]
+    hooks = ['prerouting', 'output', 'prerouting']
+    assert hop_order(records, [0, 1, 2], ttls, hooks) == [1, 2, 0]
+    # without TTLs: the origin first, then the time on the controller's clock (node offsets taken off)
+    records[0]['_offset'] = 0.5  # node3's clock is 0.5 s ahead: its 100.000 is 99.5 on the controller
+    records[2]['_offset'] = -0.1
+    assert hop_order(records, [0, 1, 2], [None, 64, None], hooks) == [1, 0, 2]
+    assert wall_time(records[2]) == pytest.approx(100.109)
+    assert wall_time(_record('x', 5.0, 1, clock='boot')) is None
+
+
+def test_journey_order_in_a_report_does_not_depend_on_the_clocks(bundle):
+    """The recorded legacy capture with node 1's clock said to be 3 s ahead: node 1 still comes first."""
+    incident = bundle('legacy')
+    manifest = json.loads((incident / 'manifest.json').read_text())
+    manifest['hosts']['node1']['clock'] = {'offset': 3.0, 'error': 0.002}
+    (incident / 'manifest.json').write_text(json.dumps(manifest))
+    report = build_report(str(incident))
+    assert report['hosts']['node1']['clock_offset'] == 3.0 and report['hosts']['node2']['clock_offset'] is None
+    assert report['journeys'] and all(j['hosts'] == ['node1', 'node2'] for j in report['journeys'])
