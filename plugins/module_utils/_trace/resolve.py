@@ -208,8 +208,23 @@ class Resolver:
                 step['hook'], step['priority'], step['base'], step['chain_type'] = inherited
                 if step['chain_type'] is None and backend != NFTABLES:
                     step['chain_type'] = 'nat' if key[2] == 'nat' else 'filter'
+            if step['rule'] is None and step['note'] is None:  # every step has its rule text or says why not
+                step['note'] = self._why_no_text(fmt, key)
             self._cache[cache_key] = step
         return step
+
+    def _why_no_text(self, fmt, key):
+        family, table, chain = key[1], key[2], key[3]
+        snapshot = 'iptables-legacy-save' if fmt == 'kernel' else 'nft -a list ruleset'
+        if fmt == 'kernel':
+            held = self.snapshot.legacy_chains(family, table) is not None
+        else:
+            held = self.snapshot.nft_chain(family, table, chain) is not None
+        if not held:
+            return 'the %s snapshot has no %s %s/%s, and the trace line has no rule text' % (
+                snapshot, family, table, chain)
+        return 'the trace line has no rule text and the %s snapshot has no rule at this place (the ruleset changed ' \
+            'during the capture?)' % snapshot
 
     def base_chain(self, backend, family, table, chain):
         """The base_chains dict of a base chain, None for a user chain. Built-in iptables chains count as base
