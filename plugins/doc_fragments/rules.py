@@ -38,6 +38,9 @@ options:
         -310, before raw's -300).
       - V(auto) follows the node's iptables variant. On a node where both variants hold rules (C(mixed)),
         iptables_trace traces both sides; iptables_log logs on the side of the plain C(iptables) command.
+      - For iptables_trace, V(auto) on a legacy node that also has native nftables base chains (for IP packets,
+        other than C(inet netdebug)) adds V(nftables), so that those chains are traced too; on nf_tables and
+        mixed nodes the iptables-nft TRACE rule already makes nf_tables trace the native chains after it.
     type: str
     choices: [auto, legacy, nft, nftables]
     default: auto

@@ -1,0 +1,119 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The six node kinds of issue 14 from recorded captures (fixtures/trace/README.md): legacy, iptables-nft and
+native nftables alone, and legacy + native, iptables-nft + native, legacy + iptables-nft (mixed), each with a drop
+in each backend. One record per packet, the dropping rule named, and never an accept for a dropped packet."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report, step_label
+
+# kind -> {TCP destination port: (verdict, the deciding step's label, its backend)}; 8080 is the ClusterIP
+# 198.18.201.2 that kube-proxy-style rules DNAT to node 2, accepted everywhere.
+NATIVE_DROP = ('drop', 'inet filter/input rule 1 (handle 2)', 'nftables')
+MIXED_KINDS = {
+    'mixed/legacy-native': {80: NATIVE_DROP, 81: ('drop', 'filter/cali-pi-_DNxril3RavGD5MfvJ7N rule 1', 'legacy'),
+                            8080: ('accept', None, None)},
+    'mixed/nft-native': {80: NATIVE_DROP,
+                         81: ('drop', 'filter/cali-pi-_DNxril3RavGD5MfvJ7N rule 1 (handle 44)', 'nf_tables'),
+                         8080: ('accept', None, None)},
+    'mixed/legacy-nft': {80: ('accept', None, None),
+                         81: ('drop', 'filter/cali-pi-_DNxril3RavGD5MfvJ7N rule 1', 'legacy'),
+                         82: ('drop', 'filter/KUBE-PROXY-FIREWALL rule 1 (handle 25)', 'nf_tables'),
+                         8080: ('accept', None, None)},
+}
+PACKETS = {'mixed/legacy-native': 5, 'mixed/nft-native': 5, 'mixed/legacy-nft': 6}
+ALL_KINDS = ['legacy', 'nft', 'nftables'] + sorted(MIXED_KINDS)
+
+
+def _report(bundle, kind, **kwargs):
+    return build_report(str(bundle(kind, hosts=('node2',), **kwargs)))
+
+
+def _by_port(report):
+    found = {}
+    for packet in report['packets']:
+        if packet['summary'].get('proto') == 'tcp' and packet['summary'].get('src') == '198.18.200.1':
+            found.setdefault(packet['summary']['dport'], []).append(packet)
+    return found
+
+
+@pytest.mark.parametrize('kind', sorted(MIXED_KINDS))
+def test_one_record_per_packet_and_the_dropping_rule(bundle, kind):
+    report = _report(bundle, kind)
+    assert report['hosts']['node2']['errors'] == []
+    assert len(report['packets']) == PACKETS[kind]
+    ids = [p['summary']['ip_id'] for p in report['packets']]
+    assert len(ids) == len(set(ids)), 'a packet became more than one record'
+    by_port = _by_port(report)
+    assert sorted(by_port) == sorted(MIXED_KINDS[kind])
+    for port, (verdict, label, backend) in MIXED_KINDS[kind].items():
+        (packet,) = by_port[port]
+        assert packet['verdict'] == verdict, (port, packet['verdict_reason'])
+        if label is not None:
+            assert step_label(packet['verdict_rule']) == label
+            assert packet['verdict_rule']['backend'] == backend
+    pings = [p for p in report['packets'] if p['summary'].get('proto') == 'icmp']
+    assert len(pings) == 2 and all(p['verdict'] == 'accept' for p in pings)
+
+
+@pytest.mark.parametrize('kind', ['mixed/legacy-native', 'mixed/legacy-nft'])
+def test_both_sources_make_one_record_in_kernel_order(bundle, kind):
+    """Kernel log and monitor steps of one packet, sorted by hook and priority: raw before mangle before nat
+    before filter, and prerouting before input."""
+    report = _report(bundle, kind)
+    for path in report['paths']:
+        assert {s['backend'] for s in path['steps']} >= {'legacy'}
+        order = [(s['hook'], s['priority']) for s in path['steps'] if s['base_chain']]
+        ranks = [({'prerouting': 1, 'input': 2}[hook], priority) for hook, priority in order]
+        assert ranks == sorted(ranks), order
+    assert all('+' in p['format'] for p in report['packets'])
+
+
+@pytest.mark.parametrize('kind', ALL_KINDS)
+def test_every_step_has_rule_text_or_says_why_not(bundle, kind):
+    report = build_report(str(bundle(kind, hosts=('node2',))))
+    steps = [step for path in report['paths'] for step in path['steps']]
+    assert steps
+    for step in steps:
+        assert step['rule'] or step['note'], step
+
+
+@pytest.mark.parametrize('kind', ALL_KINDS)
+def test_native_steps_have_their_own_hook_and_family(bundle, kind):
+    report = build_report(str(bundle(kind, hosts=('node2',))))
+    for path in report['paths']:
+        for step in path['steps']:
+            if step['backend'] == 'nftables' and step['base_chain'] and step['chain'] == 'input':
+                assert step['hook'] == 'input'
+    for drop in report['drops']:
+        if drop['backend'] == 'nftables':
+            assert step_label(drop).startswith(drop['family'] + ' ')
+
+
+@pytest.mark.parametrize('kind, monitor, port', [
+    ('mixed/legacy-native', 'nft-monitor.log', 80),   # the native table's drop, with only legacy traced
+    ('mixed/legacy-nft', 'xtables-monitor.log', 82),  # iptables-nft's drop, without xtables-monitor's lines
+])
+def test_an_untraced_backend_makes_the_verdict_unknown_never_accept(bundle, kind, monitor, port):
+    incident = bundle(kind, hosts=('node2',), checksums=False)
+    (incident / 'node2' / 'trace' / monitor).unlink()
+    report = build_report(str(incident))
+    (packet,) = _by_port(report)[port]
+    assert packet['verdict'] == 'unknown'
+    assert 'could still drop it' in packet['verdict_reason'] and 'not in the trace' in packet['verdict_reason']
+    assert ('native nftables table inet filter, chain input' if port == 80 else 'iptables-nft table ip filter, chain INPUT') \
+        in packet['verdict_reason']
+    assert all(p['verdict'] != 'accept' for ps in _by_port(report).values() for p in ps
+               if p['summary']['dport'] in (80, 81, 82) and MIXED_KINDS[kind].get(p['summary']['dport'], ('',))[0] == 'drop')
+
+
+def test_no_snapshot_no_accept(bundle):
+    incident = bundle('legacy', hosts=('node2',), checksums=False)
+    for path in (incident / 'node2' / 'ruleset').iterdir():
+        path.unlink()
+    report = build_report(str(incident))
+    assert report['packets'] and all(p['verdict'] != 'accept' for p in report['packets'])
+    assert all(p['verdict_reason'] for p in report['packets'] if p['verdict'] == 'unknown')
