@@ -1,0 +1,157 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The true verdict on every node kind (issue 14): the capture with default settings on lab nodes that hold base
+chains in several backends, each with a drop in each backend.
+
+Rulesets: tests/lab/scenarios/kinds-calico.rules (Calico-style, drops TCP 81), kinds-kube.rules (kube-proxy-style,
+drops TCP 82 in, 84 out) and kinds-native.nft (a native `table inet filter`, drops TCP 80 and 85 in, 83 out).
+The lab's nodes share one kernel log, so one capture has at most one node with legacy rules:
+
+- capture 1: node1 iptables-nft + native (the sender: drops on the way out in each backend), node2 legacy + native,
+  node3 native only;
+- capture 2: node3 legacy + iptables-nft (mixed), node1 and node2 empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import pytest
+
+from conftest import COLLECTION
+from test_capture import NODES, capture, leftovers, load_json, node_run, snapshots, trace_running, wait_for
+
+SCENARIOS = COLLECTION / 'tests' / 'lab' / 'scenarios'
+MATCH = {'source': '198.18.0.1', 'protocol': 'tcp', 'destination_port': '80:89'}
+NATIVE_IN = ('drop', 'nftables', 'filter', 'input')
+
+
+def _flush(lab, node):
+    node_run(lab, node, ['nft', 'flush', 'ruleset'])  # iptables-nft's tables and the native one
+    for table in ('raw', 'mangle', 'nat', 'filter'):
+        node_run(lab, node, ['iptables-legacy', '-t', table, '-F'])
+        node_run(lab, node, ['iptables-legacy', '-t', table, '-X'])
+    node_run(lab, node, ['update-alternatives', '--set', 'iptables', '/usr/sbin/iptables-nft'])
+
+
+@contextlib.contextmanager
+def loaded(lab, plan):
+    """plan: {node: [kind, ...]} with kinds calico-legacy, calico-nft, kube-nft, native; empty nodes before and
+    after (the lab's nodes start empty)."""
+    try:
+        for node, kinds in plan.items():
+            assert node_run(lab, node, ['nft', 'list', 'ruleset']).strip() == '', '%s is not empty' % node
+            for kind in kinds:
+                if kind == 'native':
+                    node_run(lab, node, ['nft', '-f', '-'], data=(SCENARIOS / 'kinds-native.nft').read_bytes())
+                    continue
+                name, variant = kind.split('-')
+                if variant == 'legacy':  # a legacy node, as a distribution with iptables-legacy has it
+                    node_run(lab, node, ['update-alternatives', '--set', 'iptables', '/usr/sbin/iptables-legacy'])
+                node_run(lab, node, ['iptables-%s-restore' % variant, '--noflush'],
+                         data=(SCENARIOS / ('kinds-%s.rules' % name)).read_bytes())
+        yield
+    finally:
+        for node in plan:
+            _flush(lab, node)
+
+
+def syn(lab, node, address, port):
+    """One TCP connection attempt (a dropped SYN times out; a closed port answers with a RST)."""
+    lab.exec(node, ['timeout', '1', 'bash', '-c', 'exec 3<>/dev/tcp/%s/%d' % (address, port)], timeout=10)
+
+
+def run_capture(lab, ansible, tmp_path, incident, attempts):
+    done = threading.Event()
+
+    def sender():
+        wait_for(lambda: all(trace_running(lab, n, incident) for n in NODES) or done.is_set(), 240, 'the trace')
+        for address, port in attempts:
+            syn(lab, 'node1', address, port)
+
+    thread = threading.Thread(target=sender, daemon=True)
+    thread.start()
+    try:
+        res = capture(ansible, lab, incident, tmp_path, duration=10, ping=False,
+                      extra={'netdebug_match': MATCH, 'netdebug_conntrack': False})
+    finally:
+        done.set()
+        thread.join(60)
+    assert res.rc == 0, res
+    manifest = load_json(tmp_path / incident / 'manifest.json')
+    assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
+    for entry in manifest['hosts'].values():
+        assert isinstance(entry['clock']['offset'], float) and entry['clock']['error'] < 1.0, entry['clock']
+    return load_json(tmp_path / incident / 'report.json')
+
+
+def check(report, expected):
+    """expected: {(host, dport): (verdict, backend, table, chain)}: one record per packet and host, the right
+    verdict and deciding chain, never an accept for a dropped packet, and journeys that start on node1."""
+    records = {}
+    for packet in report['packets']:
+        summary = packet['summary']
+        if summary.get('src') != '198.18.0.1' or summary.get('dport') is None:
+            continue
+        records.setdefault((packet['host'], summary['dport']), []).append(packet)
+    for (host, port), (verdict, backend, table, chain) in expected.items():
+        found = records.get((host, port))
+        assert found, ((host, port), sorted(records), report['hosts'][host])
+        ids = [p['summary'].get('ip_id') for p in found]
+        assert len(ids) == len(set(ids)), ('a packet became more than one record', host, port, found)
+        for packet in found:
+            rule = packet['verdict_rule'] or {}
+            assert packet['verdict'] == verdict, (host, port, packet['verdict'], packet['verdict_reason'], rule)
+            if verdict != 'accept':
+                assert (rule['backend'], rule['table'], rule['chain']) == (backend, table, chain), (host, port, rule)
+    for journey in report['journeys']:
+        assert journey['hosts'][0] == 'node1', journey
+
+
+@pytest.fixture(scope='module')
+def kinds_lab(netns_lab):
+    yield netns_lab
+    for node in NODES:
+        _flush(netns_lab, node)
+
+
+def test_nft_native_legacy_native_and_native_nodes(kinds_lab, lab_ansible, tmp_path):
+    plan = {'node1': ['kube-nft', 'native'], 'node2': ['calico-legacy', 'native'], 'node3': ['native']}
+    with loaded(kinds_lab, plan):
+        before = snapshots(lab_ansible)
+        report = run_capture(kinds_lab, lab_ansible, tmp_path, 'kinds-1', [
+            ('198.18.0.2', 80), ('198.18.0.2', 81), ('198.18.0.2', 83), ('198.18.0.2', 84),
+            ('198.18.0.3', 85), ('198.18.0.3', 86)])
+        check(report, {
+            ('node2', 80): NATIVE_IN,
+            ('node2', 81): ('drop', 'legacy', 'filter', 'cali-pi-deny81'),
+            ('node1', 83): ('drop', 'nftables', 'filter', 'output'),
+            ('node1', 84): ('drop', 'nf_tables', 'filter', 'KUBE-PROXY-FIREWALL'),
+            ('node3', 85): NATIVE_IN,
+            ('node3', 86): ('accept', None, None, None),
+        })
+        # the dropped packets never reached node2; node2's records are one per packet from both sources
+        assert not [p for p in report['packets'] if p['host'] == 'node2' and p['summary'].get('dport') in (83, 84)]
+        node2 = [p for p in report['packets'] if p['host'] == 'node2' and p['summary'].get('dport') == 81]
+        assert node2 and all(p['format'] == 'kernel+nft-monitor' for p in node2), node2
+        assert snapshots(lab_ansible) == before
+    for node in NODES:
+        assert leftovers(kinds_lab, node)[0] == [], node
+
+
+def test_mixed_node(kinds_lab, lab_ansible, tmp_path):
+    with loaded(kinds_lab, {'node3': ['calico-legacy', 'kube-nft']}):
+        before = snapshots(lab_ansible)
+        report = run_capture(kinds_lab, lab_ansible, tmp_path, 'kinds-2', [
+            ('198.18.0.3', 81), ('198.18.0.3', 82), ('198.18.0.3', 86)])
+        check(report, {
+            ('node3', 81): ('drop', 'legacy', 'filter', 'cali-pi-deny81'),
+            ('node3', 82): ('drop', 'nf_tables', 'filter', 'KUBE-PROXY-FIREWALL'),
+            ('node3', 86): ('accept', None, None, None),
+        })
+        node3 = [p for p in report['packets'] if p['host'] == 'node3' and p['summary'].get('dport') == 86]
+        assert all(p['format'] == 'kernel+xtables-monitor' for p in node3), node3
+        assert snapshots(lab_ansible) == before
+    for node in NODES:
+        assert leftovers(kinds_lab, node)[0] == [], node
