@@ -105,6 +105,8 @@ def check(report, expected):
             assert packet['verdict'] == verdict, (host, port, packet['verdict'], packet['verdict_reason'], rule)
             if verdict != 'accept':
                 assert (rule['backend'], rule['table'], rule['chain']) == (backend, table, chain), (host, port, rule)
+                if backend == 'nftables':  # drawn at its own hook, named with its family
+                    assert (rule['hook'], rule['family']) == (chain, 'inet'), rule
     for journey in report['journeys']:
         assert journey['hosts'][0] == 'node1', journey
 

@@ -83,12 +83,16 @@ def _year(manifest):
     return None
 
 
+def chain_label(step):
+    """'filter/INPUT'; a native nftables chain with its family: 'inet filter/input'."""
+    where = '%s/%s' % (step['table'], step['chain'])
+    return '%s %s' % (step['family'], where) if step.get('backend') == NFTABLES else where
+
+
 def step_label(step):
     """'filter/app-deep rule 1', 'filter/INPUT policy', 'inet filter/input rule 3 (handle 7)': a native nftables
     table is named with its family, so that it does not read like the iptables table of the same name."""
-    where = '%s/%s' % (step['table'], step['chain'])
-    if step.get('backend') == NFTABLES:
-        where = '%s %s' % (step['family'], where)
+    where = chain_label(step)
     if step['kind'] == 'policy' and not (step['rule'] or '').startswith('-A '):
         return where + ' policy'
     if step['rulenum'] is not None and step['handle'] is not None:
@@ -194,7 +198,8 @@ def _distinct_paths(records, full_paths, decidings):
         entry = paths.get(signature)
         if entry is None:
             entry = {'id': len(paths), 'host': record['host'], 'verdict': record['verdict'], 'packets': 0,
-                     'example_packet': index, 'deciding_step': decidings[index], 'steps': full_paths[index]}
+                     'example_packet': index, 'deciding_step': decidings[index], 'steps': full_paths[index],
+                     'verdict_reason': record['verdict_reason']}
             paths[signature] = entry
         entry['packets'] += 1
         record['path_id'] = entry['id']
@@ -302,7 +307,8 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
         'drops': drops,
         'journeys': [{'id': i, 'packets': members, 'hosts': [records[m]['host'] for m in members]}
                      for i, members in enumerate(journeys)],
-        'paths': [{'id': p['id'], 'host': p['host'], 'verdict': p['verdict'], 'packets': p['packets'],
+        'paths': [{'id': p['id'], 'host': p['host'], 'verdict': p['verdict'], 'verdict_reason': p['verdict_reason'],
+                   'packets': p['packets'],
                    'example_packet': p['example_packet'], 'deciding_step': p['deciding_step'],
                    'steps': [{key: step[key] for key in FULL_STEP_KEYS} for step in p['steps']]} for p in paths],
         'packets': records,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import packet_words, step_label
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import chain_label, packet_words, step_label
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_svg import render_path_svg, step_text
 
 MAX_PATHS_PER_HOST = 40
@@ -83,12 +83,14 @@ def _path_section(report, path):
     title = '%s: %s, %s (%d packet%s)' % (path['host'], packet_words(example['summary']), path['verdict'],
                                           path['packets'], plural)
     out = ['<h4>Path %d: %s</h4>' % (path['id'], escape(title))]
+    if path.get('verdict_reason'):
+        out.append('<p>Why %s: %s</p>' % (escape(path['verdict']), escape(path['verdict_reason'])))
     if steps:
         out.append(render_path_svg(steps, path['verdict'], path['deciding_step'], title))
         rows = []
         for index, step in enumerate(steps):
             mark = '&#9664; decided here' if index == path['deciding_step'] else ''
-            rows.append([escape(step['hook'] or ''), escape('%s/%s' % (step['table'], step['chain'])),
+            rows.append([escape(step['hook'] or ''), escape(chain_label(step)),
                          escape(step_text(step)), '<span class="rule">%s</span>' % escape(step['rule'] or ''),
                          escape(step['note'] or ''), mark])
         out.append(_table(['hook', 'table/chain', 'step', 'rule', 'note', ''], rows))

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import packet_words, step_label
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import chain_label, packet_words, step_label
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_svg import step_text
 
 MAX_PATHS_PER_HOST = 20
@@ -28,13 +28,15 @@ def _path_lines(report, path):
     heading = '#### Path %d: %s, %s (%d packet%s)' % (path['id'], packet_words(example['summary']), path['verdict'],
                                                       path['packets'], plural)
     out = [heading, '']
+    if path.get('verdict_reason'):
+        out += ['Why %s: %s' % (path['verdict'], path['verdict_reason']), '']
     if not path['steps']:
         out.append('Only LOG lines (%s), no TRACE steps.' % ', '.join(example['logs']))
         return out + ['']
     out.append('```')
     for index, step in enumerate(path['steps']):
         mark = '   <== decided here' if index == path['deciding_step'] else ''
-        out.append('%-12s %-28s %s%s' % ((step['hook'] or '?').upper(), '%s/%s' % (step['table'], step['chain']),
+        out.append('%-12s %-28s %s%s' % ((step['hook'] or '?').upper(), chain_label(step),
                                          step_text(step), mark))
         if step['rule'] and not step['rule'].startswith(('-P ', 'policy ')):
             out.append('%-41s   %s' % ('', step['rule']))

@@ -6,9 +6,13 @@ in each backend. One record per packet, the dropping rule named, and never an ac
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report, step_label
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_html import render_html
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_md import render_md
 
 # kind -> {TCP destination port: (verdict, the deciding step's label, its backend)}; 8080 is the ClusterIP
 # 198.18.201.2 that kube-proxy-style rules DNAT to node 2, accepted everywhere.
@@ -117,3 +121,20 @@ def test_no_snapshot_no_accept(bundle):
     report = build_report(str(incident))
     assert report['packets'] and all(p['verdict'] != 'accept' for p in report['packets'])
     assert all(p['verdict_reason'] for p in report['packets'] if p['verdict'] == 'unknown')
+
+
+def test_reports_say_why_a_verdict_is_unknown(bundle):
+    incident = bundle('mixed/legacy-native', hosts=('node2',), checksums=False)
+    (incident / 'node2' / 'trace' / 'nft-monitor.log').unlink()
+    report = build_report(str(incident))
+    unknown = [p for p in report['paths'] if p['verdict'] == 'unknown']
+    assert unknown and all(p['verdict_reason'] for p in unknown)
+    markdown = render_md(report)
+    assert 'Why unknown: accepted at ' in markdown
+    assert 'native nftables table inet filter, chain input (input, priority 0) could still drop it' in markdown
+    assert 'Why unknown: accepted at ' in render_html(report)
+
+
+def test_native_chains_are_drawn_with_their_family(bundle):
+    markdown = render_md(build_report(str(bundle('mixed/legacy-native', hosts=('node2',)))))
+    assert re.search(r'^INPUT +inet filter/input +rule 1 .*<== decided here$', markdown, re.M), markdown
