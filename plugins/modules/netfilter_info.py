@@ -224,8 +224,9 @@ base_chains:
       sample: accept
     can_drop:
       description:
-        - Whether the chain can drop a packet. False for iptables nat chains and for nft nat chains with no drop or
-          reject rule and an accept policy (nat chains see only a connection's first packet).
+        - Whether the chain can drop a packet. False for a chain with an accept policy and no rule, for iptables nat
+          chains, and for nft nat chains with no drop or reject rule and an accept policy (nat chains see only a
+          connection's first packet).
       type: bool
       sample: true
 nftables_tables:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import pytest
 
@@ -67,13 +68,14 @@ def run_capture(lab, ansible, tmp_path, incident, attempts):
 
     def sender():
         wait_for(lambda: all(trace_running(lab, n, incident) for n in NODES) or done.is_set(), 240, 'the trace')
+        time.sleep(3)  # run.json comes before the rules and monitors: let every node finish its start
         for address, port in attempts:
             syn(lab, 'node1', address, port)
 
     thread = threading.Thread(target=sender, daemon=True)
     thread.start()
     try:
-        res = capture(ansible, lab, incident, tmp_path, duration=10, ping=False,
+        res = capture(ansible, lab, incident, tmp_path, duration=14, ping=False,
                       extra={'netdebug_match': MATCH, 'netdebug_conntrack': False})
     finally:
         done.set()

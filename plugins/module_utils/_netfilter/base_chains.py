@@ -89,24 +89,28 @@ def iptables_base_chains(ruleset, family, backend=LEGACY):
     for table in ruleset.tables:
         for chain in table.chains.values():
             if chain.is_base:
-                # iptables refuses DROP in the nat table; every other table can drop
+                # iptables refuses DROP in the nat table; elsewhere a rule or a DROP policy can drop
+                can_drop = table.name != 'nat' and (bool(chain.rules) or (chain.policy or 'ACCEPT') != 'ACCEPT')
                 found.append(base_chain(backend, fam, table.name, chain.name, chain.hook,
                                         legacy_priority(table.name, chain.hook),
-                                        'nat' if table.name == 'nat' else 'filter', chain.policy, table.name != 'nat'))
+                                        'nat' if table.name == 'nat' else 'filter', chain.policy, can_drop))
     return found
 
 
 def _nft_can_drop(chain):
-    if (chain.policy or '').lower() == 'drop' or chain.chain_type != 'nat':
+    if (chain.policy or 'accept').lower() != 'accept':
         return True
+    if chain.chain_type != 'nat':
+        return bool(chain.rules)
     return any(_DECIDES.search(rule.text or '') for rule in chain.rules)
 
 
 def nft_base_chains(ruleset):
     """Base chains of an `nft list ruleset`: iptables-nft's tables as nf_tables, the others as nftables.
 
-    A nat chain counts as able to drop only when a rule of it says drop or reject: nat chains see only the first
-    packet of a connection, so one missing from a trace is no sign of a gap.
+    A chain with an accept policy and no rule cannot drop (tables that stay after their rules were flushed are
+    common). A nat chain counts only when a rule of it says drop or reject: nat chains see only the first packet
+    of a connection, so one missing from a trace is no sign of a gap.
     """
     found = []
     for table in ruleset.tables:

@@ -77,3 +77,14 @@ def test_comes_after(hook, priority, chain, expected):
 def test_describe():
     chain = bc.base_chain('nftables', 'inet', 'filter', 'input', 'input', 0, 'filter', 'accept', True)
     assert bc.describe(chain) == 'native nftables table inet filter, chain input (input, priority 0)'
+
+
+def test_an_empty_accepting_chain_cannot_drop():
+    """Legacy tables stay after a flush (an iptables-legacy-save of such a table): they cannot drop anything."""
+    flushed = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n'
+    chains = bc.iptables_base_chains(parse_save(flushed, 'ipv4'), 'ipv4')
+    assert {c['chain']: c['can_drop'] for c in chains} == {'INPUT': False, 'FORWARD': True, 'OUTPUT': False}
+    listed = parse_nft('table inet t {\n\tchain i {\n\t\ttype filter hook input priority filter; policy accept;\n'
+                       '\t}\n\tchain o {\n\t\ttype filter hook output priority filter; policy accept;\n'
+                       '\t\tcounter\n\t}\n}\n')
+    assert {c['chain']: c['can_drop'] for c in bc.nft_base_chains(listed)} == {'i': False, 'o': True}

@@ -138,3 +138,15 @@ def test_reports_say_why_a_verdict_is_unknown(bundle):
 def test_native_chains_are_drawn_with_their_family(bundle):
     markdown = render_md(build_report(str(bundle('mixed/legacy-native', hosts=('node2',)))))
     assert re.search(r'^INPUT +inet filter/input +rule 1 .*<== decided here$', markdown, re.M), markdown
+
+
+def test_flushed_tables_of_another_backend_do_not_make_accepts_unknown(bundle):
+    """An iptables-nft node whose legacy tables were used once and flushed (they stay, empty and accepting)."""
+    plain = build_report(str(bundle('nft', hosts=('node2',))))
+    incident = bundle('nft', hosts=('node2',), checksums=False, incident='inc2')
+    (incident / 'node2' / 'ruleset' / 'iptables-legacy.save').write_text(
+        '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n'
+        '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n')
+    flushed = build_report(str(incident))
+    assert [p['verdict'] for p in flushed['packets']] == [p['verdict'] for p in plain['packets']]
+    assert 'accept' in [p['verdict'] for p in plain['packets']]
