@@ -24,8 +24,9 @@ PRIORITY_NAMES = {'raw': -300, 'mangle': -150, 'dstnat': -100, 'filter': 0, 'sec
 BRIDGE_PRIORITY_NAMES = {'dstnat': -300, 'filter': -200, 'out': 100, 'srcnat': 300}
 _PRIORITY = re.compile(r'^\s*(?P<base>-?\d+|[a-z]+)\s*(?:(?P<sign>[-+])\s*(?P<delta>\d+))?\s*$')
 
-# Families whose chains see IPv4 / IPv6 packets on their way through the IP stack.
-IP_FAMILIES = {'ip': ('ip', 'inet'), 'ip6': ('ip6', 'inet')}
+# Families whose chains see IPv4 / IPv6 packets on their way through the IP stack (netdev: on the device, ingress
+# before prerouting and egress after postrouting). Bridge chains see bridged frames, which the IP stack does not.
+IP_FAMILIES = {'ip': ('ip', 'inet', 'netdev'), 'ip6': ('ip6', 'inet', 'netdev'), None: ('ip', 'ip6', 'inet', 'netdev')}
 # Where a packet can go next after leaving a hook (the routing decision is not in the trace, so all of them).
 LATER_HOOKS = {
     'ingress': ('prerouting', 'input', 'forward', 'postrouting', 'egress'),
@@ -97,20 +98,32 @@ def iptables_base_chains(ruleset, family, backend=LEGACY):
     return found
 
 
-def _nft_can_drop(chain):
+def _nft_can_drop(table, chain, xtables):
     if (chain.policy or 'accept').lower() != 'accept':
         return True
     if chain.chain_type != 'nat':
         return bool(chain.rules)
-    return any(_DECIDES.search(rule.text or '') for rule in chain.rules)
+    if xtables:  # iptables refuses DROP and REJECT anywhere in the nat table
+        return False
+    # a native nat chain: a drop or reject in it or in a chain it jumps to
+    todo, done = [chain], set()
+    while todo:
+        current = todo.pop()
+        done.add(current.name)
+        for rule in current.rules:
+            if _DECIDES.search(rule.text or ''):
+                return True
+            todo.extend(table.chains[name] for name in rule.jumps if name in table.chains and name not in done)
+    return False
 
 
 def nft_base_chains(ruleset):
     """Base chains of an `nft list ruleset`: iptables-nft's tables as nf_tables, the others as nftables.
 
     A chain with an accept policy and no rule cannot drop (tables that stay after their rules were flushed are
-    common). A nat chain counts only when a rule of it says drop or reject: nat chains see only the first packet
-    of a connection, so one missing from a trace is no sign of a gap.
+    common). A nat chain counts only when a rule of it, or of a chain it jumps to, says drop or reject (never for
+    iptables-nft, which refuses DROP in nat): nat chains see only the first packet of a connection, so one missing
+    from a trace is no sign of a gap.
     """
     found = []
     for table in ruleset.tables:
@@ -121,12 +134,14 @@ def nft_base_chains(ruleset):
                 if priority is None and backend == NF_TABLES:
                     priority = legacy_priority(table.name, chain.hook)
                 found.append(base_chain(backend, table.family, table.name, chain.name, chain.hook, priority,
-                                        chain.chain_type or 'filter', chain.policy, _nft_can_drop(chain)))
+                                        chain.chain_type or 'filter', chain.policy,
+                                        _nft_can_drop(table, chain, backend == NF_TABLES)))
     return found
 
 
 def for_packet(chains, family):
-    """The base chains an IP packet of family (ip, ip6) meets: those of its own family and inet."""
+    """The base chains an IP packet of family (ip, ip6; None when not known: all of them) meets: those of its own
+    family, inet and netdev."""
     families = IP_FAMILIES.get(family, (family,))
     return [chain for chain in chains if chain['family'] in families]
 

@@ -213,13 +213,41 @@ def kernel_order(paths):
     return [step for _key, step in keyed]
 
 
-def decide(path, chains, has_snapshot):
+def _unfinished(sources):
+    """The first base chain whose traversal one source shows without its end (the chain's last step in that
+    source is no accept: lines were lost, or the capture ended), as (step, reason), or None. A base chain is left
+    only by an accept or a drop, so every finished chain ends in one."""
+    for path in sources:
+        for index, step in enumerate(path):
+            if step['base'] is None:
+                return step, 'the trace of %s/%s has no base chain before it (its first lines are missing)' % (
+                    step['table'], step['chain'])
+            last_of_chain = index + 1 == len(path) or path[index + 1]['base'] != step['base']
+            if last_of_chain and step['effect'] != 'accept':
+                return step, 'the trace of %s/%s stops at %s/%s (%s) without a verdict (lines missing?)' % (
+                    step['base'][2], step['base'][3], step['table'], step['chain'], step['kind'])
+    return None
+
+
+def _credited(path):
+    """The step an accept is credited to: the last explicit accept rule outside nat chains (a nat chain's accept
+    only means "translated"); else the last accepting policy of a filter table; else the last accept."""
+    accepts = [step for step in path if step['effect'] == 'accept' and step['chain_type'] != 'nat']
+    rules = [step for step in accepts if step['kind'] == 'rule']
+    filters = [step for step in accepts if step['table'] == 'filter']
+    return (rules or filters or accepts or [step for step in path if step['effect'] == 'accept'])[-1]
+
+
+def decide(path, chains, has_snapshot, sources=None):
     """(verdict, deciding step or None, reason or None): accept, drop, reject, or unknown with the reason.
 
+    path: the packet's steps in kernel order; sources: the steps per source before merging (default [path]);
     chains: the base chains (base_chains dicts, every backend) that the packet's family meets. A packet is
-    accepted only when the path ends in an accept and no base chain that could come later (later at the same
-    hook, or at a hook the packet can still reach) and can drop is missing from the path: a chain missing there
-    was either not traced (another backend) or not reached, and either way its verdict is not known.
+    accepted only when every base chain on its path was seen to its end, the path ends in an accept past the
+    routing decision (a packet last seen at prerouting may still be dropped by routing or rp_filter), and no base
+    chain that could come later (later at the same hook, or at a hook the packet can still reach) and can drop is
+    missing from the path: a chain missing there was either not traced (another backend) or not reached, and
+    either way its verdict is not known.
     """
     for step in path:
         if step['effect'] in EFFECTS_FINAL:
@@ -231,7 +259,10 @@ def decide(path, chains, has_snapshot):
         return 'unknown', None, 'the trace ends at %s/%s (%s) without a verdict' % (
             last['table'], last['chain'], last['kind'])
     if not has_snapshot:
-        return 'unknown', None, 'no ruleset snapshot: whether a later chain could still drop it is not known'
+        return 'unknown', None, 'no usable ruleset snapshot: whether a later chain could still drop it is not known'
+    gap = _unfinished(sources if sources is not None else [path])
+    if gap is not None:
+        return 'unknown', None, gap[1]
     seen = set(step['base'] for step in path)
     missing = [c for c in chains if c['can_drop'] and (c['backend'], c['family'], c['table'], c['chain']) not in seen
                and comes_after(c, last['hook'], last['priority'])]
@@ -240,23 +271,23 @@ def decide(path, chains, has_snapshot):
         more = ' and %d more' % (len(missing) - 3) if len(missing) > 3 else ''
         return 'unknown', None, 'accepted at %s/%s, but %s%s could still drop it and %s not in the trace' % (
             last['table'], last['chain'], '; '.join(names), more, 'is' if len(missing) == 1 else 'are')
-    # The rule that let it through: prefer the filter table, then any non-nat chain (a nat chain's accept only
-    # means "translated"), then whatever accepted it.
-    accepts = [step for step in path if step['effect'] == 'accept']
-    in_filter = [step for step in accepts if step['table'] == 'filter']
-    not_nat = [step for step in accepts if step['chain_type'] != 'nat']
-    return 'accept', (in_filter or not_nat or accepts)[-1], None
+    if last['hook'] in ('ingress', 'prerouting'):
+        return 'unknown', None, 'last seen at %s/%s (%s): no later chain saw it, so whether routing delivered or ' \
+            'dropped it is not known' % (last['table'], last['chain'], last['hook'])
+    return 'accept', _credited(path), None
 
 
 def ip_family(packet):
-    """ip or ip6, from the packet's addresses (an nft monitor event names its table's family, such as inet)."""
+    """ip or ip6, from the packet's addresses (an nft monitor event names its table's family, such as inet); None
+    when no line gave an address (then the chains of every IP family count)."""
     src = (packet.fields or {}).get('src')
     if src:
         return 'ip6' if ':' in src else 'ip'
-    return packet.family
+    return {'ip': 'ip', 'ip6': 'ip6'}.get(packet.family)
 
 
-_SAME_IF_BOTH = ('sport', 'icmp_id', 'icmp_seq')
+# Fields both sources print of a packet's first line (before any NAT): a group's members must agree on each.
+_SAME_IF_BOTH = ('dst', 'proto', 'len', 'ttl', 'hoplimit', 'sport', 'dport', 'icmp_id', 'icmp_seq', 'tcp_seq')
 
 
 def _merge_key(packet):
@@ -270,44 +301,49 @@ def _merge_key(packet):
     return (src, ident)
 
 
-def _fits(group, packet, window):
-    if any(member.format == packet.format for member in group):
-        return False
-    fields = packet.fields or {}
-    for member in group:
-        other = member.fields or {}
-        for name in _SAME_IF_BOTH:
-            if fields.get(name) is not None and other.get(name) is not None and fields[name] != other[name]:
+def _agree(members, window):
+    for index, packet in enumerate(members):
+        fields = packet.fields or {}
+        for other_packet in members[index + 1:]:
+            other = other_packet.fields or {}
+            for name in _SAME_IF_BOTH:
+                if fields.get(name) is not None and other.get(name) is not None and fields[name] != other[name]:
+                    return False
+            if packet.ts is not None and other_packet.ts is not None and packet.clock == other_packet.clock and \
+                    abs(packet.ts - other_packet.ts) > window:
                 return False
-        if member.ts is not None and packet.ts is not None and member.clock == packet.clock and \
-                abs(member.ts - packet.ts) > window:
-            return False
     return True
 
 
 def merge_sources(packets, window=2.0):
-    """Packets of one host -> groups (lists) of packets that are one packet seen by several sources.
+    """Packets of one host -> groups (lists, in capture order) of packets that are one packet seen by several
+    sources.
 
     On a node traced through more than one backend, the kernel log (legacy TRACE) and the trace monitor
-    (nf_tables) each describe the same packet. They are joined when the merge key matches, fields that both
-    print agree, and (when both have times on one clock) they are within window seconds; each source's packets
-    pair up in the order they were seen, at most one packet per source in a group.
+    (nf_tables) each describe the same packet. Packets with the same merge key are joined only when the pairing is
+    certain: every source saw the same number of them, the n-th of each source pair up, and every pair agrees on
+    the fields both print (and on time, where both have one on the same clock). Otherwise (a source lost or
+    rate-limited one, or the key is reused too often to tell) they stay separate records, whose partial paths
+    the verdict rule then treats as not seen to the end.
     """
     if len(set(packet.format for packet in packets)) < 2:
         return [[packet] for packet in packets]
-    groups = []
-    open_groups = {}
-    for packet in packets:
+    by_key = {}
+    for index, packet in enumerate(packets):
         key = _merge_key(packet)
-        if key is None:
-            groups.append([packet])
+        if key is not None:
+            by_key.setdefault(key, {}).setdefault(packet.format, []).append(index)
+    group_of = {}
+    for sources in by_key.values():
+        counts = set(len(indexes) for indexes in sources.values())
+        if len(sources) < 2 or len(counts) != 1:
             continue
-        candidates = open_groups.setdefault(key, [])
-        group = next((g for g in candidates if _fits(g, packet, window)), None)
-        if group is None:
-            group = [packet]
-            groups.append(group)
-            candidates.append(group)
-        else:
-            group.append(packet)
-    return groups
+        for members in zip(*sources.values()):
+            if _agree([packets[i] for i in members], window):
+                first = min(members)
+                for i in members:
+                    group_of[i] = first
+    groups = {}
+    for index in range(len(packets)):
+        groups.setdefault(group_of.get(index, index), []).append(packets[index])
+    return [groups[first] for first in sorted(groups)]

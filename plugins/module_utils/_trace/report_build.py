@@ -27,7 +27,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths im
     resolve_path,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import HostInput, load_manifest, open_lines
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.resolve import Resolver, Snapshot
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.resolve import SNAPSHOT_NAMES, Resolver, Snapshot
 
 SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
                 'in', 'out', 'len')
@@ -125,6 +125,10 @@ class _Host:
                                      'legacy chain policies stay unknown')
         self.snapshot = Snapshot(files)
         self.input.errors.extend(self.snapshot.errors)
+        self.notes = []
+        if files and SNAPSHOT_NAMES['nft'] not in files:
+            self.notes.append('no %s snapshot (nft missing or failing on the node): native nftables chains, if the '
+                              'node has any, are not known and not counted in the verdicts' % SNAPSHOT_NAMES['nft'])
         self.protocols = protocols(self.input.conntrack)
         self.resolver = Resolver(self.snapshot)
         self.incident_dir = incident_dir
@@ -144,7 +148,8 @@ class _Host:
     def records(self):
         """(packet, record, full path, index of the deciding step) per packet, in capture order; a packet that
         several sources saw (kernel log and monitor) is one record with their steps in kernel order."""
-        has_snapshot = bool(self.snapshot.base_chains)
+        # a snapshot that did not parse leaves its backend's chains unknown: no accept can be backed then
+        has_snapshot = bool(self.snapshot.base_chains) and not self.snapshot.errors
         compact_paths = {}  # packets that took the same steps share one compact path list and one rule dict
         rule_dicts = {}
         for group in merge_sources(self.grouper.packets, self.grouper.window):
@@ -152,7 +157,7 @@ class _Host:
             paths = [resolve_path(member, self.resolver) for member in group]
             path = paths[0] if len(paths) == 1 else kernel_order(paths)
             family = ip_family(packet)
-            verdict, step, reason = decide(path, self.snapshot.chains_for(family), has_snapshot)
+            verdict, step, reason = decide(path, self.snapshot.chains_for(family), has_snapshot, paths)
             signature = tuple(id(s) for s in path)  # resolved steps are shared objects, kept by the resolver
             compact = compact_paths.get(signature)
             if compact is None:
@@ -279,7 +284,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
             'unparsed': host.grouper.unparsed, 'packets': count, 'verdicts': verdicts,
             'trace_files': [os.path.relpath(p, incident_dir) for p in host.input.trace_files],
             'snapshots': host.snapshot.names, 'conntrack_entries': len(host.input.conntrack),
-            'errors': host.input.errors, 'clock_offset': offset,
+            'errors': host.input.errors, 'notes': host.notes, 'clock_offset': offset,
         }
         host.grouper = None  # the records hold what is needed; let the grouping state go
     times = [wall_time(record) if record['clock'] == 'wall' else record['ts'] for record in records]

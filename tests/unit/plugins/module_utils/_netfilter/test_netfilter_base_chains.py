@@ -33,10 +33,11 @@ def test_native_listing():
     keys = set(_key(c) for c in chains)
     assert ('nftables', 'inet', 'ndrec_native', 'input', 'input', 0, 'filter', True) in keys
     assert [(c['hook'], c['priority']) for c in chains if c['family'] == 'netdev'] == [('ingress', -500)]
-    # kube-proxy's nftables-mode nat chain: no drop or reject rule, so it cannot drop a packet
+    # kube-proxy's nftables-mode nat chain: no drop or reject in it or the chains it jumps to
     kube = [c for c in chains if c['table'] == 'kube-proxy' and c['hook'] == 'prerouting']
-    assert kube and all(c['type'] == 'nat' and c['backend'] == 'nftables' for c in kube)
-    assert bc.for_packet(chains, 'ip') == [c for c in chains if c['family'] in ('ip', 'inet')]
+    assert kube and all(c['type'] == 'nat' and c['backend'] == 'nftables' and not c['can_drop'] for c in kube)
+    assert bc.for_packet(chains, 'ip') == [c for c in chains if c['family'] in ('ip', 'inet', 'netdev')]
+    assert bc.for_packet(chains, None) == chains  # no address seen: every IP family counts
 
 
 def test_iptables_nft_tables_are_nf_tables():
@@ -72,6 +73,14 @@ def test_legacy_save():
 ])
 def test_comes_after(hook, priority, chain, expected):
     assert bc.comes_after(chain, hook, priority) is expected
+
+
+def test_a_native_nat_chain_can_drop_through_a_jump():
+    listed = parse_nft('table ip t {\n\tchain blk {\n\t\ttcp dport 8080 drop\n\t}\n\tchain n {\n'
+                       '\t\ttype nat hook input priority srcnat + 10; policy accept;\n\t\tjump blk\n\t}\n'
+                       '\tchain m {\n\t\ttype nat hook output priority -100; policy accept;\n'
+                       '\t\tip daddr 198.18.0.9 dnat to 198.18.0.10\n\t}\n}\n')
+    assert {c['chain']: c['can_drop'] for c in bc.nft_base_chains(listed)} == {'n': True, 'm': False}
 
 
 def test_describe():

@@ -150,3 +150,52 @@ def test_flushed_tables_of_another_backend_do_not_make_accepts_unknown(bundle):
     flushed = build_report(str(incident))
     assert [p['verdict'] for p in flushed['packets']] == [p['verdict'] for p in plain['packets']]
     assert 'accept' in [p['verdict'] for p in plain['packets']]
+
+
+def _edit(path, keep):
+    path.write_text(''.join(line for line in path.read_text().splitlines(True) if keep(line)))
+
+
+def test_a_chain_one_source_shows_only_in_part_is_no_accept(bundle):
+    """The legacy-dropped :81 SYN (IP id 7852) with its kernel-log DROP line lost: the monitor's native chain
+    accepted it, but legacy filter/INPUT is seen without its end, so the verdict cannot be accept."""
+    incident = bundle('mixed/legacy-native', hosts=('node2',), checksums=False)
+    _edit(incident / 'node2' / 'trace' / 'kernel.log',
+          lambda line: not ('ID=7852' in line and 'cali-pi-_DNxril3RavGD5MfvJ7N:rule:1' in line))
+    (packet,) = _by_port(build_report(str(incident)))[81]
+    assert packet['verdict'] == 'unknown'
+    assert packet['verdict_reason'].startswith('the trace of filter/INPUT stops at filter/cali-fh-ndt2 (rule)')
+
+
+def test_a_trace_without_its_start_is_no_accept(bundle):
+    """Ping 2 (IP id 9788), legacy only, with every line before its user chain lost: the ACCEPT in cali-fh-ndt2
+    has no base chain (no hook, no priority), so nothing tells what could come after it."""
+    incident = bundle('mixed/legacy-native', hosts=('node2',), checksums=False)
+    (incident / 'node2' / 'trace' / 'nft-monitor.log').unlink()
+    _edit(incident / 'node2' / 'trace' / 'kernel.log', lambda line: 'ID=9788' not in line or 'cali-fh-ndt2' in line)
+    report = build_report(str(incident))
+    (ping,) = [p for p in report['packets'] if p['summary'].get('ip_id') == 9788]
+    assert ping['verdict'] == 'unknown' and 'has no base chain before it' in ping['verdict_reason']
+
+
+def test_an_ambiguous_pairing_is_not_merged(bundle):
+    """The monitor's :8080 SYN given ping 1's IP id (9712): the key now has one kernel packet and two monitor
+    packets, so nothing of it is merged, and no partial record is called accepted wrongly."""
+    incident = bundle('mixed/legacy-native', hosts=('node2',), checksums=False)
+    monitor = incident / 'node2' / 'trace' / 'nft-monitor.log'
+    monitor.write_text(monitor.read_text().replace('ip id 64143 ', 'ip id 9712 '))
+    report = build_report(str(incident))
+    merged = [p for p in report['packets'] if '+' in p['format']]
+    assert all(p['summary']['ip_id'] not in (9712, 64143) for p in merged)
+    syn_alone = [p for p in report['packets'] if p['format'] == 'nft-monitor' and p['summary'].get('dport') == 8080]
+    assert syn_alone and all(p['verdict'] == 'unknown' for p in syn_alone)
+    for packet in report['packets']:
+        for step in packet['path']:
+            assert step['table'] != 'cali-pi-_DNxril3RavGD5MfvJ7N'
+
+
+def test_mixed_accepts_are_credited_to_the_explicit_rule(bundle):
+    """Ping 1 on legacy + native: the native chain accepted by policy, legacy by cali-INPUT rule 5 (README)."""
+    report = _report(bundle, 'mixed/legacy-native')
+    (ping,) = [p for p in report['packets'] if p['summary'].get('ip_id') == 9712]
+    assert ping['verdict'] == 'accept' and step_label(ping['verdict_rule']) == 'filter/cali-INPUT rule 5'
