@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of parse_trace and trace_report on real recorded TRACE lines (results: docs/benchmarks.md).
 
-  benchmarks/parse_trace_bench.py [--lines N] [--json FILE]
+  benchmarks/parse_trace_bench.py [--lines N] [--json FILE] [--mixed]
 
 1. parse: the recorded legacy kernel lines (tests/unit/fixtures/trace/legacy/*/trace/dmesg.log, dmesg form),
    replicated to N lines. Every copy is renumbered (IP id, ICMP id, ports, TCP sequence and time stamps moved on)
@@ -14,6 +14,8 @@
 2. report: a two-node bundle with N lines in total (node 1 and node 2 in the recorded proportion, copies renumbered
    in step on both nodes so that journeys exist), then run_report() writing report.json, report.md and
    report.html, in a child process whose peak RSS is read with getrusage.
+3. with --mixed, a report of one node traced through the kernel log and xtables-monitor at once (the recorded
+   mixed/legacy-nft capture, both files replicated in step to about N lines), where every packet is merged.
 
 Run from a checkout; the collection is imported from it (a temporary ansible_collections link is made).
 """
@@ -51,7 +53,7 @@ def _import_path():
 
 
 _STAMP = re.compile(r'^\[\s*(\d+\.\d+)\]')
-_NUMS = re.compile(r'\b(ID|SPT|DPT|SEQ)=(\d+)')
+_NUMS = re.compile(r'\b(ID|SPT|DPT|SEQ|SPORT|DPORT)=(\d+)')  # SPORT/DPORT: xtables-monitor's names
 
 
 def _shift(line, copy, period):
@@ -64,7 +66,7 @@ def _shift(line, copy, period):
         key, value = m.group(1), int(m.group(2))
         if key == 'SEQ' and value > 65535:
             return '%s=%d' % (key, (value + copy * 7919) % 4294967296)
-        if key in ('SPT', 'DPT') and value in (8080, 9999, 5353):
+        if key in ('SPT', 'DPT', 'SPORT', 'DPORT') and value in (8080, 9999, 5353):
             return m.group(0)  # the service ports stay
         return '%s=%d' % (key, (value + copy) % 65536)
     return _NUMS.sub(renumber, line)
@@ -171,6 +173,44 @@ def make_bundle(root, total):
     return incident
 
 
+MIXED = os.path.join(ROOT, 'tests', 'unit', 'fixtures', 'trace', 'mixed', 'legacy-nft', 'node2')
+
+
+def make_mixed_bundle(root, total):
+    """One node traced through both the kernel log and xtables-monitor (fixtures mixed/legacy-nft): both files
+    replicated in step, each copy renumbered the same way in both, so that every packet merges into one record."""
+    sources = {}
+    for name in ('kernel.log', 'xtables-monitor.log'):
+        with open(os.path.join(MIXED, 'trace', name), encoding='utf-8') as fh:
+            sources[name] = [line.rstrip('\n') for line in fh if line.strip()]
+    per_copy = sum(len(lines) for lines in sources.values())
+    copies = max(1, total // per_copy)
+    stamps = [float(_STAMP.match(line).group(1)) for line in sources['kernel.log'] if _STAMP.match(line)]
+    period = max(stamps) - min(stamps) + 1.0
+    incident = os.path.join(root, 'bench')
+    hostdir = os.path.join(incident, 'node2')
+    files = []
+    for name, lines in sources.items():
+        os.makedirs(os.path.join(hostdir, 'trace'), exist_ok=True)
+        with open(os.path.join(hostdir, 'trace', name), 'w', encoding='utf-8') as fh:
+            for copy in range(copies):
+                fh.write('\n'.join(_shift(line, copy, period) for line in lines) + '\n')
+        files.append('trace/' + name)
+    os.makedirs(os.path.join(hostdir, 'ruleset'))
+    for name in os.listdir(os.path.join(MIXED, 'ruleset')):
+        with open(os.path.join(MIXED, 'ruleset', name), 'rb') as fh, \
+                open(os.path.join(hostdir, 'ruleset', name), 'wb') as out:
+            out.write(fh.read())
+        files.append('ruleset/' + name)
+    entry = []
+    for rel in files:
+        with open(os.path.join(hostdir, rel), 'rb') as fh:
+            entry.append({'path': rel, 'sha256': hashlib.sha256(fh.read()).hexdigest()})
+    with open(os.path.join(incident, 'manifest.json'), 'w', encoding='utf-8') as fh:
+        json.dump({'incident_id': 'bench', 'hosts': {'node2': {'status': 'ok', 'reason': None, 'files': entry}}}, fh)
+    return incident
+
+
 def report_child(bundle_dir):
     """In a child process: the whole report, timed."""
     _import_path()
@@ -183,10 +223,12 @@ def report_child(bundle_dir):
                       'packet_verdicts': result['packet_verdicts'], 'report_bytes': sizes}))
 
 
-def bench_report(total):
+def bench_report(total, mixed=False):
     with tempfile.TemporaryDirectory(prefix='ndbench-bundle-') as root:
-        incident = make_bundle(root, total)
-        lines = sum(_count_lines(os.path.join(incident, host, 'trace', 'dmesg.log')) for host in ('node1', 'node2'))
+        incident = (make_mixed_bundle if mixed else make_bundle)(root, total)
+        lines = sum(_count_lines(os.path.join(incident, host, 'trace', name))
+                    for host in os.listdir(incident) if os.path.isdir(os.path.join(incident, host))
+                    for name in os.listdir(os.path.join(incident, host, 'trace')))
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, os.path.abspath(__file__), '--report-child', root],
@@ -218,6 +260,8 @@ def main():
     parser.add_argument('--json', help='also write the results to this file')
     parser.add_argument('--report-child', help=argparse.SUPPRESS)
     parser.add_argument('--skip-report', action='store_true')
+    parser.add_argument('--mixed', action='store_true',
+                        help='also the report of one node traced through the kernel log and xtables-monitor at once')
     args = parser.parse_args()
     if args.report_child:
         report_child(args.report_child)
@@ -231,6 +275,9 @@ def main():
     if not args.skip_report:
         results['report'] = bench_report(args.lines)
         print(json.dumps(results['report'], indent=1))
+    if args.mixed:
+        results['report_mixed'] = bench_report(args.lines, mixed=True)
+        print(json.dumps(results['report_mixed'], indent=1))
     results['load_after'] = os.getloadavg()
     print('load average before %s, after %s' % (results['load_before'], results['load_after']))
     if args.json:
