@@ -54,7 +54,9 @@ options:
       - With O(state=present), once the rules are in (also when they already were), the raw listings with our rules
         in place C(iptables-legacy.save), C(ip6tables-legacy.save), C(iptables-nft.save), C(ip6tables-nft.save)
         (the save commands) and C(nft.ruleset) (C(nft -a list ruleset)); a tool that is missing or fails leaves its
-        listing out.
+        listing out. Also C(ip_tables_names) and C(ip6_tables_names), copies of C(/proc/net/ip_tables_names) and
+        C(/proc/net/ip6_tables_names): the legacy tables the kernel holds, even where no iptables-legacy is
+        installed to list them.
       - With O(state=absent), after the removal, C(after.json) and C(after/<file>) the same way as before, and
         RV(ruleset_restored).
       - Files are mode 0600, directories 0700. Check mode writes nothing. Needs one O(run_id) (not C(*)).

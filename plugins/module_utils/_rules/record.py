@@ -22,6 +22,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.erro
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
 
 from .errors import RulesError
+from .iptables_backend import LEGACY_TABLE_NAMES
 from .state import read_json, run_dir, write_file
 from .tag import TAG_PREFIX, TAG_RE
 
@@ -34,6 +35,8 @@ LISTINGS = (
     ('ip6tables-nft-save', [], 'ip6tables-nft.save'),
     ('nft', ['-a', 'list', 'ruleset'], 'nft.ruleset'),
 )
+# /proc/net/ip*_tables_names copied as these files (the legacy tables loaded in the namespace).
+LEGACY_NAMES_FILES = {'ipv4': 'ip_tables_names', 'ipv6': 'ip6_tables_names'}
 # Snapshot texts -> files: (snapshot key, family or None for the nftables text, file).
 SNAPSHOT_FILES = (
     ('legacy', 'ipv4', 'iptables-legacy.save'),
@@ -202,6 +205,14 @@ def record_listings(node, run_id):
         if result.rc == 0:
             # Trailing newlines dropped, as the listings of the capture role's shell one-liner were.
             texts[name] = result.stdout.rstrip('\n')
+    # The legacy tables the kernel holds in this namespace, even when no iptables-legacy is installed (an agent's
+    # own binary in a container can make them): the report then knows their chains exist unseen.
+    for family, path in sorted(LEGACY_TABLE_NAMES.items()):
+        try:
+            with open(path, encoding='ascii', errors='replace') as handle:
+                texts[LEGACY_NAMES_FILES[family]] = handle.read().rstrip('\n')
+        except OSError:
+            pass
     return _io(lambda: _write_set(record_dir(node.root, run_id), '', texts))
 
 

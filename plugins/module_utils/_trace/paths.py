@@ -16,6 +16,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base
     comes_after,
     describe,
 )
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import LEGACY, NF_TABLES, NFTABLES
 
 EFFECTS_FINAL = ('drop', 'reject')
 
@@ -238,11 +239,40 @@ def _credited(path):
     return (rules or filters or accepts or [step for step in path if step['effect'] == 'accept'])[-1]
 
 
-def decide(path, chains, has_snapshot, sources=None):
+def _chain_key(chain):
+    return (chain['backend'], chain['family'], chain['table'], chain['chain'])
+
+
+def _passed_unseen(path, sources, chains):
+    """A base chain the packet must have passed (at a hook on its path, after where its backend's trace starts
+    and before its last step) that is missing from a source that traces that backend: lines were lost, or two
+    packets were merged wrongly. None when there is none."""
+    seen = set(step['base'] for step in path)
+    last = path[-1]
+    hooks = set(step['hook'] for step in path)
+    for source in sources:
+        first = source[0]
+        backends = (LEGACY,) if first['backend'] == LEGACY else (NF_TABLES, NFTABLES)
+        for chain in chains:
+            if not chain['can_drop'] or chain['backend'] not in backends or chain['hook'] not in hooks or \
+                    _chain_key(chain) in seen:
+                continue
+            priority = chain['priority']
+            if chain['hook'] == first['hook'] and None not in (priority, first['priority']) and \
+                    priority < first['priority']:
+                continue  # runs before this backend's trace starts
+            if chain['hook'] == last['hook'] and (None in (priority, last['priority']) or priority >= last['priority']):
+                continue  # not passed for sure: the check for later chains covers it
+            return chain
+    return None
+
+
+def decide(path, chains, blind=None, sources=None):
     """(verdict, deciding step or None, reason or None): accept, drop, reject, or unknown with the reason.
 
     path: the packet's steps in kernel order; sources: the steps per source before merging (default [path]);
-    chains: the base chains (base_chains dicts, every backend) that the packet's family meets. A packet is
+    chains: the base chains (base_chains dicts, every backend) that the packet's family meets; blind: why some
+    backend's chains are not known (no usable snapshot, say), which rules out an accept. A packet is
     accepted only when every base chain on its path was seen to its end, the path ends in an accept past the
     routing decision (a packet last seen at prerouting may still be dropped by routing or rp_filter), and no base
     chain that could come later (later at the same hook, or at a hook the packet can still reach) and can drop is
@@ -258,11 +288,16 @@ def decide(path, chains, has_snapshot, sources=None):
     if last['effect'] != 'accept':
         return 'unknown', None, 'the trace ends at %s/%s (%s) without a verdict' % (
             last['table'], last['chain'], last['kind'])
-    if not has_snapshot:
-        return 'unknown', None, 'no usable ruleset snapshot: whether a later chain could still drop it is not known'
-    gap = _unfinished(sources if sources is not None else [path])
+    if blind:
+        return 'unknown', None, blind
+    sources = sources if sources is not None else [path]
+    gap = _unfinished(sources)
     if gap is not None:
         return 'unknown', None, gap[1]
+    unseen = _passed_unseen(path, sources, chains)
+    if unseen is not None:
+        return 'unknown', None, 'the packet passed %s but the trace of that backend does not show it (lines lost, ' \
+            'or two packets taken for one)' % describe(unseen)
     seen = set(step['base'] for step in path)
     missing = [c for c in chains if c['can_drop'] and (c['backend'], c['family'], c['table'], c['chain']) not in seen
                and comes_after(c, last['hook'], last['priority'])]
@@ -288,6 +323,7 @@ def ip_family(packet):
 
 # Fields both sources print of a packet's first line (before any NAT): a group's members must agree on each.
 _SAME_IF_BOTH = ('dst', 'proto', 'len', 'ttl', 'hoplimit', 'sport', 'dport', 'icmp_id', 'icmp_seq', 'tcp_seq')
+_SAME_IF_BOTH_V6 = tuple(name for name in _SAME_IF_BOTH if name != 'len')
 
 
 def _merge_key(packet):
@@ -304,9 +340,11 @@ def _merge_key(packet):
 def _agree(members, window):
     for index, packet in enumerate(members):
         fields = packet.fields or {}
+        # IPv6 lengths differ by source for one packet (kernel LEN= counts the header, nft the payload)
+        names = _SAME_IF_BOTH if ':' not in (fields.get('src') or '') else _SAME_IF_BOTH_V6
         for other_packet in members[index + 1:]:
             other = other_packet.fields or {}
-            for name in _SAME_IF_BOTH:
+            for name in names:
                 if fields.get(name) is not None and other.get(name) is not None and fields[name] != other[name]:
                     return False
             if packet.ts is not None and other_packet.ts is not None and packet.clock == other_packet.clock and \

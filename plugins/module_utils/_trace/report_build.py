@@ -157,7 +157,9 @@ class _Host:
             paths = [resolve_path(member, self.resolver) for member in group]
             path = paths[0] if len(paths) == 1 else kernel_order(paths)
             family = ip_family(packet)
-            verdict, step, reason = decide(path, self.snapshot.chains_for(family), has_snapshot, paths)
+            blind = self.snapshot.unseen(family) if has_snapshot else \
+                'no usable ruleset snapshot: whether a later chain could still drop it is not known'
+            verdict, step, reason = decide(path, self.snapshot.chains_for(family), blind, paths)
             signature = tuple(id(s) for s in path)  # resolved steps are shared objects, kept by the resolver
             compact = compact_paths.get(signature)
             if compact is None:

@@ -12,12 +12,13 @@ import json
 import os
 import re
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.record import LEGACY_NAMES_FILES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import parse_conntrack_json, parse_conntrack_text
 
 STATUSES = ('ok', 'partial', 'unreachable', 'failed')
 RULESET_FILES = ('iptables-legacy.save', 'ip6tables-legacy.save', 'iptables-nft.save', 'ip6tables-nft.save',
-                 'iptables.save', 'ip6tables.save', 'nft.ruleset')
+                 'iptables.save', 'ip6tables.save', 'nft.ruleset') + tuple(sorted(LEGACY_NAMES_FILES.values()))
 _SAFE_DIR = re.compile(r'^[A-Za-z0-9._-]+$')
 
 

@@ -27,6 +27,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.mode
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft, rule_text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import FAMILY as OWN_FAMILY
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import TABLE as OWN_NAME
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.record import LEGACY_NAMES_FILES
 
 BUILTIN_HOOKS = {'PREROUTING': 'prerouting', 'INPUT': 'input', 'FORWARD': 'forward', 'OUTPUT': 'output',
                  'POSTROUTING': 'postrouting'}
@@ -94,6 +95,12 @@ class Snapshot:
         self._handles = {}
         self._for_family = {}
         self.base_chains = self._base_chains()
+        # legacy tables the kernel holds (ip_tables_names) without a legacy save to show their chains
+        self.legacy_unseen = {}
+        for family, save_family in _SAVE_FAMILIES.items():
+            loaded = (files.get(LEGACY_NAMES_FILES[save_family]) or '').split()
+            if loaded and family not in self.legacy:
+                self.legacy_unseen[family] = sorted(loaded)
         self.base_index = {(c['backend'], c['family'], c['table'], c['chain']): c for c in self.base_chains}
 
     def _parse(self, parser, text, source, *args):
@@ -142,6 +149,15 @@ class Snapshot:
         spec = text[text.find('-A %s' % chain):]
         positions = [r.position for r in base.rules if _save_line(r) == spec]
         return positions[0] if len(positions) == 1 else None
+
+    def unseen(self, family):
+        """Why the chains of some backend are not known for packets of family (None: all are), or None."""
+        families = ('ip', 'ip6') if family is None else (family,)
+        for fam in families:
+            if fam in self.legacy_unseen:
+                return 'the kernel holds iptables-legacy tables (%s) but no iptables-legacy save was recorded, so ' \
+                    'their chains are not known' % ', '.join(self.legacy_unseen[fam])
+        return None
 
     def chains_for(self, family):
         """Base chains (base_chains dicts, all backends, ours left out) that an IP packet of family meets."""

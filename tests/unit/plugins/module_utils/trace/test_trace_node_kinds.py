@@ -199,3 +199,31 @@ def test_mixed_accepts_are_credited_to_the_explicit_rule(bundle):
     report = _report(bundle, 'mixed/legacy-native')
     (ping,) = [p for p in report['packets'] if p['summary'].get('ip_id') == 9712]
     assert ping['verdict'] == 'accept' and step_label(ping['verdict_rule']) == 'filter/cali-INPUT rule 5'
+
+
+def test_a_chain_passed_but_missing_from_its_backends_trace_is_no_accept(bundle):
+    """Ping 1 on legacy + iptables-nft (IP id 8252) with its kernel-log lines cut after nat PREROUTING, as if
+    another packet with its id (dropped before legacy filter/INPUT) had been taken for it: the monitor shows the
+    packet at input, so legacy filter/INPUT was passed, yet the legacy trace does not show it."""
+    incident = bundle('mixed/legacy-nft', hosts=('node2',), checksums=False)
+    _edit(incident / 'node2' / 'trace' / 'kernel.log',
+          lambda line: 'ID=8252' not in line or ' TRACE: raw:' in line or ' TRACE: nat:PREROUTING' in line
+          or ' TRACE: nat:cali-' in line)
+    report = build_report(str(incident))
+    (ping,) = [p for p in report['packets'] if p['summary'].get('ip_id') == 8252]
+    assert ping['format'] == 'kernel+xtables-monitor' and ping['verdict'] == 'unknown'
+    # its last step is nf_tables nat/INPUT (priority 100), past legacy filter/INPUT (0)
+    assert ping['verdict_reason'].startswith('the packet passed iptables-legacy table ip filter, chain INPUT')
+
+
+def test_legacy_tables_without_a_legacy_save_give_no_accept(bundle):
+    """Legacy + iptables-nft traced through the monitor only, the node without iptables-legacy (no save), but
+    its kernel holding legacy tables an agent made (ip_tables_names): the legacy chains are not known."""
+    incident = bundle('mixed/legacy-nft', hosts=('node2',), checksums=False)
+    (incident / 'node2' / 'trace' / 'kernel.log').unlink()
+    (incident / 'node2' / 'ruleset' / 'iptables-legacy.save').unlink()
+    (incident / 'node2' / 'ruleset' / 'ip_tables_names').write_text('nat\nfilter\nraw\n')
+    report = build_report(str(incident))
+    assert report['packets'] and all(p['verdict'] != 'accept' for p in report['packets'])
+    (syn,) = _by_port(report)[81]
+    assert syn['verdict'] == 'unknown' and 'iptables-legacy tables (filter, nat, raw)' in syn['verdict_reason']
