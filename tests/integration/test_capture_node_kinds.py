@@ -137,6 +137,11 @@ def test_nft_native_legacy_native_and_native_nodes(kinds_lab, lab_ansible, tmp_p
         })
         # the dropped packets never reached node2; node2's records are one per packet from both sources
         assert not [p for p in report['packets'] if p['host'] == 'node2' and p['summary'].get('dport') in (83, 84)]
+        manifest = load_json(tmp_path / 'kinds-1' / 'manifest.json')
+        names = {item['path'] for item in manifest['hosts']['node2']['files']}
+        assert 'ruleset/ip_tables_names' in names, names
+        legacy_tables = (tmp_path / 'kinds-1' / manifest['hosts']['node2']['dir'] / 'ruleset' / 'ip_tables_names')
+        assert {'raw', 'filter'} <= set(legacy_tables.read_text().split())
         node2 = [p for p in report['packets'] if p['host'] == 'node2' and p['summary'].get('dport') == 81]
         assert node2 and all(p['format'] == 'kernel+nft-monitor' for p in node2), node2
         assert snapshots(lab_ansible) == before
