@@ -59,7 +59,7 @@ def local(tmp_path_factory):
 @pytest.mark.parametrize('kind, deep_drop', [
     ('legacy', r'^node2 drops ICMP 198\.18\.200\.1 -> 198\.18\.200\.2 at filter/app-deep rule 1: '
                r'-A app-deep -m length --length 200:65535 -j DROP \(2 packets\)$'),
-    ('nftables', r'^node2 drops ICMP 198\.18\.200\.1 -> 198\.18\.200\.2 at ndtrace/app-deep rule 1 \(handle \d+\): '
+    ('nftables', r'^node2 drops ICMP 198\.18\.200\.1 -> 198\.18\.200\.2 at inet ndtrace/app-deep rule 1 \(handle \d+\): '
                  r'ip length >= 200 drop \(2 packets\)$'),
 ])
 def test_trace_report_four_steps_on_a_fresh_capture(capture, local, tmp_path, kind, deep_drop):
@@ -77,7 +77,7 @@ def test_trace_report_four_steps_on_a_fresh_capture(capture, local, tmp_path, ki
     result = apply.by_host()['localhost']
     assert result['changed'] and sorted(result['written']) == ['html', 'json', 'md']
     assert any(re.match(deep_drop, line) for line in result['verdicts']), result['verdicts']
-    assert any(re.search(r' at (filter/INPUT|ndtrace/input) policy: ', line) for line in result['verdicts'])
+    assert any(re.search(r' at (filter/INPUT|inet ndtrace/input) policy: ', line) for line in result['verdicts'])
     assert sum(1 for line in result['verdicts'] if ' rejects ' in line) == 2
     assert result['journeys'] >= 9
 
