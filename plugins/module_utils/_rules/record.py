@@ -160,11 +160,12 @@ def snapshot_files(snap):
     return files
 
 
-def _write_set(base, sub, files):
-    """Write files under base/sub and remove the known names this set no longer has; returns relative paths."""
+def _write_set(base, sub, files, extra=()):
+    """Write files under base/sub and remove the known names (the snapshot files and extra) this set no longer
+    has; returns relative paths."""
     where = os.path.join(base, sub) if sub else base
     written = []
-    for name in sorted(set(n for _k, _f, n in SNAPSHOT_FILES)):
+    for name in sorted(set(n for _k, _f, n in SNAPSHOT_FILES) | set(extra)):
         path = os.path.join(where, name)
         if name in files:
             write_file(path, files[name])
@@ -213,7 +214,7 @@ def record_listings(node, run_id):
                 texts[LEGACY_NAMES_FILES[family]] = handle.read().rstrip('\n')
         except OSError:
             pass
-    return _io(lambda: _write_set(record_dir(node.root, run_id), '', texts))
+    return _io(lambda: _write_set(record_dir(node.root, run_id), '', texts, LEGACY_NAMES_FILES.values()))
 
 
 def record_after(node, run_id):

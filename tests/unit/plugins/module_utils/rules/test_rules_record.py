@@ -339,3 +339,12 @@ def test_a_run_id_used_again_after_a_finished_run_records_afresh(patched, tmp_pa
         assert '192.0.2.9' in handle.read()
     result, _warnings = absent(node, 'run-1', record_rulesets=True)
     assert result['ruleset_restored'] is True
+
+
+def test_listings_copy_the_legacy_table_names(tmp_path, no_host_legacy_tables):
+    """The kernel's own list of legacy tables is kept even where no iptables-legacy-save could list them."""
+    no_host_legacy_tables(ipv4='raw\nfilter\n')
+    node = make_node(tmp_path, LegacyNode(), ('nft',))
+    assert record.record_listings(node, 'run-1') == ['ip_tables_names', 'nft.ruleset']
+    with open(os.path.join(record.record_dir(node.root, 'run-1'), 'ip_tables_names')) as handle:
+        assert handle.read() == 'raw\nfilter'
