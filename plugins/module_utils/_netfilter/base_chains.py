@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import LEGACY, NF_TABLES, NFTABLES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import LEGACY, NF_TABLES, NFT_FAMILIES, NFTABLES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import TABLE_ORDER
 
 # Priorities of the iptables tables (include/uapi/linux/netfilter_ipv4.h, NF_IP_PRI_*); iptables-nft creates its
@@ -85,7 +85,7 @@ def base_chain(backend, family, table, chain, hook, priority, chain_type, policy
 def iptables_base_chains(ruleset, family, backend=LEGACY):
     """Base chains of an iptables-save ruleset (families ipv4/ipv6 become ip/ip6). For iptables-nft prefer
     nft_base_chains: iptables-nft-save lists built-in chains that the kernel may not hold."""
-    fam = {'ipv4': 'ip', 'ipv6': 'ip6'}.get(family, family)
+    fam = NFT_FAMILIES.get(family, family)
     found = []
     for table in ruleset.tables:
         for chain in table.chains.values():

@@ -13,6 +13,7 @@ NF_TABLES = 'nf_tables'
 MIXED = 'mixed'
 VARIANTS = (LEGACY, NF_TABLES)
 NFTABLES = 'nftables'  # native nftables tables: not an iptables variant, but a backend that can hold base chains
+NFT_FAMILIES = {IPV4: 'ip', IPV6: 'ip6'}  # the nft family names of the iptables families
 
 # The Debian/Ubuntu/Fedora package names, for "install X" messages.
 IPTABLES_PACKAGE = 'iptables'

@@ -20,7 +20,12 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base
     nft_base_chains,
     for_packet,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import LEGACY, NF_TABLES, NFTABLES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import (
+    LEGACY,
+    NF_TABLES,
+    NFT_FAMILIES,
+    NFTABLES,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import parse_save, rule_target
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.model import Ruleset
@@ -56,7 +61,7 @@ SNAPSHOT_NAMES = {
     'xtables': {'ip': ('iptables-nft.save',), 'ip6': ('ip6tables-nft.save',)},
     'nft': 'nft.ruleset',
 }
-_SAVE_FAMILIES = {'ip': 'ipv4', 'ip6': 'ipv6'}
+_SAVE_FAMILIES = dict((nft, save) for save, nft in NFT_FAMILIES.items())  # ip -> ipv4, ip6 -> ipv6
 OWN_TABLE = (OWN_FAMILY, OWN_NAME)  # the nftables backend's table: it only sets nftrace, it never decides
 
 
