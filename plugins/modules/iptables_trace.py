@@ -55,7 +55,7 @@ options:
         in place C(iptables-legacy.save), C(ip6tables-legacy.save), C(iptables-nft.save), C(ip6tables-nft.save)
         (the save commands) and C(nft.ruleset) (C(nft -a list ruleset)); a tool that is missing or fails leaves its
         listing out. Also C(ip_tables_names) and C(ip6_tables_names), copies of C(/proc/net/ip_tables_names) and
-        C(/proc/net/ip6_tables_names): the legacy tables the kernel holds, even where no iptables-legacy is
+        C(/proc/net/ip6_tables_names), the legacy tables the kernel holds, even where no iptables-legacy is
         installed to list them.
       - With O(state=absent), after the removal, C(after.json) and C(after/<file>) the same way as before, and
         RV(ruleset_restored).
