@@ -290,6 +290,12 @@ def decide(path, chains, blind=None, sources=None):
             last['table'], last['chain'], last['kind'])
     if blind:
         return 'unknown', None, blind
+    hooks = set(step['hook'] for step in path)
+    if 'output' in hooks and hooks & {'prerouting', 'input'}:
+        # a packet to a local address goes out and in again through lo: its hooks do not follow the one order
+        # the later-chain check knows, so no accept is backed
+        return 'unknown', None, 'the packet went out and came in again (loopback): which chains came after its ' \
+            'last step is not known'
     sources = sources if sources is not None else [path]
     gap = _unfinished(sources)
     if gap is not None:

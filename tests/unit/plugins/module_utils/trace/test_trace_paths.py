@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths import decide
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report
 
 
@@ -161,3 +162,17 @@ def test_monitor_verdicts_need_no_snapshot(bundle):
     node2 = [p for p in build_report(str(incident))['packets'] if p['host'] == 'node2']
     assert sorted(p['verdict'] for p in node2).count('drop') == 4
     assert sorted(p['verdict'] for p in node2).count('reject') == 2
+
+
+def test_a_looped_back_packet_is_never_accepted():
+    """Output, then prerouting and input (a packet to a local address, through lo): no accept without a known
+    order of its hooks."""
+    def step(hook, priority, effect='accept'):
+        return {'hook': hook, 'priority': priority, 'effect': effect, 'base': ('legacy', 'ip', 'filter', hook),
+                'backend': 'legacy', 'table': 'filter', 'chain': hook.upper(), 'kind': 'policy',
+                'chain_type': 'filter'}
+    path = [step('output', 0), step('postrouting', 0), step('prerouting', 0), step('input', 0)]
+    verdict, deciding, reason = decide(path, [], None)
+    assert (verdict, deciding) == ('unknown', None) and 'loopback' in reason
+    path[3] = step('input', 0, effect='drop')
+    assert decide(path, [], None)[0] == 'drop'
