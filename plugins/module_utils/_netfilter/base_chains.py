@@ -76,6 +76,16 @@ def is_xtables_table(family, name):
     return family in ('ip', 'ip6') and name in TABLE_ORDER
 
 
+def iptables_chain_type(table):
+    """The chain type of an iptables table's chains: nat for the nat table, filter for the others."""
+    return 'nat' if table == 'nat' else 'filter'
+
+
+def chain_key(chain):
+    """(backend, family, table, chain) of a base_chains dict: what a trace step names as its base chain."""
+    return (chain['backend'], chain['family'], chain['table'], chain['chain'])
+
+
 def base_chain(backend, family, table, chain, hook, priority, chain_type, policy, decides):
     """The dict netfilter_info returns per base chain (RETURN base_chains) and the trace report reads."""
     return {'backend': backend, 'family': family, 'table': table, 'chain': chain, 'hook': hook,
@@ -94,7 +104,7 @@ def iptables_base_chains(ruleset, family, backend=LEGACY):
                 can_drop = table.name != 'nat' and (bool(chain.rules) or (chain.policy or 'ACCEPT') != 'ACCEPT')
                 found.append(base_chain(backend, fam, table.name, chain.name, chain.hook,
                                         legacy_priority(table.name, chain.hook),
-                                        'nat' if table.name == 'nat' else 'filter', chain.policy, can_drop))
+                                        iptables_chain_type(table.name), chain.policy, can_drop))
     return found
 
 

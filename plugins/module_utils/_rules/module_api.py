@@ -21,8 +21,7 @@ from .duration import trace_for
 from .engine import Request, absent, present
 from .errors import ParamError, RulesError
 from .iptables_backend import BUILTIN_CHAINS, TABLES
-from .nftables_backend import FAMILY as NFT_FAMILY
-from .nftables_backend import TABLE as NFT_TABLE
+from .nftables_backend import OWN_TABLE
 from .node import TOOL_NAMES, Node
 from .spec import HOOKS, IP_VERSIONS, MATCH_PARAMS, build_match
 from .state import DEFAULT_ROOT
@@ -112,7 +111,7 @@ def native_detector(tool_runner, nft_path):
             return []
         return sorted('%s %s/%s' % (c['family'], c['table'], c['chain']) for c in chains
                       if c['backend'] == NFTABLES and c['family'] in IP_FAMILIES[None] and c['hook'] != 'ingress'
-                      and (c['family'], c['table']) != (NFT_FAMILY, NFT_TABLE))
+                      and (c['family'], c['table']) != OWN_TABLE)
     return run_detection
 
 

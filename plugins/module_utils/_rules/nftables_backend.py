@@ -13,6 +13,7 @@ from .nft_parse import parse_echo_handle, parse_table_json, parse_table_text
 
 FAMILY = 'inet'
 TABLE = 'netdebug'
+OWN_TABLE = (FAMILY, TABLE)
 # Our chain runs just before the table it stands in for: raw is -300, so TRACE is set before any raw rule.
 PRIORITY = {'raw': -310, 'mangle': -160, 'filter': -10, 'security': 40}
 NAT_PRIORITY = {'PREROUTING': -110, 'OUTPUT': -110, 'INPUT': 90, 'POSTROUTING': 90}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import (
     BACKEND_RANK,
     HOOK_RANK,
+    chain_key,
     comes_after,
     describe,
 )
@@ -239,23 +240,17 @@ def _credited(path):
     return (rules or filters or accepts or [step for step in path if step['effect'] == 'accept'])[-1]
 
 
-def _chain_key(chain):
-    return (chain['backend'], chain['family'], chain['table'], chain['chain'])
-
-
-def _passed_unseen(path, sources, chains):
+def _passed_unseen(path, sources, chains, seen, hooks):
     """A base chain the packet must have passed (at a hook on its path, after where its backend's trace starts
     and before its last step) that is missing from a source that traces that backend: lines were lost, or two
-    packets were merged wrongly. None when there is none."""
-    seen = set(step['base'] for step in path)
+    packets were merged wrongly. None when there is none. seen: the base chains on the path; hooks: its hooks."""
     last = path[-1]
-    hooks = set(step['hook'] for step in path)
     for source in sources:
         first = source[0]
         backends = (LEGACY,) if first['backend'] == LEGACY else (NF_TABLES, NFTABLES)
         for chain in chains:
             if not chain['can_drop'] or chain['backend'] not in backends or chain['hook'] not in hooks or \
-                    _chain_key(chain) in seen:
+                    chain_key(chain) in seen:
                 continue
             priority = chain['priority']
             if chain['hook'] == first['hook'] and None not in (priority, first['priority']) and \
@@ -300,12 +295,12 @@ def decide(path, chains, blind=None, sources=None):
     gap = _unfinished(sources)
     if gap is not None:
         return 'unknown', None, gap[1]
-    unseen = _passed_unseen(path, sources, chains)
+    seen = set(step['base'] for step in path)
+    unseen = _passed_unseen(path, sources, chains, seen, hooks)
     if unseen is not None:
         return 'unknown', None, 'the packet passed %s but the trace of that backend does not show it (lines lost, ' \
             'or two packets taken for one)' % describe(unseen)
-    seen = set(step['base'] for step in path)
-    missing = [c for c in chains if c['can_drop'] and (c['backend'], c['family'], c['table'], c['chain']) not in seen
+    missing = [c for c in chains if c['can_drop'] and chain_key(c) not in seen
                and comes_after(c, last['hook'], last['priority'])]
     if missing:
         names = [describe(c) for c in missing[:3]]

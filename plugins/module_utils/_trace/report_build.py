@@ -148,8 +148,6 @@ class _Host:
     def records(self):
         """(packet, record, full path, index of the deciding step) per packet, in capture order; a packet that
         several sources saw (kernel log and monitor) is one record with their steps in kernel order."""
-        # a snapshot that did not parse leaves its backend's chains unknown: no accept can be backed then
-        has_snapshot = bool(self.snapshot.base_chains) and not self.snapshot.errors
         compact_paths = {}  # packets that took the same steps share one compact path list and one rule dict
         rule_dicts = {}
         for group in merge_sources(self.grouper.packets, self.grouper.window):
@@ -157,9 +155,8 @@ class _Host:
             paths = [resolve_path(member, self.resolver) for member in group]
             path = paths[0] if len(paths) == 1 else kernel_order(paths)
             family = ip_family(packet)
-            blind = self.snapshot.unseen(family) if has_snapshot else \
-                'no usable ruleset snapshot: whether a later chain could still drop it is not known'
-            verdict, step, reason = decide(path, self.snapshot.chains_for(family), blind, paths)
+            verdict, step, reason = decide(path, self.snapshot.chains_for(family), self.snapshot.unseen(family),
+                                           paths)
             signature = tuple(id(s) for s in path)  # resolved steps are shared objects, kept by the resolver
             compact = compact_paths.get(signature)
             if compact is None:

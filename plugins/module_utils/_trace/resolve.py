@@ -14,11 +14,14 @@ from __future__ import annotations
 import re
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import (
+    base_chain,
+    chain_key,
+    for_packet,
     iptables_base_chains,
+    iptables_chain_type,
     is_xtables_table,
     legacy_priority,
     nft_base_chains,
-    for_packet,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import (
     LEGACY,
@@ -30,8 +33,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.erro
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import parse_save, rule_target
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.model import Ruleset
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft, rule_text
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import FAMILY as OWN_FAMILY
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import TABLE as OWN_NAME
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import OWN_TABLE
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.record import LEGACY_NAMES_FILES
 
 BUILTIN_HOOKS = {'PREROUTING': 'prerouting', 'INPUT': 'input', 'FORWARD': 'forward', 'OUTPUT': 'output',
@@ -62,7 +64,6 @@ SNAPSHOT_NAMES = {
     'nft': 'nft.ruleset',
 }
 _SAVE_FAMILIES = dict((nft, save) for save, nft in NFT_FAMILIES.items())  # ip -> ipv4, ip6 -> ipv6
-OWN_TABLE = (OWN_FAMILY, OWN_NAME)  # the nftables backend's table: it only sets nftrace, it never decides
 
 
 def target_effect(target, how, chains):
@@ -106,7 +107,7 @@ class Snapshot:
             loaded = (files.get(LEGACY_NAMES_FILES[save_family]) or '').split()
             if loaded and family not in self.legacy:
                 self.legacy_unseen[family] = sorted(loaded)
-        self.base_index = {(c['backend'], c['family'], c['table'], c['chain']): c for c in self.base_chains}
+        self.base_index = {chain_key(c): c for c in self.base_chains}
 
     def _parse(self, parser, text, source, *args):
         try:
@@ -156,7 +157,10 @@ class Snapshot:
         return positions[0] if len(positions) == 1 else None
 
     def unseen(self, family):
-        """Why the chains of some backend are not known for packets of family (None: all are), or None."""
+        """Why the chains of some backend are not known for packets of family (None: all families), or None; an
+        accept cannot be backed then."""
+        if not self.base_chains or self.errors:  # none, or one that did not parse (its chains are unknown)
+            return 'no usable ruleset snapshot: whether a later chain could still drop it is not known'
         families = ('ip', 'ip6') if family is None else (family,)
         for fam in families:
             if fam in self.legacy_unseen:
@@ -165,7 +169,8 @@ class Snapshot:
         return None
 
     def chains_for(self, family):
-        """Base chains (base_chains dicts, all backends, ours left out) that an IP packet of family meets."""
+        """Base chains (base_chains dicts, all backends) that an IP packet of family meets; ours is left out: it
+        only sets nftrace, it never decides."""
         found = self._for_family.get(family)
         if found is None:
             found = self._for_family[family] = for_packet(
@@ -223,12 +228,12 @@ class Resolver:
             base = self.base_chain(backend, key[1], key[2], key[3])
             if base is not None:
                 step['hook'], step['priority'], step['chain_type'] = base['hook'], base['priority'], base['type']
-                step['base'] = (backend, base['family'], base['table'], base['chain'])
+                step['base'] = chain_key(base)
                 step['base_chain'] = True
             else:
                 step['hook'], step['priority'], step['base'], step['chain_type'] = inherited
                 if step['chain_type'] is None and backend != NFTABLES:
-                    step['chain_type'] = 'nat' if key[2] == 'nat' else 'filter'
+                    step['chain_type'] = iptables_chain_type(key[2])
             if step['rule'] is None and step['note'] is None:  # every step has its rule text or says why not
                 step['note'] = self._why_no_text(fmt, key)
             self._cache[cache_key] = step
@@ -253,8 +258,8 @@ class Resolver:
         found = self.snapshot.base_index.get((backend, family, table, chain))
         if found is None and backend != NFTABLES and chain in BUILTIN_HOOKS:
             hook = BUILTIN_HOOKS[chain]
-            found = {'backend': backend, 'family': family, 'table': table, 'chain': chain, 'hook': hook,
-                     'priority': legacy_priority(table, hook), 'type': 'nat' if table == 'nat' else 'filter'}
+            found = base_chain(backend, family, table, chain, hook, legacy_priority(table, hook),
+                               iptables_chain_type(table), None, table != 'nat')
         return found
 
     def _legacy(self, family, table, chain, kind, num):
