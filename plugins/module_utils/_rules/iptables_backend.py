@@ -22,6 +22,16 @@ BUILTIN_CHAINS = {
     'security': ('INPUT', 'FORWARD', 'OUTPUT'),
 }
 LEGACY_TABLE_NAMES = {'ipv4': '/proc/net/ip_tables_names', 'ipv6': '/proc/net/ip6_tables_names'}
+
+
+def legacy_table_names(family):
+    """The kernel's list of the legacy tables instantiated in this namespace (text, one name per line), or None
+    when it cannot be read (no legacy x_tables for the family)."""
+    try:
+        with open(LEGACY_TABLE_NAMES[family], encoding='ascii', errors='replace') as handle:
+            return handle.read()
+    except OSError:
+        return None
 DEFAULT_LOCK_WAIT = 10
 
 
@@ -76,11 +86,7 @@ class IptablesBackend:
         """Tables worth scanning: for legacy only those already instantiated (listing would create the others)."""
         if self.variant != 'legacy':
             return list(TABLES)
-        try:
-            with open(LEGACY_TABLE_NAMES[self.family]) as handle:
-                names = handle.read().split()
-        except OSError:
-            return []
+        names = (legacy_table_names(self.family) or '').split()
         return [t for t in TABLES if t in names]
 
     def list_table(self, table):

@@ -22,7 +22,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.erro
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
 
 from .errors import RulesError
-from .iptables_backend import LEGACY_TABLE_NAMES
+from .iptables_backend import legacy_table_names
 from .state import read_json, run_dir, write_file
 from .tag import TAG_PREFIX, TAG_RE
 
@@ -208,12 +208,10 @@ def record_listings(node, run_id):
             texts[name] = result.stdout.rstrip('\n')
     # The legacy tables the kernel holds in this namespace, even when no iptables-legacy is installed (an agent's
     # own binary in a container can make them): the report then knows their chains exist unseen.
-    for family, path in sorted(LEGACY_TABLE_NAMES.items()):
-        try:
-            with open(path, encoding='ascii', errors='replace') as handle:
-                texts[LEGACY_NAMES_FILES[family]] = handle.read().rstrip('\n')
-        except OSError:
-            pass
+    for family, name in sorted(LEGACY_NAMES_FILES.items()):
+        text = legacy_table_names(family)
+        if text is not None:
+            texts[name] = text.rstrip('\n')
     return _io(lambda: _write_set(record_dir(node.root, run_id), '', texts, LEGACY_NAMES_FILES.values()))
 
 

@@ -10,7 +10,7 @@ import pathlib
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, iptables_backend, loggers, record
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, iptables_backend, loggers
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'rules'
 
@@ -24,7 +24,7 @@ def no_host_legacy_tables(tmp_path, monkeypatch):
     """The run's record copies /proc/net/ip*_tables_names: point it at files the test controls (none by default),
     not at this machine's kernel. legacy_table_names(text_ipv4, text_ipv6) writes them."""
     paths = {family: str(tmp_path / ('proc-%s-tables' % family)) for family in ('ipv4', 'ipv6')}
-    monkeypatch.setattr(record, 'LEGACY_TABLE_NAMES', paths)
+    monkeypatch.setattr(iptables_backend, 'LEGACY_TABLE_NAMES', paths)
 
     def write(ipv4=None, ipv6=None):
         for family, text in (('ipv4', ipv4), ('ipv6', ipv6)):

@@ -128,9 +128,13 @@ def test_present_writes_before_once_and_the_listings_with_our_rule(patched, tmp_
     base = str(tmp_path / 'state' / 'runs' / 'run-1' / 'ruleset')
     assert result['record_dir'] == base and not [w for w in warnings if 'record_rulesets' in w]
     # ip6tables-legacy-save printed nothing: an empty listing (as the role's one-liner kept it), no before/ text
+    # the fake kernel's legacy table list (every table in use, see the patched fixture) is kept too
     assert result['recorded'] == ['before.json', 'before/iptables-legacy.save', 'before/nft.ruleset',
-                                  'ip6tables-legacy.save', 'iptables-legacy.save', 'nft.ruleset']
+                                  'ip6_tables_names', 'ip6tables-legacy.save', 'ip_tables_names',
+                                  'iptables-legacy.save', 'nft.ruleset']
     assert sorted(files_under(base)) == result['recorded']
+    with open(os.path.join(base, 'ip_tables_names')) as handle:
+        assert handle.read() == 'raw\nfilter\nmangle\nnat\nsecurity'
     with open(os.path.join(base, 'before.json')) as handle:
         text = handle.read()
     assert text == json.dumps(expected_before, indent=2, sort_keys=True) + '\n'
@@ -151,7 +155,8 @@ def test_present_writes_before_once_and_the_listings_with_our_rule(patched, tmp_
     # A re-run adds nothing: the listings are taken again, the snapshot before (without our rule) stays.
     result, _warnings = present(node, request())
     assert not result['changed']
-    assert result['recorded'] == ['ip6tables-legacy.save', 'iptables-legacy.save', 'nft.ruleset']
+    assert result['recorded'] == ['ip6_tables_names', 'ip6tables-legacy.save', 'ip_tables_names',
+                                  'iptables-legacy.save', 'nft.ruleset']
     with open(os.path.join(base, 'before.json')) as handle:
         assert handle.read() == text
 
@@ -319,8 +324,8 @@ def test_duration_records_before_listings_and_after(patched, monkeypatch, tmp_pa
     assert result['ruleset_restored'] is True and result['monitors_died'] == result['monitors_restarted'] == []
     assert result['record_dir'] == str(tmp_path / 'state' / 'runs' / 'run-1' / 'ruleset')
     assert result['recorded'] == ['after.json', 'after/iptables-legacy.save', 'after/nft.ruleset', 'before.json',
-                                  'before/iptables-legacy.save', 'before/nft.ruleset', 'ip6tables-legacy.save',
-                                  'iptables-legacy.save', 'nft.ruleset']
+                                  'before/iptables-legacy.save', 'before/nft.ruleset', 'ip6_tables_names',
+                                  'ip6tables-legacy.save', 'ip_tables_names', 'iptables-legacy.save', 'nft.ruleset']
     assert len(result['removed']['rules']) == 1 and fake.chains[('ipv4', 'raw', 'PREROUTING')] == [FOREIGN]
 
 
