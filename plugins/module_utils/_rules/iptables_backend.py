@@ -22,6 +22,7 @@ BUILTIN_CHAINS = {
     'security': ('INPUT', 'FORWARD', 'OUTPUT'),
 }
 LEGACY_TABLE_NAMES = {'ipv4': '/proc/net/ip_tables_names', 'ipv6': '/proc/net/ip6_tables_names'}
+DEFAULT_LOCK_WAIT = 10
 
 
 def legacy_table_names(family):
@@ -32,7 +33,6 @@ def legacy_table_names(family):
             return handle.read()
     except OSError:
         return None
-DEFAULT_LOCK_WAIT = 10
 
 
 def binary_name(variant, family, restore=False):
