@@ -87,6 +87,8 @@ options:
       - Use it once the run is over (M(netdebug.netfilter.iptables_trace)
         O(netdebug.netfilter.iptables_trace#module:state=absent)), since a monitor still running keeps writing
         into a capture file removed under it.
+      - A run that is over and holds nothing more to collect then goes as a whole (its directory and the reaper
+        kept for its files), and with the last run the rest of C(/run/netdebug).
     type: bool
     default: false
   kernlog:

@@ -5,7 +5,6 @@ for comparison, the kernel log, scenarios, waiting."""
 
 from __future__ import annotations
 
-import calendar
 import errno
 import os
 import re
@@ -139,12 +138,22 @@ def read_file(lab, node, path):
     return run(lab, node, ['cat', path], check=False)
 
 
-def reaped_at(lab, node, run_id, expires_at):
-    """Epoch second at which the run's reaper for expires_at logged its removal (from reaper.log), or None."""
-    log = read_file(lab, node, '/run/netdebug/runs/%s/reaper.log' % run_id)
-    for line in log.splitlines():
+def removed_at(lab, node, run_id, expires_at, timeout):
+    """Epoch time (polled every 0.2 s) at which the run's rules tagged with expires_at were gone. The reaper's
+    log goes with the run's directory, so the ruleset itself is watched."""
+    def gone():
+        return not [line for _tool, line in tagged_lines(lab, node, run_id) if ':%d' % expires_at in line]
+    wait_until(gone, timeout, interval=0.2, what='the rules of %s expiring at %d on %s' % (run_id, expires_at, node))
+    return time.time()
+
+
+def journal_reaped_at(lab, node, unit, expires_at):
+    """Epoch second at which the systemd reaper unit said it removed the run (its line stays in the journal), or
+    None."""
+    out = run(lab, node, ['journalctl', '--no-pager', '-o', 'short-unix', '-u', unit + '.service'], check=False)
+    for line in out.splitlines():
         if 'reaper for expiry %d: removed' % expires_at in line:
-            return calendar.timegm(time.strptime(line.split()[0], '%Y-%m-%dT%H:%M:%SZ'))
+            return float(line.split()[0])
     return None
 
 

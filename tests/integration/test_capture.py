@@ -55,6 +55,11 @@ def leftovers(lab, node):
     return ours, runs
 
 
+def state_left(lab, node):
+    """Every path under the node's state directory (issue 15 footprint: none once no run is active)."""
+    return node_run(lab, node, ['sh', '-c', 'find /run/netdebug 2>/dev/null || true']).split()
+
+
 def trace_running(lab, node, incident):
     proc = lab.exec(node, ['test', '-s', '/run/netdebug/runs/%s/run.json' % incident], timeout=20)
     return proc.returncode == 0
@@ -176,6 +181,8 @@ def test_capture_finds_the_drop_and_restores_every_ruleset(app_guard, lab_ansibl
     assert snapshots(lab_ansible) == before
     for node in NODES:
         assert leftovers(app_guard, node)[0] == [], node
+        # the run's files were collected, so its directory went, and with the last run the state directory
+        assert state_left(app_guard, node) == [], node
 
 
 @pytest.mark.parametrize('extra, message', [
@@ -199,7 +206,7 @@ def test_bad_input_stops_before_any_change(app_guard, lab_ansible, tmp_path, ext
     assert snapshots(lab_ansible) == before
     for node in NODES:
         procs, runs = leftovers(app_guard, node)
-        assert procs == [] and 'bad-1' not in runs, node
+        assert procs == [] and 'bad-1' not in runs and state_left(app_guard, node) == [], node
     assert not (tmp_path / 'bad-1' / 'manifest.json').exists()
 
 
@@ -220,7 +227,7 @@ def test_check_mode_changes_nothing_and_does_not_wait(app_guard, lab_ansible, tm
     assert (snapshots(lab_ansible), node_settings(app_guard)) == before
     for node in NODES:
         procs, runs = leftovers(app_guard, node)
-        assert procs == [] and 'check-1' not in runs, node
+        assert procs == [] and 'check-1' not in runs and state_left(app_guard, node) == [], node
     assert not (tmp_path / 'check-1').exists()
     if playbook == 'capture':
         checks = [r for r in res.results if r['task'].endswith('Check the match on each node (check mode, nothing changes)')]
@@ -246,7 +253,7 @@ def test_cleanup_removes_every_run(app_guard, lab_ansible):
     assert len(report['node2']['msg']['rules']) >= 3, report
     assert snapshots(lab_ansible) == before
     for node in NODES:
-        assert leftovers(app_guard, node)[0] == [], node
+        assert leftovers(app_guard, node)[0] == [] and state_left(app_guard, node) == [], node
     again = lab_ansible.playbook('netdebug.netfilter.cleanup')
     assert again.rc == 0 and again.by_host('Report what was removed')['node2']['msg']['rules'] == []
 
@@ -286,6 +293,8 @@ def test_controller_killed_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path):
     wait_for(lambda: snapshots(lab_ansible) == before, 70 + 60 - (time.time() - started), 'the ttl clean-up')
     for node in NODES:
         wait_for(lambda node=node: leftovers(app_guard, node)[0] == [], 30, 'no monitor or reaper on %s' % node)
+        # the reaper took the uncollected run's files and then the whole state directory
+        wait_for(lambda node=node: state_left(app_guard, node) == [], 10, 'no state left on %s' % node)
 
 
 def test_conntrack_playbook_bundles_matching_entries(app_guard, lab_ansible, tmp_path):
@@ -390,33 +399,49 @@ def legacy_node3(lab):
 
 def test_fleet_with_a_legacy_node(app_guard, lab_ansible, tmp_path):
     """node3 runs iptables-legacy with the same scenario: TRACE lines come from the kernel log (dmesg, as no
-    rsyslogd runs in the node), node2's from the nf_tables trace monitor; both drops are found."""
+    rsyslogd runs in the node), node2's from the nf_tables trace monitor; both drops are found. Then the same
+    incident id again (issue 15): the second run has its own window, so its report holds its own 5 pings to node3,
+    not 3 + 5 from both runs' kernel log."""
     with legacy_node3(app_guard):
         before = snapshots(lab_ansible)
-        done = threading.Event()
 
-        def pinger():
-            wait_for(lambda: trace_running(app_guard, 'node3', 'mixed-1') or done.is_set(), 240, 'the trace')
-            for target in ('198.18.0.2', '198.18.0.3'):
-                app_guard.exec('node1', ['ping', '-c', '3', '-i', '0.5', '-W', '1', target], timeout=30)
+        def run(node3_pings):
+            done = threading.Event()
 
-        thread = threading.Thread(target=pinger, daemon=True)
-        thread.start()
-        try:
-            res = capture(lab_ansible, app_guard, 'mixed-1', tmp_path, ping=False, extra={'netdebug_conntrack': False})
-        finally:
-            done.set()
-            thread.join(60)
-        assert res.rc == 0, res
+            def pinger():
+                wait_for(lambda: trace_running(app_guard, 'node3', 'mixed-1') or done.is_set(), 240, 'the trace')
+                for target, count in (('198.18.0.2', 3), ('198.18.0.3', node3_pings)):
+                    app_guard.exec('node1', ['ping', '-c', str(count), '-i', '0.5', '-W', '1', target], timeout=30)
+
+            thread = threading.Thread(target=pinger, daemon=True)
+            thread.start()
+            try:
+                res = capture(lab_ansible, app_guard, 'mixed-1', tmp_path, ping=False,
+                              extra={'netdebug_conntrack': False})
+            finally:
+                done.set()
+                thread.join(60)
+            assert res.rc == 0, res
+            return load_json(tmp_path / 'mixed-1' / 'report.json')
+
+        report = run(3)
         manifest = load_json(tmp_path / 'mixed-1' / 'manifest.json')
         assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
         assert 'trace/kernel.log' in {f['path'] for f in manifest['hosts']['node3']['files']}
-        report = load_json(tmp_path / 'mixed-1' / 'report.json')
         for host in ('node2', 'node3'):
             drops = [p for p in report['packets'] if p['host'] == host and p['verdict'] == 'drop']
             assert drops and drops[0]['verdict_rule']['chain'] == 'app-guard', (host, report['hosts'][host])
-        legacy = [p for p in report['packets'] if p['host'] == 'node3' and p['verdict'] == 'drop'][0]
-        assert legacy['verdict_rule']['rulenum'] == 2, legacy
+        legacy = [p for p in report['packets'] if p['host'] == 'node3' and p['verdict'] == 'drop']
+        assert legacy[0]['verdict_rule']['rulenum'] == 2, legacy[0]
+        assert len(legacy) == 3, [p['summary'] if 'summary' in p else p.get('ip_id') for p in legacy]
+        assert snapshots(lab_ansible) == before
+        # the kernel-log probe's run, the loggers' records and the trace run: all gone after the capture
+        for node in NODES:
+            assert state_left(app_guard, node) == [], node
+
+        again = run(5)
+        legacy = [p for p in again['packets'] if p['host'] == 'node3' and p['verdict'] == 'drop']
+        assert len(legacy) == 5, [p.get('ip_id') for p in legacy]
         assert snapshots(lab_ansible) == before
 
 
@@ -483,6 +508,8 @@ def test_controller_killed_with_loggers_bound_nodes_restored_by_ttl(app_guard, l
             wait_for(lambda node=node: loggers(app_guard, node) == before_loggers[node],
                      60 + 30 - (time.time() - started), 'loggers on %s' % node)
             assert nf_log_records(app_guard, node) == [], node
+            # the nf_log expiry comes last and takes the state directory with it
+            wait_for(lambda node=node: state_left(app_guard, node) == [], 10, 'no state left on %s' % node)
         assert ALL_NETNS.read_text() == all_netns
 
 

@@ -122,17 +122,18 @@ def test_capture_pack_keeps_a_large_archive_for_the_caller(app_guard, lab_ansibl
 
 
 def test_capture_pack_removes_the_copied_run_files_only(netns_lab, lab_ansible):
-    """A fake run directory on the node: its ruleset and capture file go once packed; run.json and a /tmp file
-    (also copied) stay, the /tmp one with a warning."""
+    """A fake run directory on the node, of a run that still holds a rule: its ruleset and capture file go once
+    packed; run.json and a /tmp file (also copied) stay, the /tmp one with a warning. (A finished run's directory
+    goes as a whole: see test_capture.py.)"""
     run_id = 'pack-rm-%d-%d' % (os.getpid(), time.time())
     run_dir = '/run/netdebug/runs/' + run_id
     outside = '/tmp/ndpack-test-outside-' + run_id
     sources = [(run_dir + '/ruleset', 'ruleset'), (run_dir + '/nft.trace', 'trace/nft.trace'), (outside, 'outside')]
     args = {'loggers': False, 'remove_copied': True, 'copies': [{'src': src, 'dest': dest} for src, dest in sources]}
-    node_run(netns_lab, 'node2', ['sh', '-c', 'mkdir -p {0}/ruleset/before && echo "{{}}" > {0}/run.json && '
+    node_run(netns_lab, 'node2', ['sh', '-c', 'mkdir -p {0}/ruleset/before && cat > {0}/run.json && '
                                               'printf "*filter\\nCOMMIT\\n" > {0}/ruleset/before/iptables-nft.save && '
                                               'printf "trace id 1\\n" > {0}/nft.trace && echo mine > {1}'
-                                  .format(run_dir, outside)])
+                                  .format(run_dir, outside)], data=b'{"rules": [{"chain": "PREROUTING"}]}\n')
     try:
         checked = lab_ansible.module('node2', MODULE, args, check=True)
         assert checked.rc == 0, checked

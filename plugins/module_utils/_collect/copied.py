@@ -4,7 +4,8 @@
 
 The trace run's capture files and recorded rulesets sit in the run state directory on tmpfs (RAM) and nothing
 else removes them. Only what resolves strictly inside that directory goes, and never a run's own state (its
-directory, run.json, reaper.log), which the reapers still read. Stdlib only.
+directory, run.json, reaper.log), which the reapers still read. A finished run whose files were all collected then
+goes as a whole, with its waiting reaper (and the state root with the last run: _rules/removal.settle). Stdlib only.
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import DEFAULT_ROOT, runs_dir
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.removal import settle
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import (DEFAULT_ROOT, NodeLock, collectable,
+                                                                                     load_run, runs_dir)
 
 RUNS_DIR = runs_dir(DEFAULT_ROOT)
 RUN_STATE_FILES = ('run.json', 'reaper.log')
+LOCK_TIMEOUT = 30
 
 
 def _inside(real, base):
@@ -68,3 +74,23 @@ def remove_sources(copies, check_mode, warnings):
             continue
         removed.add(real)
     return sorted(removed)
+
+
+def settle_runs(removed, runner, warnings):
+    """After remove_sources: the runs whose directories held the removed paths go as a whole once finished and
+    holding nothing more to collect, with their waiting reapers (they were kept for these files). Returns the run
+    ids that went; a problem is a warning (the archive is made)."""
+    base = os.path.realpath(RUNS_DIR)
+    ids = sorted(set(os.path.relpath(path, base).split(os.sep)[0] for path in removed if _inside(path, base)))
+    if not ids:
+        return []
+    root = os.path.dirname(RUNS_DIR)
+    gone = []
+    try:
+        with NodeLock(root, LOCK_TIMEOUT):
+            for run_id in ids:
+                if not collectable(root, run_id):  # else it keeps waiting for the rest of its files
+                    gone += settle(Node(runner, load_run(root, run_id).get('tools', {}), root=root), [run_id])
+    except RulesError as exc:
+        warnings.append('remove_copied: the run directories stay: %s' % exc.msg)
+    return gone

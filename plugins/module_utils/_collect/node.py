@@ -126,6 +126,8 @@ def run(params, runner, logger_manager, conntrack_run=None, tmpdir=None, check_m
         # Last: only a complete, checksummed archive may replace the sources it holds.
         if params.get('remove_copied'):
             result['removed'] = copied.remove_sources(params.get('copies') or [], check_mode, warnings)
+            if not check_mode:
+                copied.settle_runs(result['removed'], runner, warnings)
             result['changed'] = bool(result['removed'])
         return result, warnings
     finally:

@@ -25,7 +25,9 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter impo
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import runner as netfilter_runner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import catalog, expiry_main, manage
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import procnet, runstate, sysctl
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import errors as rules_errors
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import procs, reaper
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.loggers import in_initial_netns
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.removal import stray_reapers
@@ -33,7 +35,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag impo
 
 # The program: expiry_main and everything it imports (static imports above, so Ansible ships them all).
 PROGRAM_MODULES = (netfilter_errors, netfilter_runner, program, kernlog_errors, kmod_errors, kmod_parsers, kmod_index,
-                   kmod_kmod, catalog, procnet, runstate, sysctl, manage, expiry_main)
+                   kmod_kmod, rules_errors, rules_state, catalog, procnet, runstate, sysctl, manage, expiry_main)
 LAUNCHER = 'nflog_expire.py'
 UNIT_PREFIX = 'netdebug-nflog-'
 

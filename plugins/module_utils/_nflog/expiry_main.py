@@ -20,6 +20,7 @@ import time
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.program import daemonize, sleep_until
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ProcessModule, ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import runstate
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
 
 LOG = 'expiry.log'
@@ -67,6 +68,7 @@ def expire(manager, state_dir, run_id, netns, at, attempts=ATTEMPTS, pause=2.0):
             time.sleep(pause)
             continue
         log(state_dir, describe(run_id, netns, at, result))
+        runstate.tidy_state(state_dir)
         return 0
     return 1
 

@@ -219,6 +219,9 @@ class NfLogManager:
             if params['run_id'] == '*' and self.expiry:
                 result['reapers'] += self.expiry.strays(params['state_dir'], snap.netns, check=self.module.check_mode,
                                                         skip_pids=[r.get('pid') for r in result['reapers']])
+            tidied = not self.module.check_mode and store.tidy()
+        if tidied:
+            runstate.tidy_parent(params['state_dir'])
         after = self.snapshot() if not self.module.check_mode else snap
         _needed, reported = catalog.components(snap.index.release, nflog=True)
         result.update(self._base_result(after, reported))

@@ -19,10 +19,17 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
+
+# The expiry program's log in the state directory; the program itself is under lib/.
+EXPIRY_LOG = 'expiry.log'
+LOCK = '.lock'
+RULES_ROOT = rules_state.DEFAULT_ROOT  # the default state directory's parent
 
 RUN_ID_RE = re.compile(r'^[A-Za-z0-9._-]{1,32}$')
 FORMAT = 1
@@ -128,21 +135,49 @@ class StateStore:
 
     @contextlib.contextmanager
     def locked(self, create=True):
-        if not os.path.isdir(self.state_dir):
-            if not create:
-                yield
-                return
-            try:
-                os.makedirs(self.state_dir, 0o700)
-            except OSError as exc:
-                if not os.path.isdir(self.state_dir):
-                    raise KmodError('state_dir: cannot create %s: %s' % (self.state_dir, exc))
-        with open(os.path.join(self.state_dir, '.lock'), 'a') as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
+        """Hold the lock; without create, a missing directory means nothing to guard (the block runs unlocked)."""
+        handle = self._lock(create)
+        try:
+            yield
+        finally:
+            if handle is not None:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                handle.close()
+
+    def _lock(self, create):
+        path = os.path.join(self.state_dir, LOCK)
+        while True:
+            if not os.path.isdir(self.state_dir):
+                if not create:
+                    return None
+                try:
+                    os.makedirs(self.state_dir, 0o700)
+                except OSError as exc:
+                    if not os.path.isdir(self.state_dir):
+                        raise KmodError('state_dir: cannot create %s: %s' % (self.state_dir, exc))
+            try:
+                handle = open(path, 'a')
+            except FileNotFoundError:
+                continue  # the directory went just now (tidy)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            if _same_file(path, handle):
+                return handle
+            handle.close()  # tidy() removed the file while we waited: lock the one that is there now
+
+    def tidy(self):
+        """With no record left, remove the directory (the expiry program, its log, the lock). Callers hold the
+        lock. Returns True when the directory went."""
+        if self.records():
+            return False
+        shutil.rmtree(os.path.join(self.state_dir, 'lib'), ignore_errors=True)
+        try:
+            for name in (EXPIRY_LOG, LOCK):
+                if os.path.exists(os.path.join(self.state_dir, name)):
+                    os.unlink(os.path.join(self.state_dir, name))
+            os.rmdir(self.state_dir)
+        except OSError:
+            return False
+        return True
 
     def records(self):
         """Every run's record on this node (all network namespaces), oldest first."""
@@ -177,3 +212,32 @@ class StateStore:
         path = self.path(record['run_id'], record['netns'])
         if os.path.exists(path):
             os.unlink(path)
+
+
+def _same_file(path, handle):
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def tidy_parent(state_dir):
+    """The default state directory lives in the rules' state root: once it went, the root may go too (when no
+    rules run is left there)."""
+    parent = os.path.dirname(os.path.abspath(state_dir))
+    if parent != RULES_ROOT or not os.path.isdir(parent):
+        return False
+    with rules_state.NodeLock(parent):
+        return rules_state.tidy(parent)
+
+
+def tidy_state(state_dir):
+    """What the expiry program does last: the state directory goes with the last record (then maybe the root)."""
+    store = StateStore(state_dir)
+    with store.locked(create=False):
+        tidied = os.path.isdir(state_dir) and store.tidy()
+    if tidied:
+        tidy_parent(state_dir)
+    return tidied

@@ -23,9 +23,9 @@ from .errors import ParamError, RulesError
 from .iptables_backend import restore_line
 from .iptables_parse import parse_rules
 from .nft_parse import NftRule
-from .removal import Found, drop_created, note_created, remove_run, run_ids, stop_unit
+from .removal import Found, drop_created, note_created, remove_run, run_ids, settle, stop_unit
 from .state import NodeLock, load_run, run_dir, save_run
-from .tag import make_tag
+from .tag import ALL_RUNS, make_tag
 
 MONITOR_BACKENDS = ('nft', 'nftables')
 
@@ -243,7 +243,7 @@ def present(node, req, check_mode=False):
     rules = build(req.kind, backends, req.match, req.target, req.placements, req.position)
     _check_node(node, req, rules, backends, warnings, check_mode)
     dryrun.check(node, rules, bool(req.match.extra))
-    with NodeLock(node.root, req.lock_timeout):
+    with NodeLock(node.root, req.lock_timeout, create=not check_mode):
         run = load_run(node.root, req.run_id)
         now = node.now()
         recs, to_add = [], []
@@ -311,13 +311,16 @@ def _record_listings(node, req, warnings):
 def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record_rulesets=False):
     """Returns (result dict, warnings); the record and monitor keys only for kind trace."""
     recorded, restored, warnings = [], None, []
-    with NodeLock(node.root, lock_timeout):
+    with NodeLock(node.root, lock_timeout, create=not check_mode):
         removed = remove_run(node, run_id, check=check_mode)
         if record_rulesets and not check_mode:
             try:
                 recorded, restored = record.record_after(node, run_id)
             except RulesError as exc:  # the removal is done: say what is missing rather than fail it
                 warnings.append(exc.msg)
+        if not check_mode:
+            # cleanup ('*') takes everything; one run's directory stays while it holds files to collect
+            settle(node, run_ids(node, run_id), force=run_id == ALL_RUNS)
     if check_mode:
         removed['monitors'], removed['reapers'] = _live(node, run_id)
     died, restarted = removed.pop('monitors_died'), removed.pop('monitors_restarted')

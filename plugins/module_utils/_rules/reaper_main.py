@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
@@ -20,8 +21,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runn
 
 from .errors import RulesError
 from .node import Node
-from .removal import remove_run
-from .state import NodeLock, load_run, log, save_run
+from .removal import remove_run, settle
+from .state import NodeLock, load_run, log, run_dir, save_run
 
 LOCK_TIMEOUT = 60.0
 ATTEMPTS = 5
@@ -40,10 +41,16 @@ def reap(root, run_id, at):
                 run = load_run(root, run_id)
                 run['reapers'] = [r for r in run['reapers'] if not (r['kind'] == 'process' and r.get('pid') == os.getpid())
                                   and not (r['kind'] == 'systemd' and r.get('expires_at') == at)]
-                save_run(root, run)
-            log(root, run_id, 'reaper for expiry %d: removed %d rule(s), stopped %d monitor(s)%s'
-                % (at, len(result['rules']), len(result['monitors']),
-                   ', dropped ' + ', '.join(result['tables']) if result['tables'] else ''))
+                if os.path.isdir(run_dir(root, run_id)):
+                    save_run(root, run)
+                said = ('reaper for expiry %d: removed %d rule(s), stopped %d monitor(s)%s'
+                        % (at, len(result['rules']), len(result['monitors']),
+                           ', dropped ' + ', '.join(result['tables']) if result['tables'] else ''))
+                log(root, run_id, said)
+                # The run's log goes with its directory below; under systemd this line stays in the journal.
+                print('netdebug run %s: %s' % (run_id, said), file=sys.stderr)
+                # The expiry has come: nobody collects this run's files any more.
+                settle(node, [run_id], force=True, keep_pid=os.getpid())
             return 0
         except RulesError as exc:
             log(root, run_id, 'reaper attempt %d failed: %s %s' % (attempt + 1, exc.msg, exc.stderr or ''))

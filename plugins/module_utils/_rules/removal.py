@@ -12,10 +12,9 @@ import os
 from . import monitor, procs
 from .errors import RulesError
 from .iptables_parse import tagged
-from .state import list_runs, load_run, log, read_json, runs_dir, save_run, write_json
+from .state import (CREATED_FILE, collectable, finished, list_runs, load_run, log, read_json, remove_run_dir,
+                    runs_dir, save_run, tidy, write_json)
 from .tag import ALL_RUNS
-
-CREATED_FILE = 'created.json'
 
 
 class Found:
@@ -151,11 +150,14 @@ def stray_monitors(node):
     return found
 
 
-def cancel_reapers(node, ids, keep_pid=None):
+def cancel_reapers(node, ids, keep_pid=None, keep_for_files=False):
+    """Stop the runs' waiting reapers (not keep_pid). keep_for_files: a run whose directory still holds files for
+    the collect step keeps its reapers, so that the node removes those files at the run's expiry if nobody
+    collects them (settle removes them earlier once they are collected)."""
     cancelled = []
     for run_id in ids:
         run = load_run(node.root, run_id)
-        if not run['reapers']:
+        if not run['reapers'] or (keep_for_files and collectable(node.root, run_id)):
             continue
         for record in run['reapers']:
             if record['kind'] == 'systemd':
@@ -269,11 +271,27 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
             if procs.stop_process(record['pid'], record['start']):
                 result['monitors'].append({'run_id': None, 'pid': record['pid']})
     if expired_before is None:
-        result['reapers'] = cancel_reapers(node, ids, keep_pid)
+        result['reapers'] = cancel_reapers(node, ids, keep_pid, keep_for_files=run_id != ALL_RUNS)
         if run_id == ALL_RUNS:
             result['reapers'] += _stop_strays(node, keep_pid)
     _forget_rules(node, ids, removed)
     return result
+
+
+def settle(node, ids, force=False, keep_pid=None):
+    """Remove the directories of the finished runs among ids, with what is left of their reapers, and then the
+    rest of the state root if no run is left (state.tidy). A run whose directory still holds files for the
+    collect step stays unless force (its expiry has come, or cleanup runs). Callers hold the node lock.
+    Returns the run ids whose directories went."""
+    gone = []
+    for run_id in ids:
+        if (not force and collectable(node.root, run_id)) or not finished(load_run(node.root, run_id)):
+            continue
+        cancel_reapers(node, [run_id], keep_pid)
+        remove_run_dir(node.root, run_id)
+        gone.append(run_id)
+    tidy(node.root)
+    return gone
 
 
 def _stop_strays(node, keep_pid):

@@ -9,7 +9,9 @@
     <root>/runs/<run_id>/*.trace     trace monitor capture files
     <root>/runs/<run_id>/reaper.log  what the reapers did
 
-Nothing here decides what gets deleted: removal goes by the tag in the ruleset. Stdlib only.
+Nothing here decides which rules get deleted: removal goes by the tag in the ruleset. A finished run's directory
+goes once nothing in it waits to be collected (or at its expiry, or with cleanup), and the rest of the root with
+the last run (tidy). Stdlib only.
 """
 
 from __future__ import annotations
@@ -18,11 +20,19 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import time
 
 from .errors import RulesError
 
 DEFAULT_ROOT = '/run/netdebug'
+
+
+# A run's own bookkeeping; anything else in its directory (capture files, the recorded rulesets) waits for the
+# collect step.
+OWN_FILES = ('run.json', 'reaper.log')
+OWN_SUFFIXES = ('.stderr', '.tmp')
+CREATED_FILE = 'created.json'
 
 
 def runs_dir(root):
@@ -75,7 +85,7 @@ def empty_run(run_id):
 
 
 def load_run(root, run_id):
-    return read_json(os.path.join(run_dir(root, run_id), 'run.json'), empty_run(run_id))
+    return dict(empty_run(run_id), **read_json(os.path.join(run_dir(root, run_id), 'run.json'), {}))
 
 
 def save_run(root, run):
@@ -90,10 +100,61 @@ def list_runs(root):
     return [n for n in names if os.path.isfile(os.path.join(runs_dir(root), n, 'run.json'))]
 
 
-def log(root, run_id, message):
-    """One line in the run's reaper.log (best effort: never fails a cleanup)."""
+def finished(run):
+    """True when the run has no rule left and every monitor of it was stopped."""
+    return not run['rules'] and all(m.get('stopped') for m in run['monitors'])
+
+
+def collectable(root, run_id):
+    """The names in the run's directory that are not its own bookkeeping (they wait for the collect step)."""
     try:
-        ensure_dir(run_dir(root, run_id))
+        names = os.listdir(run_dir(root, run_id))
+    except OSError:
+        return []
+    return sorted(n for n in names if n not in OWN_FILES and not n.endswith(OWN_SUFFIXES))
+
+
+def remove_run_dir(root, run_id):
+    shutil.rmtree(run_dir(root, run_id), ignore_errors=True)
+
+
+def tidy(root):
+    """With no run left, remove the rest of the root: the runs directory, an empty created.json, the installed
+    programs and, when nothing else is in it, the lock and the root itself. Callers hold the node lock (whoever
+    waits for it notices that its file went, see NodeLock). Returns True when the root is gone."""
+    runs = runs_dir(root)
+    try:
+        if os.listdir(runs):
+            return False
+        os.rmdir(runs)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    if read_json(os.path.join(root, CREATED_FILE), {}):
+        return False  # a table or chain made for our rules could not be dropped yet
+    for name in (CREATED_FILE, 'lib'):
+        path = os.path.join(root, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.unlink(path)
+    try:
+        if os.listdir(root) != ['lock']:
+            return False
+        os.unlink(os.path.join(root, 'lock'))
+        os.rmdir(root)
+    except OSError:
+        return False
+    return True
+
+
+def log(root, run_id, message):
+    """One line in the run's reaper.log (best effort: never fails a cleanup). A run whose directory is gone is
+    not logged: the line would bring the directory back."""
+    if not os.path.isdir(run_dir(root, run_id)):
+        return
+    try:
         with open(os.path.join(run_dir(root, run_id), 'reaper.log'), 'a') as handle:
             handle.write('%s %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), message))
     except OSError:
@@ -103,19 +164,28 @@ def log(root, run_id, message):
 class NodeLock:
     """Exclusive flock on <root>/lock with a bounded wait; serialises modules and reapers on one node."""
 
-    def __init__(self, root, timeout=30.0):
+    def __init__(self, root, timeout=30.0, create=True):
         self.path = os.path.join(root, 'lock')
         self.timeout = timeout
         self.handle = None
+        self.create = create
 
     def __enter__(self):
+        if not self.create and not os.path.isdir(os.path.dirname(self.path)):
+            return self  # check mode on a node without state: nothing to guard, and nothing may be created
         ensure_dir(os.path.dirname(self.path))
         self.handle = open(self.path, 'a')
         deadline = time.time() + self.timeout
         while True:
             try:
                 fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
+                if self._current():
+                    return self
+                # tidy() removed the file while we waited: lock the file that is there now
+                self.handle.close()
+                ensure_dir(os.path.dirname(self.path))
+                self.handle = open(self.path, 'a')
+                continue
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.time() >= deadline:
                     self.handle.close()
@@ -123,7 +193,17 @@ class NodeLock:
                                      % (self.path, self.timeout)) from None
                 time.sleep(0.05)
 
+    def _current(self):
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(self.handle.fileno())
+        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
     def __exit__(self, *exc_info):
+        if self.handle is None:
+            return
         fcntl.flock(self.handle, fcntl.LOCK_UN)
         self.handle.close()
         self.handle = None

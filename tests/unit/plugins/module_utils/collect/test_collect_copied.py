@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -14,6 +15,7 @@ import tarfile
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import copied, node, pack
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state
 
 from collect_fakes import FakeLoggerManager, FakeRunner
 
@@ -57,7 +59,7 @@ def tree(tmp_path, monkeypatch):
             path.mkdir(parents=True, exist_ok=True)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text('%s\n' % name)
+        path.write_text(json.dumps(state.empty_run('r1')) if name == 'run.json' else '%s\n' % name)
     (tmp_path / TREE['keep_dir'] / 'x').write_text('x\n')
     for link, target in LINKS.values():
         os.symlink(str(tmp_path / target), str(tmp_path / link))
@@ -168,3 +170,27 @@ def test_a_removal_failure_is_a_warning(tree, monkeypatch, name, module, call):
 
 def test_the_runs_directory_is_the_state_directorys():
     assert copied.RUNS_DIR == '/run/netdebug/runs'
+
+
+def test_a_run_collected_whole_goes_with_the_state_root(tmp_path, monkeypatch):
+    """Trace files and rulesets in the archive, the run finished: its directory goes (with the reaper that was
+    kept for those files) and, as the last run, so does the rest of the state root."""
+    root = tmp_path / 'run/netdebug'
+    monkeypatch.setattr(copied, 'RUNS_DIR', str(root / 'runs'))
+    run = state.empty_run('r1')
+    run['reapers'] = [{'kind': 'process', 'pid': 2 ** 22 + 1, 'start': 1, 'expires_at': 10}]  # no such process
+    state.save_run(str(root), run)
+    (root / 'runs/r1/nft.trace').write_text('trace\n')
+    (root / 'runs/r1/ruleset').mkdir()
+    (root / 'runs/r1/ruleset/before.json').write_text('{}\n')
+    (root / 'lib/abc').mkdir(parents=True)
+    work = tmp_path / 'tmp'
+    work.mkdir()
+    params = {'texts': {}, 'kernlog': None, 'conntrack': None, 'loggers': False, 'facts': {}, 'inline_max': 1 << 20,
+              'copies': [{'src': str(root / 'runs/r1/nft.trace'), 'dest': 'trace/nft.trace'},
+                         {'src': str(root / 'runs/r1/ruleset'), 'dest': 'ruleset'}],
+              'remove_copied': True}
+    result, warnings = node.run(params, FakeRunner({}), FakeLoggerManager, tmpdir=str(work))
+    assert warnings == [] and len(result['removed']) == 2
+    assert _archive_names(result) == ['facts.json', 'ruleset/before.json', 'trace/nft.trace']
+    assert not root.exists()

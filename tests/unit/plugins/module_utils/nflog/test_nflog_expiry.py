@@ -172,9 +172,29 @@ def test_expire_logs_and_retries(node, monkeypatch):
             return {'restored': {'x': 'NONE'}, 'unloaded': [], 'kept': {}}
 
     os.makedirs(node['state_dir'])
+    # another run still has its record: the directory, and the log in it, stay
+    runstate.StateStore(node['state_dir']).save(runstate.new_record('other', 7))
     assert expiry_main.expire(Flaky(), node['state_dir'], 'r', 7, 5, pause=0) == 0
     log = open(os.path.join(node['state_dir'], expiry_main.LOG)).read()
     assert 'attempt 1 failed: busy' in log and 'restored x=NONE' in log and len(calls) == 2
+
+
+def test_expire_of_the_last_run_removes_the_state_directory(tmp_path, monkeypatch):
+    """With no record left, the expiry program leaves nothing: its own copy, its log and the lock go, and so does
+    the parent when that is the rules' state root holding nothing else."""
+    class Done:
+        def release_expired(self, *args):  # pylint: disable=unused-argument
+            return {'restored': {}, 'unloaded': [], 'kept': {}}
+
+    root = tmp_path / 'netdebug'
+    state_dir = root / 'nf_log'
+    (state_dir / 'lib' / 'abc').mkdir(parents=True)
+    (root / 'lock').write_text('')
+    with runstate.StateStore(str(state_dir)).locked():
+        pass
+    monkeypatch.setattr(runstate, 'RULES_ROOT', str(root))
+    assert expiry_main.expire(Done(), str(state_dir), 'r', 7, 5, pause=0) == 0
+    assert not root.exists()
 
 
 # -- present / absent with a ttl --------------------------------------------------------------------------------

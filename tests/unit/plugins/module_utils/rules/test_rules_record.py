@@ -262,6 +262,8 @@ def test_monitor_that_ended_early_is_reported(monkeypatch, tmp_path, change, run
     state.save_run(node.root, run)
     with open(os.path.join(path, 'nft.stderr'), 'w') as handle:
         handle.write('netlink error: No buffer space available\n')
+    with open(capture, 'w') as handle:  # what the monitor wrote: it keeps the run's directory for collection
+        handle.write('trace id 1 ip filter input packet: iif "eth0"\n')
     monkeypatch.setattr(removal.monitor, 'stop', lambda record: running)
     result, warnings = absent(node, 'run-1')
     if died:
