@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
@@ -67,7 +68,11 @@ def expire(manager, state_dir, run_id, netns, at, attempts=ATTEMPTS, pause=2.0):
             log(state_dir, 'run %s netns %d expiry %d: attempt %d failed: %s' % (run_id, netns, at, attempt, exc))
             time.sleep(pause)
             continue
-        log(state_dir, describe(run_id, netns, at, result))
+        said = describe(run_id, netns, at, result)
+        log(state_dir, said)
+        # The log goes with the state directory when this was the last run; under systemd this line stays in the
+        # journal.
+        print('netdebug nf_log: %s' % said, file=sys.stderr)
         runstate.tidy_state(state_dir)
         return 0
     return 1

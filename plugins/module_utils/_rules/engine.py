@@ -312,7 +312,9 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
     """Returns (result dict, warnings); the record and monitor keys only for kind trace."""
     recorded, restored, warnings = [], None, []
     with NodeLock(node.root, lock_timeout, create=not check_mode):
-        removed = remove_run(node, run_id, check=check_mode)
+        # The capture's stop (record_rulesets) leaves files for its collect step: the node keeps a reaper that
+        # removes them at the expiry should nobody collect them.
+        removed = remove_run(node, run_id, check=check_mode, keep_for_files=record_rulesets)
         if record_rulesets and not check_mode:
             try:
                 recorded, restored = record.record_after(node, run_id)

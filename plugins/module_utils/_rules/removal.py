@@ -244,9 +244,10 @@ def _removed(rules):
     return {'rules': rules, 'monitors': [], 'reapers': [], 'tables': [], 'monitors_died': [], 'monitors_restarted': []}
 
 
-def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
+def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False, keep_for_files=False):
     """Remove run_id's rules (those expired before `expired_before` if given), then, when the run has no rule
-    left, its monitors and reapers. Returns what was (or, in check mode, would be) removed."""
+    left, its monitors and reapers (keep_for_files: see cancel_reapers). Returns what was (or, in check mode,
+    would be) removed."""
     ids = run_ids(node, run_id)
     if check:
         found = find_rules(node, run_id, expired_before)
@@ -271,7 +272,7 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
             if procs.stop_process(record['pid'], record['start']):
                 result['monitors'].append({'run_id': None, 'pid': record['pid']})
     if expired_before is None:
-        result['reapers'] = cancel_reapers(node, ids, keep_pid, keep_for_files=run_id != ALL_RUNS)
+        result['reapers'] = cancel_reapers(node, ids, keep_pid, keep_for_files=keep_for_files and run_id != ALL_RUNS)
         if run_id == ALL_RUNS:
             result['reapers'] += _stop_strays(node, keep_pid)
     _forget_rules(node, ids, removed)
