@@ -125,9 +125,13 @@ options:
   conntrack:
     description:
       - Snapshot the conntrack entries matching the filter into C(conntrack.json) (keys V(entries), V(matched),
-        V(truncated) and V(filter), the filter given without O(conntrack.limit)) and the conntrack statistics
-        into C(conntrack-stats.json) (the result of M(netdebug.netfilter.conntrack_query)
+        V(truncated), V(filter), the filter given without O(conntrack.limit), and V(source)) and the conntrack
+        statistics into C(conntrack-stats.json) (the result of M(netdebug.netfilter.conntrack_query)
         O(netdebug.netfilter.conntrack_query#module:operation=stats)).
+      - Over netlink when pyroute2 is on the node (V(source=netlink)); without it from C(conntrack -L -o extended,id)
+        (conntrack-tools) or else C(/proc/net/nf_conntrack), which give the same entries except the status bits they
+        do not print (NAT and helper bits), and the per-CPU statistics from C(/proc/net/stat/nf_conntrack) or
+        C(conntrack -S). V(source) names the one used.
       - "A read that fails leaves its file out and adds C(conntrack: <why>) to RV(problems)."
       - Omitted, conntrack is not read.
     type: dict

@@ -297,15 +297,24 @@ def test_controller_killed_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path):
         wait_for(lambda node=node: state_left(app_guard, node) == [], 10, 'no state left on %s' % node)
 
 
-def test_conntrack_playbook_bundles_matching_entries(app_guard, lab_ansible, tmp_path):
-    """The fleet conntrack snapshot, with the interpreter of the test venv (it has pyroute2; /usr/bin/python3 may
-    not): node2 tracks the accepted pings from node3, and no rule changes anywhere."""
+@pytest.mark.parametrize('pyroute2', [True, False], ids=['pyroute2', 'no-pyroute2'])
+def test_conntrack_playbook_bundles_matching_entries(app_guard, lab_ansible, tmp_path, pyroute2):
+    """The fleet conntrack snapshot: node2 tracks the accepted pings from node3, and no rule changes anywhere.
+    With the test venv's interpreter (it has pyroute2) the entries come over netlink; with Debian's python3 run
+    without its site packages (no pyroute2, as on most fleets) they come from conntrack -L and every host is still
+    ok (issue 15)."""
+    interpreter = sys.executable
+    if not pyroute2:
+        interpreter = str(tmp_path / 'python3-without-site')  # /tmp is shared with the netns nodes
+        with open(interpreter, 'w', encoding='ascii') as handle:
+            handle.write('#!/bin/sh\nexec /usr/bin/python3 -S "$@"\n')
+        os.chmod(interpreter, 0o755)
     before = snapshots(lab_ansible)
     node_run(app_guard, 'node3', ['ping', '-c', '2', '-i', '0.3', '198.18.0.2'])
     res = lab_ansible.playbook('netdebug.netfilter.conntrack', extra_vars={
         'netdebug_incident_id': 'ct-1', 'netdebug_bundle_dir': str(tmp_path),
         'netdebug_match': {'protocol': 'icmp', 'source': '198.18.0.3'},
-        'ansible_python_interpreter': sys.executable})
+        'ansible_python_interpreter': interpreter})
     assert res.rc == 0, res
     manifest = load_json(tmp_path / 'ct-1' / 'manifest.json')
     assert manifest['kind'] == 'conntrack'
@@ -313,6 +322,7 @@ def test_conntrack_playbook_bundles_matching_entries(app_guard, lab_ansible, tmp
     entries = load_json(tmp_path / 'ct-1' / 'node2' / 'conntrack.json')
     assert entries['matched'] >= 1
     assert {e['original']['source'] for e in entries['entries']} == {'198.18.0.3'}
+    assert entries['source'] == ('netlink' if pyroute2 else 'conntrack -L -o extended,id')
     assert 'count' in load_json(tmp_path / 'ct-1' / 'node2' / 'conntrack-stats.json')
     assert snapshots(lab_ansible) == before
 

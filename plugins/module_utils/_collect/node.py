@@ -57,12 +57,12 @@ def _check_kernlog(spec):
         raise ParameterError('kernlog', 'file is required with source=rsyslog (the file rsyslog writes the lines to)')
 
 
-def _node_texts(params, logger_manager, conntrack_run):
+def _node_texts(params, runner, logger_manager, conntrack_run):
     """(texts the node reads itself: conntrack, loggers, facts; problems for the parts left out)."""
     problems = []
     texts = {}
     if params.get('conntrack') is not None:
-        found, lost = reads.conntrack_files(params['conntrack'], run=conntrack_run)
+        found, lost = reads.conntrack_files(params['conntrack'], run=conntrack_run, runner=runner)
         texts.update(found)
         problems += lost
     if params.get('loggers', True):
@@ -88,7 +88,7 @@ def stage(params, root, runner, logger_manager, conntrack_run=None):
     Order as the collect role's packer had it: texts (the node's reads, then the caller's, which win on a shared
     name), copies, then the kernel log window."""
     warnings = []
-    texts, problems = _node_texts(params, logger_manager, conntrack_run)
+    texts, problems = _node_texts(params, runner, logger_manager, conntrack_run)
     texts.update(params.get('texts') or {})
     pack.write_texts(root, texts)
     pack.copy_items(root, params.get('copies') or [], warnings)

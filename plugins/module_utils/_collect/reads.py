@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import query as ct_query
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError, ParameterError
 
 CONNTRACK_FILTERS = ('protocol', 'source', 'destination', 'source_port', 'destination_port')
@@ -40,15 +41,25 @@ def _missing_pyroute2():
             % (deps.PIP_NAME, deps.DEBIAN_PACKAGE, deps.PIP_NAME))
 
 
-def conntrack_files(spec, run=None):
+def conntrack_files(spec, run=None, runner=None):
     """({'conntrack.json': ..., 'conntrack-stats.json': ...} for the parts that could be read, problems).
 
-    conntrack.json is conntrack_query operation=list's entries, matched and truncated with the filter used;
-    conntrack-stats.json is its operation=stats result. run defaults to conntrack_query's run()."""
+    conntrack.json is conntrack_query operation=list's entries, matched and truncated with the filter used, and
+    the source they were read from; conntrack-stats.json is its operation=stats result. run defaults to
+    conntrack_query's run(): over netlink with pyroute2, else over the conntrack command's or /proc's text
+    (runner finds the command)."""
     files, problems = {}, []
-    if run is None:
-        if not deps.HAS_PYROUTE2:
-            return files, ['conntrack: ' + _missing_pyroute2()]
+    source = 'netlink'
+    if run is None and not deps.HAS_PYROUTE2:
+        try:
+            table = text.TextConntrack(runner)
+        except NetdebugError as exc:
+            return files, ['conntrack: %s (%s)' % (exc.msg, _missing_pyroute2())]
+        source = table.source
+
+        def run(params):
+            return ct_query.run(params, conntrack=table)
+    elif run is None:
         run = ct_query.run
     wanted = conntrack_filter(spec)
     try:
@@ -57,7 +68,7 @@ def conntrack_files(spec, run=None):
         problems.append('conntrack: %s' % exc.msg)
     else:
         files['conntrack.json'] = {'entries': listing['entries'], 'matched': listing.get('matched'),
-                                   'truncated': listing.get('truncated'), 'filter': wanted}
+                                   'truncated': listing.get('truncated'), 'filter': wanted, 'source': source}
     try:
         files['conntrack-stats.json'] = _without_plumbing(run({'operation': 'stats'}))
     except NetdebugError as exc:

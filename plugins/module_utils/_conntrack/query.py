@@ -71,6 +71,9 @@ class gc_paused:  # pylint: disable=invalid-name
 class Conntrack:
     """One query session: the socket, the kernel's filter capabilities and the request encoder."""
 
+    source = 'netlink'  # where the entries come from (said in the bundle)
+    stats_source = 'netlink'  # where the per-CPU counters come from when /proc/net/stat/nf_conntrack is missing
+
     def __init__(self, release=None, encoder=None, socket_factory=CtnetlinkSocket):
         self.encoder = encoder or deps.nfct_msg
         self.caps = KernelCaps(release or os.uname().release, pyroute2_features(self.encoder))
@@ -319,7 +322,7 @@ def _stats_result(ct, near_full_percent):
         with open(PROC_STAT) as handle:
             cpus = stats.parse_proc_stat(handle.read())
     except OSError:
-        source = 'netlink'
+        source = ct.stats_source
         cpus = ct.cpu_stats()
     total = stats.summarize(cpus)
     glob = ct.global_stats()

@@ -4,15 +4,22 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import reads
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import query as ct_query
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
 
-from collect_fakes import FakeLoggerManager, recorded
+from collect_fakes import FakeLoggerManager, FakeRunner, recorded
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'conntrack'
 
 LIST = recorded('conntrack_query-list.json')
 STATS = recorded('conntrack_query-stats.json')
@@ -43,7 +50,7 @@ def test_conntrack_files_as_the_role_wrote_them():
                          {'operation': 'stats'}]
     assert problems == []
     assert files['conntrack.json'] == {'entries': LIST['entries'], 'matched': 1, 'truncated': False,
-                                       'filter': {'protocol': 'icmp', 'destination_port': 22}}
+                                       'filter': {'protocol': 'icmp', 'destination_port': 22}, 'source': 'netlink'}
     assert files['conntrack.json']['entries'][0]['original']['source'] == '198.18.220.1'
     expected_stats = dict(STATS)
     del expected_stats['changed']
@@ -62,12 +69,42 @@ def test_conntrack_failures_become_deduplicated_problems(errors, kept, problems)
     assert sorted(files) == kept and got == problems
 
 
-def test_conntrack_without_pyroute2_is_a_problem(monkeypatch):
+class ConntrackCommand:
+    """ToolRunner's find and run with the recorded conntrack -L and conntrack -S output."""
+
+    def __init__(self):
+        self.listing = (FIXTURES / 'conntrack_L.txt').read_text()
+        self.cpu = (FIXTURES / 'conntrack_S.txt').read_text()
+
+    def find(self, name, required=False, package=None):  # pylint: disable=unused-argument
+        return '/usr/sbin/conntrack'
+
+    def run(self, argv, data=None, check=True):  # pylint: disable=unused-argument
+        return Result(argv, 0, self.cpu if argv[1] == '-S' else self.listing, '')
+
+
+def test_conntrack_without_pyroute2_reads_the_conntrack_command(monkeypatch):
+    """Most fleets have no pyroute2: the snapshot comes from conntrack -L (conntrack-tools) and says so."""
     monkeypatch.setattr(deps, 'HAS_PYROUTE2', False)
-    files, problems = reads.conntrack_files({'limit': 5})
+    monkeypatch.setattr(ct_query, 'PROC_STAT', '/nonexistent/nf_conntrack')
+    files, problems = reads.conntrack_files({'limit': 5, 'protocol': 'udp'}, runner=ConntrackCommand())
+    assert problems == []
+    listed = files['conntrack.json']
+    assert listed['source'] == 'conntrack -L -o extended,id' and listed['filter'] == {'protocol': 'udp'}
+    assert len(listed['entries']) == 5 and listed['truncated'] and listed['matched'] > 5
+    assert {e['protocol'] for e in listed['entries']} == {'udp'}
+    assert files['conntrack-stats.json']['source'] == 'conntrack -S'
+
+
+def test_conntrack_without_pyroute2_or_a_text_source_is_a_problem(monkeypatch, tmp_path):
+    monkeypatch.setattr(deps, 'HAS_PYROUTE2', False)
+    monkeypatch.setattr(text, 'PROC_TABLE', str(tmp_path / 'missing'))
+    files, problems = reads.conntrack_files({'limit': 5}, runner=FakeRunner({}, missing=['conntrack']))
     assert files == {}
-    assert problems == ['conntrack: Failed to import the required Python library (pyroute2) on the node: install '
-                        'python3-pyroute2 (Debian/Ubuntu) or pip pyroute2']
+    assert problems == ['conntrack: neither pyroute2 (python3-pyroute2) nor the conntrack command (conntrack-tools) is '
+                        'on the node, and the kernel has no %s: install one of the first two (Failed to import the '
+                        'required Python library (pyroute2) on the node: install python3-pyroute2 (Debian/Ubuntu) or '
+                        'pip pyroute2)' % (tmp_path / 'missing')]
 
 
 @pytest.mark.parametrize('spec, message', [

@@ -1,6 +1,6 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers of the conntrack unit tests: the recorded fixtures, a conntrack(8) line parser, and a fake netlink
+"""Helpers of the conntrack unit tests: the recorded fixtures, the recorded conntrack(8) listing, and a fake netlink
 socket that answers requests with recorded datagrams (tests/unit/fixtures/conntrack/README.md)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pathlib
 import struct
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import constants as C
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.netlink import CtnetlinkSocket
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'conntrack'
@@ -48,41 +49,9 @@ def cases():
 
 
 def conntrack_lines():
-    return [parse_conntrack_line(line) for line in (FIXTURES / 'conntrack_L.txt').read_text().splitlines()
+    """The recorded `conntrack -L -o extended,id` listing, read by the module's own text parser (_conntrack/text)."""
+    return [text.parse_line(line) for line in (FIXTURES / 'conntrack_L.txt').read_text().splitlines()
             if line.strip()]
-
-
-TUPLE_KEYS = {'src': 'source', 'dst': 'destination', 'sport': 'source_port', 'dport': 'destination_port',
-              'type': 'icmp_type', 'code': 'icmp_code', 'id': 'icmp_id'}
-
-
-def parse_conntrack_line(line):
-    """One `conntrack -L -o extended,id` line -> the fields the module reports, named the module's way."""
-    tokens = line.split()
-    entry = {'family': tokens[0], 'protocol': tokens[2], 'timeout': int(tokens[4]), 'flags': [],
-             'original': {}, 'reply': {}, 'counters': {'original': {}, 'reply': {}}}
-    rest = tokens[5:]
-    if '=' not in rest[0]:
-        entry['state'] = rest.pop(0)
-    section = 'original'
-    for token in rest:
-        if token.startswith('['):
-            entry['flags'].append(token.strip('[]'))
-            continue
-        key, value = token.split('=', 1)
-        if key == 'src' and entry['original'].get('source') is not None and section == 'original':
-            section = 'reply'
-        if key in ('mark', 'use', 'delta-time', 'zone', 'secctx'):
-            section = 'meta'
-        if section != 'meta' and key in TUPLE_KEYS:
-            entry[section][TUPLE_KEYS[key]] = value if key in ('src', 'dst') else int(value)
-        elif section != 'meta' and key in ('packets', 'bytes'):
-            entry['counters'][section][key] = int(value)
-        elif key in ('zone-orig', 'zone-reply'):
-            entry[key] = int(value)
-        elif key in ('mark', 'use', 'zone', 'id'):
-            entry[key] = int(value)
-    return entry
 
 
 def with_seq(data, seq):
