@@ -537,6 +537,56 @@ def _kill_sshd(lab, node):
     node_run(lab, node, ['python3', '-c', script])
 
 
+def test_node_cut_off_mid_window_costs_a_bounded_time(app_guard, lab_ansible, tmp_path):
+    """Issue 15: node3's link goes down once it traces (its end of the lab bridge: packets vanish without a reset,
+    as with a pulled cable). The run ends within 60 s of the window's planned end (the playbooks' own SSH
+    keep-alives), node3 is unreachable with the connection's own error, the others are ok and the drop on node2 is
+    found; with its link back, node3 has removed everything by itself at the ttl."""
+    from labkit.netns import veth_name  # pylint: disable=import-outside-toplevel
+    port = veth_name(3)
+    before = snapshots(lab_ansible)
+    done = threading.Event()
+    cut = []
+
+    def cutter():
+        while not done.is_set():
+            if trace_running(app_guard, 'node3', 'cut-1'):
+                time.sleep(3)  # into the window: the start call has answered by now
+                subprocess.run(['ip', 'link', 'set', port, 'down'], check=True)
+                cut.append(time.time())
+                return
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=cutter, daemon=True)
+    thread.start()
+    try:
+        res = capture(lab_ansible, app_guard, 'cut-1', tmp_path, duration=15,
+                      extra={'netdebug_ttl_margin': 10, 'netdebug_conntrack': False})
+        ended = time.time()
+    finally:
+        done.set()
+        thread.join(30)
+        subprocess.run(['ip', 'link', 'set', port, 'up'], check=True)
+    assert cut, res
+    manifest = load_json(tmp_path / 'cut-1' / 'manifest.json')
+    started = min(load_json(tmp_path / 'cut-1' / h / 'trace.json')['start']['started_at'] for h in ('node1', 'node2'))
+    assert ended - (started + 15) <= 60, 'the run ended %.0f s after the planned end of the window' % (
+        ended - started - 15)
+    entry = manifest['hosts']['node3']
+    assert entry['status'] == 'unreachable', entry
+    assert entry['reason'].startswith('unreachable while stopping (Stop the trace): '), entry
+    assert 'goes at the ttl' in entry['reason'], entry
+    assert {h: manifest['hosts'][h]['status'] for h in ('node1', 'node2')} == {'node1': 'ok', 'node2': 'ok'}
+    assert res.rc in (2, 4), res
+    report = load_json(tmp_path / 'cut-1' / 'report.json')
+    drops = [p for p in report['packets'] if p['host'] == 'node2' and p['verdict'] == 'drop']
+    assert drops and drops[0]['verdict_rule']['chain'] == 'app-guard', res
+    # node3 removes its rules, monitors, reaper and state by the ttl (25 s from its start), read through the lab
+    wait_for(lambda: leftovers(app_guard, 'node3')[0] == [] and state_left(app_guard, 'node3') == [],
+             started + 25 + 30 - time.time(), 'node3 clean by its ttl')
+    assert snapshots(lab_ansible) == before
+
+
 def test_node_lost_mid_run_others_complete(app_guard, lab_ansible, tmp_path):
     """Last in this file: node3 loses its sshd, so the lab is rebuilt afterwards."""
     before = snapshots(lab_ansible)

@@ -23,11 +23,14 @@ from .errors import ParamError, RulesError
 from .iptables_backend import restore_line
 from .iptables_parse import parse_rules
 from .nft_parse import NftRule
-from .removal import Found, drop_created, note_created, remove_run, run_ids, settle, stop_unit
-from .state import NodeLock, load_run, run_dir, save_run
+from .removal import Found, cancel_reapers, drop_created, note_created, remove_run, run_ids, settle, stop_unit
+from .state import NodeLock, collectable, empty_run, finished, load_run, remove_run_dir, run_dir, save_run
 from .tag import ALL_RUNS, make_tag
 
 MONITOR_BACKENDS = ('nft', 'nftables')
+# Seconds the node keeps a stopped capture's files for its collect step (which removes them) before removing them
+# itself: long enough for a slow collect of a large fleet, short enough that nothing stays for long.
+COLLECT_GRACE = 3600
 
 
 class Request(namedtuple('Request', 'kind run_id ttl backend match target placements position lock_timeout record',
@@ -234,6 +237,16 @@ def _summary(node, run, kind, recs, backends, variant):
     }
 
 
+def _fresh(node, run):
+    """An earlier run of this id that is over (stopped, its files maybe never collected) gives way: the new run has
+    its own window, files and reapers."""
+    if not (run.get('started_at') and finished(run)):
+        return run
+    cancel_reapers(node, [run['run_id']])
+    remove_run_dir(node.root, run['run_id'])
+    return empty_run(run['run_id'])
+
+
 def present(node, req, check_mode=False):
     """Returns (result dict, warnings)."""
     warnings = []
@@ -267,6 +280,7 @@ def present(node, req, check_mode=False):
                 recorded = _record_listings(node, req, warnings) if req.record and not check_mode else []
                 result.update(_record_keys(node, req.run_id, req.record, recorded))
             return result, warnings
+        run = _fresh(node, run)
         # The snapshot before comes first: it must not see anything of this call.
         recorded = record.record_before(node, req.run_id) if req.record else []
         program = install.install(node.root)
@@ -312,14 +326,13 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
     """Returns (result dict, warnings); the record and monitor keys only for kind trace."""
     recorded, restored, warnings = [], None, []
     with NodeLock(node.root, lock_timeout, create=not check_mode):
-        # The capture's stop (record_rulesets) leaves files for its collect step: the node keeps a reaper that
-        # removes them at the expiry should nobody collect them.
-        removed = remove_run(node, run_id, check=check_mode, keep_for_files=record_rulesets)
+        removed = remove_run(node, run_id, check=check_mode)
         if record_rulesets and not check_mode:
             try:
                 recorded, restored = record.record_after(node, run_id)
             except RulesError as exc:  # the removal is done: say what is missing rather than fail it
                 warnings.append(exc.msg)
+            _keep_for_collection(node, run_id)
         if not check_mode:
             # cleanup ('*') takes everything; one run's directory stays while it holds files to collect
             settle(node, run_ids(node, run_id), force=run_id == ALL_RUNS)
@@ -336,6 +349,15 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
         result.update(_record_keys(node, run_id, record_rulesets, recorded), ruleset_restored=restored,
                       monitors_died=died, monitors_restarted=restarted)
     return result, [_died_warning(m) for m in died] + [_restarted_warning(m) for m in restarted] + warnings
+
+
+def _keep_for_collection(node, run_id):
+    """The capture's stop leaves files for its collect step, which removes them: should nobody come (the controller
+    died), a reaper removes them COLLECT_GRACE seconds later (the rules are gone already)."""
+    if not collectable(node.root, run_id):
+        return
+    run = load_run(node.root, run_id)
+    _ensure_reaper(node, run, install.install(node.root), node.now() + COLLECT_GRACE)
 
 
 def _restarted_warning(again):

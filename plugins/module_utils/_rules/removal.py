@@ -150,14 +150,12 @@ def stray_monitors(node):
     return found
 
 
-def cancel_reapers(node, ids, keep_pid=None, keep_for_files=False):
-    """Stop the runs' waiting reapers (not keep_pid). keep_for_files: a run whose directory still holds files for
-    the collect step keeps its reapers, so that the node removes those files at the run's expiry if nobody
-    collects them (settle removes them earlier once they are collected)."""
+def cancel_reapers(node, ids, keep_pid=None):
+    """Stop the runs' waiting reapers (not keep_pid)."""
     cancelled = []
     for run_id in ids:
         run = load_run(node.root, run_id)
-        if not run['reapers'] or (keep_for_files and collectable(node.root, run_id)):
+        if not run['reapers']:
             continue
         for record in run['reapers']:
             if record['kind'] == 'systemd':
@@ -244,10 +242,9 @@ def _removed(rules):
     return {'rules': rules, 'monitors': [], 'reapers': [], 'tables': [], 'monitors_died': [], 'monitors_restarted': []}
 
 
-def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False, keep_for_files=False):
+def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
     """Remove run_id's rules (those expired before `expired_before` if given), then, when the run has no rule
-    left, its monitors and reapers (keep_for_files: see cancel_reapers). Returns what was (or, in check mode,
-    would be) removed."""
+    left, its monitors and reapers. Returns what was (or, in check mode, would be) removed."""
     ids = run_ids(node, run_id)
     if check:
         found = find_rules(node, run_id, expired_before)
@@ -272,7 +269,7 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False, ke
             if procs.stop_process(record['pid'], record['start']):
                 result['monitors'].append({'run_id': None, 'pid': record['pid']})
     if expired_before is None:
-        result['reapers'] = cancel_reapers(node, ids, keep_pid, keep_for_files=keep_for_files and run_id != ALL_RUNS)
+        result['reapers'] = cancel_reapers(node, ids, keep_pid)
         if run_id == ALL_RUNS:
             result['reapers'] += _stop_strays(node, keep_pid)
     _forget_rules(node, ids, removed)

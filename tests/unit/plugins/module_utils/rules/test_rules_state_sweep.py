@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import removal, state
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, removal, state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
 
@@ -112,13 +112,36 @@ def test_tidy_keeps_a_root_with_a_run(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['created.json', 'lib', 'lock', 'runs']
 
 
-def test_cancel_keeps_the_reaper_of_a_run_with_files_to_collect(tmp_path):
+def test_the_stop_leaves_the_files_one_reaper_for_their_collection(tmp_path, monkeypatch):
+    """The capture's stop keeps the run's files for the collect step and schedules their removal COLLECT_GRACE
+    later, should nobody collect them; a run without such files gets none."""
+    scheduled = []
+    monkeypatch.setattr(engine.reaper, 'schedule',
+                        lambda node, program, python, run_id, at: scheduled.append((run_id, at)) or dict(TIMER, expires_at=at))
+    node = _node(tmp_path)
+    node.clock = lambda: 1000
+    _run(tmp_path, 'r1', monitors=[STOPPED], files=['nft.trace', 'ruleset/'])
+    _run(tmp_path, 'r2', monitors=[STOPPED], files=['nft.stderr'])
+    for run_id in ('r1', 'r2'):
+        engine._keep_for_collection(node, run_id)  # pylint: disable=protected-access
+    assert scheduled == [('r1', 1000 + engine.COLLECT_GRACE)]
+    assert state.load_run(str(tmp_path), 'r1')['reapers'][0]['expires_at'] == 1000 + engine.COLLECT_GRACE
+
+
+def test_a_rerun_of_an_id_that_is_over_starts_afresh(tmp_path):
+    """Issue 15: the same incident id again must not reuse the first run's start, files or reapers."""
     _run(tmp_path, 'r1', monitors=[STOPPED], reapers=[TIMER], files=['nft.trace'])
-    _run(tmp_path, 'r2', monitors=[STOPPED], reapers=[dict(TIMER, unit='netdebug-reap-r2-10')])
+    old = state.load_run(str(tmp_path), 'r1')
+    old['started_at'] = 500
+    state.save_run(str(tmp_path), old)
     runner = Systemctl()
-    cancelled = removal.cancel_reapers(_node(tmp_path, runner), ['r1', 'r2'], keep_for_files=True)
-    assert cancelled == [{'run_id': 'r2', 'unit': 'netdebug-reap-r2-10'}]
-    assert state.load_run(str(tmp_path), 'r1')['reapers'] == [TIMER]
+    run = engine._fresh(_node(tmp_path, runner), state.load_run(str(tmp_path), 'r1'))  # pylint: disable=protected-access
+    assert run == state.empty_run('r1') and not os.path.exists(state.run_dir(str(tmp_path), 'r1'))
+    assert runner.calls == [['/usr/bin/systemctl', 'stop', TIMER['unit'] + '.timer', TIMER['unit'] + '.service']]
+    # a run still going is the same run
+    _run(tmp_path, 'r2', rules=[RULE])
+    going = dict(state.load_run(str(tmp_path), 'r2'), started_at=500)
+    assert engine._fresh(_node(tmp_path), going) is going  # pylint: disable=protected-access
 
 
 def test_a_lock_whose_file_went_is_taken_on_the_new_file(tmp_path):
