@@ -178,6 +178,9 @@ def test_capture_finds_the_drop_and_restores_every_ruleset(app_guard, lab_ansibl
     assert 'trace/nft.trace' in node2_files
     assert not (incident_dir / '.incoming').exists()
 
+    # before the window, the output says how to clean up should the run be interrupted (issue 15)
+    said = [r['result']['msg'] for r in res.results if 'Say when the window ends' in r['task']]
+    assert said and 'ansible-playbook netdebug.netfilter.cleanup' in said[0][1], said
     assert snapshots(lab_ansible) == before
     for node in NODES:
         assert leftovers(app_guard, node)[0] == [], node
@@ -537,6 +540,27 @@ def _kill_sshd(lab, node):
     node_run(lab, node, ['python3', '-c', script])
 
 
+def capture_losing_node3(lab, ansible, incident, tmp_path, lose):
+    """A 15 s capture in which lose() runs once node3 traces (in a thread); returns the playbook's result."""
+    done = threading.Event()
+
+    def loser():
+        while not done.is_set():
+            if trace_running(lab, 'node3', incident):
+                lose()
+                return
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=loser, daemon=True)
+    thread.start()
+    try:
+        return capture(ansible, lab, incident, tmp_path, duration=15,
+                       extra={'netdebug_ttl_margin': 10, 'netdebug_conntrack': False})
+    finally:
+        done.set()
+        thread.join(30)
+
+
 def test_node_cut_off_mid_window_costs_a_bounded_time(app_guard, lab_ansible, tmp_path):
     """Issue 15: node3's link goes down once it traces (its end of the lab bridge: packets vanish without a reset,
     as with a pulled cable). The run ends within 60 s of the window's planned end (the playbooks' own SSH
@@ -545,27 +569,17 @@ def test_node_cut_off_mid_window_costs_a_bounded_time(app_guard, lab_ansible, tm
     from labkit.netns import veth_name  # pylint: disable=import-outside-toplevel
     port = veth_name(3)
     before = snapshots(lab_ansible)
-    done = threading.Event()
     cut = []
 
-    def cutter():
-        while not done.is_set():
-            if trace_running(app_guard, 'node3', 'cut-1'):
-                time.sleep(3)  # into the window: the start call has answered by now
-                subprocess.run(['ip', 'link', 'set', port, 'down'], check=True)
-                cut.append(time.time())
-                return
-            time.sleep(0.3)
+    def lose():
+        time.sleep(3)  # into the window: the start call has answered by now
+        subprocess.run(['ip', 'link', 'set', port, 'down'], check=True)
+        cut.append(time.time())
 
-    thread = threading.Thread(target=cutter, daemon=True)
-    thread.start()
     try:
-        res = capture(lab_ansible, app_guard, 'cut-1', tmp_path, duration=15,
-                      extra={'netdebug_ttl_margin': 10, 'netdebug_conntrack': False})
+        res = capture_losing_node3(app_guard, lab_ansible, 'cut-1', tmp_path, lose)
         ended = time.time()
     finally:
-        done.set()
-        thread.join(30)
         subprocess.run(['ip', 'link', 'set', port, 'up'], check=True)
     assert cut, res
     manifest = load_json(tmp_path / 'cut-1' / 'manifest.json')
@@ -590,23 +604,7 @@ def test_node_cut_off_mid_window_costs_a_bounded_time(app_guard, lab_ansible, tm
 def test_node_lost_mid_run_others_complete(app_guard, lab_ansible, tmp_path):
     """Last in this file: node3 loses its sshd, so the lab is rebuilt afterwards."""
     before = snapshots(lab_ansible)
-    done = threading.Event()
-
-    def killer():
-        while not done.is_set():
-            if trace_running(app_guard, 'node3', 'lost-1'):
-                _kill_sshd(app_guard, 'node3')
-                return
-            time.sleep(0.3)
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    try:
-        res = capture(lab_ansible, app_guard, 'lost-1', tmp_path, duration=15,
-                      extra={'netdebug_ttl_margin': 10, 'netdebug_conntrack': False})
-    finally:
-        done.set()
-        thread.join(30)
+    res = capture_losing_node3(app_guard, lab_ansible, 'lost-1', tmp_path, lambda: _kill_sshd(app_guard, 'node3'))
     try:
         manifest = load_json(tmp_path / 'lost-1' / 'manifest.json')
         assert manifest['hosts']['node3']['status'] == 'unreachable', manifest['hosts']['node3']

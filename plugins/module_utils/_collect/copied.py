@@ -16,10 +16,9 @@ import shutil
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.removal import settle
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import (DEFAULT_ROOT, NodeLock, collectable,
-                                                                                     load_run, runs_dir)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state
 
-RUNS_DIR = runs_dir(DEFAULT_ROOT)
+RUNS_DIR = state.runs_dir(state.DEFAULT_ROOT)
 RUN_STATE_FILES = ('run.json', 'reaper.log')
 LOCK_TIMEOUT = 30
 
@@ -87,10 +86,10 @@ def settle_runs(removed, runner, warnings):
     root = os.path.dirname(RUNS_DIR)
     gone = []
     try:
-        with NodeLock(root, LOCK_TIMEOUT):
+        with state.NodeLock(root, LOCK_TIMEOUT):
             for run_id in ids:
-                if not collectable(root, run_id):  # else it keeps waiting for the rest of its files
-                    gone += settle(Node(runner, load_run(root, run_id).get('tools', {}), root=root), [run_id])
+                if not state.collectable(root, run_id):  # else it keeps waiting for the rest of its files
+                    gone += settle(Node(runner, state.load_run(root, run_id).get('tools', {}), root=root), [run_id])
     except RulesError as exc:
         warnings.append('remove_copied: the run directories stay: %s' % exc.msg)
     return gone

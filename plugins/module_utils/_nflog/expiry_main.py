@@ -72,7 +72,7 @@ def expire(manager, state_dir, run_id, netns, at, attempts=ATTEMPTS, pause=2.0):
         log(state_dir, said)
         # The log goes with the state directory when this was the last run; under systemd this line stays in the
         # journal.
-        print('netdebug nf_log: %s' % said, file=sys.stderr)
+        sys.stderr.write('netdebug nf_log: %s\n' % said)
         runstate.tidy_state(state_dir)
         return 0
     return 1

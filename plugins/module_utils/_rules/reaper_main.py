@@ -48,7 +48,7 @@ def reap(root, run_id, at):
                            ', dropped ' + ', '.join(result['tables']) if result['tables'] else ''))
                 log(root, run_id, said)
                 # The run's log goes with its directory below; under systemd this line stays in the journal.
-                print('netdebug run %s: %s' % (run_id, said), file=sys.stderr)
+                sys.stderr.write('netdebug run %s: %s\n' % (run_id, said))
                 # The expiry has come: nobody collects this run's files any more.
                 settle(node, [run_id], force=True, keep_pid=os.getpid())
             return 0
