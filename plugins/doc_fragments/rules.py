@@ -127,8 +127,9 @@ notes:
     create the C(raw) table and chain on first use; the module removes them again when they are empty and it
     created them).
   - State lives under C(/run/netdebug) on the node (rules of each run, trace capture files, reaper log). A run's
-    directory goes once the run is over and its files were collected (or at its expiry, or with O(run_id=*)),
-    and the whole directory with the last run.
+    directory goes once the run is over and holds no capture file or recorded ruleset (capture_pack's
+    C(remove_copied) removes those), at its expiry if the rules were still in, or with O(run_id=*); the whole
+    directory goes with the last run.
   - When other agents (Calico C(cali-), kube-proxy C(KUBE-), Docker, Cilium) already have jumps in the same chain,
     the module warns; they may re-insert their hooks above ours and a verdict there hides packets.
 requirements:

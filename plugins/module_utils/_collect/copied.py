@@ -87,9 +87,10 @@ def settle_runs(removed, runner, warnings):
     gone = []
     try:
         with state.NodeLock(root, LOCK_TIMEOUT):
-            for run_id in ids:
-                if not state.collectable(root, run_id):  # else it keeps waiting for the rest of its files
-                    gone += settle(Node(runner, state.load_run(root, run_id).get('tools', {}), root=root), [run_id])
+            done = [run_id for run_id in ids if not state.collectable(root, run_id)]  # the rest wait for more files
+            if done:
+                # one settle, so that the root is tidied once, after every run it may take
+                gone = settle(Node(runner, state.load_run(root, done[0]).get('tools', {}), root=root), done)
     except RulesError as exc:
         warnings.append('remove_copied: the run directories stay: %s' % exc.msg)
     return gone

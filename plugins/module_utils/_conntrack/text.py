@@ -6,20 +6,21 @@ Two sources print the same line format: ``conntrack -L -o extended,id`` (conntra
 ``/proc/net/nf_conntrack`` (kernels built with CONFIG_NF_CONNTRACK_PROCFS). Each line becomes an entry shaped like
 the netlink decoder's, so the same matcher, limit and bundle apply. What the text cannot say is left out: of the
 status bits it shows SEEN_REPLY (no ``[UNREPLIED]``), ASSURED, OFFLOAD, HW_OFFLOAD and CONFIRMED (every listed
-entry is), never the NAT or helper bits. Stdlib only.
+entry is), never the NAT or helper bits; /proc has no entry id; offloaded flows have no timeout. Stdlib only.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import constants as C
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.query import Conntrack
 
 PROC_TABLE = '/proc/net/nf_conntrack'
-CLI_SOURCE = 'conntrack -L -o extended,id'
+CLI_SOURCE = 'conntrack -L -o extended,id'  # run once per family
 # key in a tuple -> the decoder's field name
 TUPLE_FIELDS = {'src': 'source', 'dst': 'destination', 'sport': 'source_port', 'dport': 'destination_port',
                 'type': 'icmp_type', 'code': 'icmp_code', 'id': 'icmp_id'}
@@ -36,13 +37,19 @@ def _address(text):
         addr = ipaddress.ip_address(text)
     except ValueError:
         return text
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        return '::ffff:%s' % addr.ipv4_mapped
+    if addr.version == 6:
+        return socket.inet_ntop(socket.AF_INET6, addr.packed)
     return addr.compressed
 
 
 def _status(flags):
     names = {'CONFIRMED'} | set(flag for flag in flags if flag in SHOWN_FLAGS)
+    # The kernel prints one of [HW_OFFLOAD], [OFFLOAD] and [ASSURED], the first that holds: the later ones are
+    # implied (an offloaded flow is assured, a hardware-offloaded one is offloaded too).
+    if 'HW_OFFLOAD' in names:
+        names.add('OFFLOAD')
+    if 'OFFLOAD' in names:
+        names.add('ASSURED')
     if 'UNREPLIED' not in flags:
         names.add('SEEN_REPLY')
     return sorted(names, key=STATUS_ORDER.get)
@@ -52,11 +59,12 @@ def parse_line(line):
     """One line of either source -> an entry dict; ConntrackError when it is not such a line."""
     fields = line.split()
     try:
-        entry = {'family': fields[0], 'protocol': fields[2], 'protocol_number': int(fields[3]),
-                 'timeout': int(fields[4])}
+        entry = {'family': fields[0], 'protocol': fields[2], 'protocol_number': int(fields[3])}
     except (IndexError, ValueError):
         raise ConntrackError('not a conntrack table line: %r' % line) from None
-    rest = fields[5:]
+    rest = fields[4:]
+    if rest and rest[0].isdigit():  # offloaded flows (nft flowtables) are printed without a timeout
+        entry['timeout'] = int(rest.pop(0))
     if rest and '=' not in rest[0] and not rest[0].startswith('['):
         entry['state'] = rest.pop(0)
     tuples, flags, in_tuple = [], [], False
@@ -128,7 +136,9 @@ class TextConntrack(Conntrack):
 
     def _lines(self):
         if self.binary:
-            return self.runner.run([self.binary, '-L', '-o', 'extended,id']).stdout.splitlines()
+            # One family at a time: some conntrack-tools releases list IPv4 only when no family is given.
+            return [line for family in ('ipv4', 'ipv6')
+                    for line in self.runner.run([self.binary, '-L', '-f', family, '-o', 'extended,id']).stdout.splitlines()]
         try:
             with open(self.proc_table) as handle:
                 return handle.read().splitlines()

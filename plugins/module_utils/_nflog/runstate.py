@@ -24,6 +24,7 @@ import tempfile
 import time
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
 
 # The expiry program's log in the state directory; the program itself is under lib/.
@@ -225,19 +226,26 @@ def _same_file(path, handle):
 
 def tidy_parent(state_dir):
     """The default state directory lives in the rules' state root: once it went, the root may go too (when no
-    rules run is left there)."""
+    rules run is left there). Best effort: the release it follows is done whatever happens here."""
     parent = os.path.dirname(os.path.abspath(state_dir))
     if parent != RULES_ROOT or not os.path.isdir(parent):
         return False
-    with rules_state.NodeLock(parent):
-        return rules_state.tidy(parent)
+    try:
+        with rules_state.NodeLock(parent):
+            return rules_state.tidy(parent)
+    except (NetdebugError, OSError):
+        return False
 
 
 def tidy_state(state_dir):
-    """What the expiry program does last: the state directory goes with the last record (then maybe the root)."""
+    """What the expiry program does last: the state directory goes with the last record (then maybe the root).
+    Best effort: the restore is done; a directory that cannot go stays for cleanup."""
     store = StateStore(state_dir)
-    with store.locked(create=False):
-        tidied = os.path.isdir(state_dir) and store.tidy()
+    try:
+        with store.locked(create=False):
+            tidied = os.path.isdir(state_dir) and store.tidy()
+    except (NetdebugError, OSError):
+        return False
     if tidied:
         tidy_parent(state_dir)
     return tidied

@@ -131,8 +131,11 @@ def tidy(root):
         pass
     except OSError:
         return False
-    if read_json(os.path.join(root, CREATED_FILE), {}):
-        return False  # a table or chain made for our rules could not be dropped yet
+    try:
+        if read_json(os.path.join(root, CREATED_FILE), {}):
+            return False  # a table or chain made for our rules could not be dropped yet
+    except RulesError:
+        return False  # unreadable: left for a person to look at, and the root with it
     for name in (CREATED_FILE, 'lib'):
         path = os.path.join(root, name)
         if os.path.isdir(path):
@@ -171,24 +174,32 @@ class NodeLock:
         self.create = create
 
     def __enter__(self):
-        if not self.create and not os.path.isdir(os.path.dirname(self.path)):
-            return self  # check mode on a node without state: nothing to guard, and nothing may be created
-        ensure_dir(os.path.dirname(self.path))
-        self.handle = open(self.path, 'a')
         deadline = time.time() + self.timeout
+        while True:
+            root = os.path.dirname(self.path)
+            if not self.create and not os.path.isdir(root):
+                return self  # check mode on a node without state: nothing to guard, and nothing may be created
+            try:
+                ensure_dir(root)
+                self.handle = open(self.path, 'a')
+            except FileNotFoundError:
+                continue  # tidy() removed the root just now
+            if self._locked(deadline):
+                return self
+            # tidy() removed the file while we waited for it: lock the file that is there now (if any)
+            self.handle.close()
+            self.handle = None
+
+    def _locked(self, deadline):
+        """True once this handle holds the lock on the file the path names; False when the file went meanwhile."""
         while True:
             try:
                 fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if self._current():
-                    return self
-                # tidy() removed the file while we waited: lock the file that is there now
-                self.handle.close()
-                ensure_dir(os.path.dirname(self.path))
-                self.handle = open(self.path, 'a')
-                continue
+                return self._current()
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.time() >= deadline:
                     self.handle.close()
+                    self.handle = None
                     raise RulesError('another netdebug operation holds %s for more than %s seconds'
                                      % (self.path, self.timeout)) from None
                 time.sleep(0.05)

@@ -80,7 +80,10 @@ class ConntrackCommand:
         return '/usr/sbin/conntrack'
 
     def run(self, argv, data=None, check=True):  # pylint: disable=unused-argument
-        return Result(argv, 0, self.cpu if argv[1] == '-S' else self.listing, '')
+        if argv[1] == '-S':
+            return Result(argv, 0, self.cpu, '')
+        family = argv[argv.index('-f') + 1]
+        return Result(argv, 0, ''.join(l for l in self.listing.splitlines(True) if l.startswith(family + ' ')), '')
 
 
 def test_conntrack_without_pyroute2_reads_the_conntrack_command(monkeypatch):

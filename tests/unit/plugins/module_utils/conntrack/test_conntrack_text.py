@@ -33,7 +33,12 @@ class Runner:
 
     def run(self, argv, data=None, check=True):  # pylint: disable=unused-argument
         self.calls.append(argv)
-        return Result(argv, 0, CLI if argv[1] == '-L' else CPU, '')
+        return Result(argv, 0, by_family(CLI, argv[argv.index('-f') + 1]) if argv[1] == '-L' else CPU, '')
+
+
+def by_family(listing, family):
+    """What conntrack -L -f FAMILY prints of a recorded listing."""
+    return ''.join(line for line in listing.splitlines(True) if line.split()[:1] == [family])
 
 
 def _key(entry):
@@ -64,6 +69,29 @@ def test_ipv6_is_written_as_inet_ntop_does():
     assert text.parse_line(line)['original']['source'] == '2001:db8::9'
 
 
+# Offloaded flows as the kernel prints them (nf_conntrack_standalone.c: no timeout, one of the offload flags).
+OFFLOADED = ('ipv4     2 tcp      6 ESTABLISHED src=198.18.0.1 dst=198.18.0.2 sport=40112 dport=8080 '
+             'src=198.18.0.2 dst=198.18.0.1 sport=8080 dport=40112 [OFFLOAD] mark=0 zone=0 use=2')
+HW_OFFLOADED = ('ipv4     2 udp      17 src=198.18.0.1 dst=198.18.0.2 sport=4000 dport=53 '
+                'src=198.18.0.2 dst=198.18.0.1 sport=53 dport=4000 [HW_OFFLOAD] mark=0 zone=0 use=2')
+
+
+@pytest.mark.parametrize('line, status', [
+    (OFFLOADED, ['SEEN_REPLY', 'ASSURED', 'CONFIRMED', 'OFFLOAD']),
+    (HW_OFFLOADED, ['SEEN_REPLY', 'ASSURED', 'CONFIRMED', 'OFFLOAD', 'HW_OFFLOAD']),
+])
+def test_offloaded_flows_have_no_timeout_and_imply_assured(line, status):
+    entry = text.parse_line(line)
+    assert 'timeout' not in entry and entry['status'] == status
+    assert entry['original']['destination_port'] in (8080, 53)
+
+
+def test_ipv6_addresses_read_as_inet_ntop_writes_them():
+    for written, expected in (('0000:0000:0000:0000:0000:ffff:c612:0001', '::ffff:198.18.0.1'),
+                              ('2001:0db8:0000:0000:0000:0000:0000:0009', '2001:db8::9')):
+        assert text._address(written) == expected  # pylint: disable=protected-access
+
+
 @pytest.mark.parametrize('line', ['', 'ipv4 2 tcp', 'ipv4 2 tcp 6 x src=1.2.3.4',
                                   'ipv4     2 udp      17 29 src=198.18.9.1 dst=198.18.9.1 sport=1 dport=2 mark=0'])
 def test_lines_that_are_not_entries_are_refused(line):
@@ -83,7 +111,8 @@ def test_list_through_the_command_filters_and_limits_like_netlink(monkeypatch):
     result = query.run({'operation': 'list', 'protocol': 'tcp', 'limit': 1}, conntrack=table)
     assert result['matched'] == 2 and result['truncated'] is True and len(result['entries']) == 1
     assert result['entries'][0]['protocol'] == 'tcp' and result['kernel_release'] == '6.1.0-28-amd64'
-    assert runner.calls == [['/usr/sbin/conntrack', '-L', '-o', 'extended,id']]
+    assert runner.calls == [['/usr/sbin/conntrack', '-L', '-f', 'ipv4', '-o', 'extended,id'],
+                            ['/usr/sbin/conntrack', '-L', '-f', 'ipv6', '-o', 'extended,id']]
     assert table.source == text.CLI_SOURCE
     # stats: /proc/net/stat/nf_conntrack first; without it, conntrack -S
     monkeypatch.setattr(query, 'PROC_STAT', '/nonexistent/nf_conntrack')
