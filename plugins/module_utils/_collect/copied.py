@@ -19,7 +19,6 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.removal 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state
 
 RUNS_DIR = state.runs_dir(state.DEFAULT_ROOT)
-RUN_STATE_FILES = ('run.json', 'reaper.log')
 LOCK_TIMEOUT = 30
 
 
@@ -33,7 +32,7 @@ def _refusal(real):
     if not _inside(real, base):
         return 'is not under %s' % RUNS_DIR
     parts = os.path.relpath(real, base).split(os.sep)
-    if len(parts) < 2 or (len(parts) == 2 and parts[1] in RUN_STATE_FILES):
+    if len(parts) < 2 or (len(parts) == 2 and parts[1] in state.OWN_FILES):
         return "is a run's own state (its directory, run.json or reaper.log)"
     return None
 

@@ -161,7 +161,7 @@ class StateStore:
             except FileNotFoundError:
                 continue  # the directory went just now (tidy)
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            if _same_file(path, handle):
+            if rules_state.holds(path, handle):
                 return handle
             handle.close()  # tidy() removed the file while we waited: lock the one that is there now
 
@@ -213,15 +213,6 @@ class StateStore:
         path = self.path(record['run_id'], record['netns'])
         if os.path.exists(path):
             os.unlink(path)
-
-
-def _same_file(path, handle):
-    try:
-        named = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(handle.fileno())
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def tidy_parent(state_dir):

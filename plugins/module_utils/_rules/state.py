@@ -164,6 +164,17 @@ def log(root, run_id, message):
         pass
 
 
+def holds(path, handle):
+    """True when the open handle is the file path names now: a lock file may be removed (tidy) while somebody
+    waits for its lock, who must then lock the file that is there instead."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
 class NodeLock:
     """Exclusive flock on <root>/lock with a bounded wait; serialises modules and reapers on one node."""
 
@@ -195,7 +206,7 @@ class NodeLock:
         while True:
             try:
                 fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self._current()
+                return holds(self.path, self.handle)
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.time() >= deadline:
                     self.handle.close()
@@ -203,14 +214,6 @@ class NodeLock:
                     raise RulesError('another netdebug operation holds %s for more than %s seconds'
                                      % (self.path, self.timeout)) from None
                 time.sleep(0.05)
-
-    def _current(self):
-        try:
-            named = os.stat(self.path)
-        except FileNotFoundError:
-            return False
-        held = os.fstat(self.handle.fileno())
-        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
     def __exit__(self, *exc_info):
         if self.handle is None:
