@@ -80,6 +80,17 @@ options:
         the capture.
     type: bool
     default: false
+  capture_max_bytes:
+    description:
+      - Cap in bytes of each trace monitor's capture file (backends C(nft) and C(nftables); legacy TRACE lines go to
+        the kernel log), from V(65536) to V(1073741824). The node lowers it to a quarter of the free space of the
+        state directory's file system (C(/run), in RAM) when that is less, and refuses to start a monitor below 64
+        KiB.
+      - At the cap the kernel refuses further writes to the file (C(RLIMIT_FSIZE)); the monitor keeps reading its
+        netlink socket and the rules stay. The stop cuts the file back to its last whole line and lists the monitor
+        in RV(monitors_truncated), with a warning.
+    type: int
+    default: 33554432
 seealso:
   - module: netdebug.netfilter.iptables_log
   - module: netdebug.netfilter.nf_log
@@ -230,7 +241,11 @@ removed:
       type: list
       elements: dict
     monitors:
-      description: Trace monitors stopped.
+      description:
+        - Trace monitors stopped, each with its C(run_id), C(backend) and C(pid), and (monitors of this release)
+          C(capture_file), C(bytes) (the capture file's size after the stop), C(max_bytes) (its cap),
+          C(truncated) (the cap was reached) and C(cpu_seconds) (CPU time the monitor used, restarts included; the
+          kernel's own share of tracing is not in it).
       type: list
       elements: dict
     reapers:
@@ -335,6 +350,43 @@ monitors_restarted:
       capture_file: /run/netdebug/runs/incident-42/nft.trace
       restarts: 3
       last_error: 'error: No such file or directory'
+monitors_truncated:
+  description:
+    - Trace monitors of the run whose capture file reached its cap (O(capture_max_bytes)); trace lines after that
+      moment are missing from it. A warning says so too.
+  returned: when state is absent or duration is set
+  type: list
+  elements: dict
+  contains:
+    run_id:
+      description: The monitor's run.
+      type: str
+    backend:
+      description: C(nft) or C(nftables).
+      type: str
+    pid:
+      description: Its process id.
+      type: int
+    capture_file:
+      description: Its capture file, cut back to its last whole line.
+      type: str
+    bytes:
+      description: The file's size after the cut.
+      type: int
+    max_bytes:
+      description: The cap it had.
+      type: int
+    truncated:
+      description: Always true here.
+      type: bool
+  sample:
+    - run_id: incident-42
+      backend: nftables
+      pid: 4711
+      capture_file: /run/netdebug/runs/incident-42/nftables.trace
+      bytes: 33554211
+      max_bytes: 33554432
+      truncated: true
 lines:
   description: With O(duration), the TRACE lines seen during the window (kernel log first, then monitors).
   returned: when duration is set

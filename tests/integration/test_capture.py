@@ -396,6 +396,72 @@ def test_two_captures_at_once(app_guard, lab_ansible, tmp_path):
     assert snapshots(lab_ansible) == before
 
 
+# UDP datagrams from node1 to node2 port 9 at RATE a second for SECONDS (paced in bursts of 500); prints how many.
+FLOOD = """
+import socket, sys, time
+rate, seconds = int(sys.argv[1]), float(sys.argv[2])
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+began = time.time()
+sent = 0
+while time.time() - began < seconds:
+    for _ in range(500):
+        sock.sendto(b'flood', ('198.18.0.2', 9))
+    sent += 500
+    ahead = sent / rate - (time.time() - began)
+    if ahead > 0:
+        time.sleep(ahead)
+print(sent, time.time() - began)
+"""
+FLOOD_CAP = 65536
+
+
+def test_a_flooded_capture_stays_within_its_cap(app_guard, lab_ansible, tmp_path):
+    """Issue 15's flood row: 50,000 matching packets a second for 20 s. The TRACE rules' rate limit keeps the
+    traced packets to netdebug_trace_rate; the capture file on node2 (iptables-nft: a monitor writes it into
+    /run, in RAM) never grows past netdebug_capture_max_bytes; the run goes on to the end, node2 is reported
+    partial with the cap as its reason, and the monitor's CPU time is in the manifest."""
+    before = snapshots(lab_ansible)
+    incident = 'flood-1'
+    sizes, flood = [], {}
+
+    def flood_when_traced():
+        wait_for(lambda: trace_running(app_guard, 'node2', incident), 240, 'the trace on node2')
+        sender = threading.Thread(target=lambda: flood.update(out=node_run(
+            app_guard, 'node1', [sys.executable, '-c', FLOOD, '50000', '20'], timeout=120)), daemon=True)
+        sender.start()
+        while sender.is_alive():
+            out = node_run(app_guard, 'node2', ['sh', '-c', 'stat -c %s /run/netdebug/runs/*/*.trace 2>/dev/null '
+                                                            '|| true'])
+            sizes.extend(int(n) for n in out.split())
+            sender.join(1)
+
+    flooder = threading.Thread(target=flood_when_traced, daemon=True)
+    flooder.start()
+    res = capture(lab_ansible, app_guard, incident, tmp_path, duration=30, ping=False, extra={
+        'netdebug_match': {'protocol': 'udp', 'source': '198.18.0.1', 'destination_port': '9'},
+        'netdebug_capture_max_bytes': FLOOD_CAP, 'netdebug_conntrack': False})
+    flooder.join(120)
+    assert res.rc == 0, res
+    sent, seconds = flood['out'].split()
+    assert int(sent) >= 40000 * 20 and float(seconds) < 25, flood  # the flood really came
+    assert sizes and max(sizes) <= FLOOD_CAP, sizes  # sampled every second during the flood
+    manifest = load_json(tmp_path / incident / 'manifest.json')
+    node2 = manifest['hosts']['node2']
+    assert node2['status'] == 'partial', node2
+    assert node2['reason'] == ('the capture file nft.trace reached its cap of %d bytes (netdebug_capture_max_bytes): '
+                               'trace lines after that are missing' % FLOOD_CAP), node2
+    assert node2['monitor_cpu_seconds'] > 0, node2
+    kept = tmp_path / incident / node2['dir'] / 'trace' / 'nft.trace'
+    assert 0 < kept.stat().st_size <= FLOOD_CAP and kept.read_bytes().endswith(b'\n')
+    report = load_json(tmp_path / incident / 'report.json')
+    traced = [p for p in report['packets'] if p['host'] == 'node2']
+    # every traced packet is a whole one, and far fewer than the million sent: the rate limit (100/s, burst 200)
+    assert traced and len(traced) <= 200 + 100 * 30, len(traced)
+    assert snapshots(lab_ansible) == before
+    for node in NODES:
+        assert leftovers(app_guard, node)[0] == [] and state_left(app_guard, node) == [], node
+
+
 @contextlib.contextmanager
 def legacy_node3(lab):
     """node3 on iptables-legacy with the app-guard scenario, back to iptables-nft and empty afterwards."""

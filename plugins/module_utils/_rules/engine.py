@@ -33,9 +33,10 @@ MONITOR_BACKENDS = ('nft', 'nftables')
 COLLECT_GRACE = 3600
 
 
-class Request(namedtuple('Request', 'kind run_id ttl backend match target placements position lock_timeout record',
-                         defaults=(30, False))):
-    """A validated module call (built by module_api.run); record: write the rulesets (record_rulesets)."""
+class Request(namedtuple('Request', 'kind run_id ttl backend match target placements position lock_timeout record '
+                                    'capture_max_bytes', defaults=(30, False, monitor.CAPTURE_MAX_BYTES))):
+    """A validated module call (built by module_api.run); record: write the rulesets (record_rulesets);
+    capture_max_bytes: the cap of each trace monitor's capture file."""
 
     __slots__ = ()
 
@@ -194,7 +195,7 @@ def _rollback(node, run, added, monitors, reapers):
     save_run(node.root, run)
 
 
-def _ensure_monitors(node, run, backends, expires_at):
+def _ensure_monitors(node, run, backends, expires_at, max_bytes):
     started = []
     for backend in backends:
         live = [m for m in run['monitors'] if m['backend'] == backend and not m.get('stopped') and monitor.running(m)]
@@ -203,7 +204,8 @@ def _ensure_monitors(node, run, backends, expires_at):
         for record in live:  # too short for the new rules: replace (a short gap beats duplicated lines)
             monitor.stop(record)
             record['stopped'] = True
-        record, _proc = monitor.start(run_dir(node.root, run['run_id']), backend, node.tools, expires_at, node.now())
+        record, _proc = monitor.start(run_dir(node.root, run['run_id']), backend, node.tools, expires_at, node.now(),
+                                      max_bytes)
         run['monitors'].append(record)
         save_run(node.root, run)
         started.append(record)
@@ -291,7 +293,8 @@ def present(node, req, check_mode=False):
         added, monitors, reapers = [], [], []
         try:
             if req.kind == 'trace':
-                monitors = _ensure_monitors(node, run, [b for b in backends if b in MONITOR_BACKENDS], expires_at)
+                monitors = _ensure_monitors(node, run, [b for b in backends if b in MONITOR_BACKENDS], expires_at,
+                                            req.capture_max_bytes)
             reapers = _ensure_reaper(node, run, program, expires_at)
             for rule in to_add:
                 rec = _insert(node, rule, tag, expires_at)
@@ -339,6 +342,7 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
     if check_mode:
         removed['monitors'], removed['reapers'] = _live(node, run_id)
     died, restarted = removed.pop('monitors_died'), removed.pop('monitors_restarted')
+    truncated = [m for m in removed['monitors'] + died if m.get('truncated')]
     warnings += ['removed a rule carrying a netdebug tag that was not as netdebug inserts them (%s %s %s %s: %s); '
                  'it was ours by its tag' % (r['backend'], r['family'], r['table'], r['chain'], r['rule'])
                  for r in removed['rules'] if not r.get('verified', True)]
@@ -347,8 +351,14 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
               'rules': [], 'diff': {'before': _diff_text(removed['rules']), 'after': ''}}
     if kind == 'trace':
         result.update(_record_keys(node, run_id, record_rulesets, recorded), ruleset_restored=restored,
-                      monitors_died=died, monitors_restarted=restarted)
-    return result, [_died_warning(m) for m in died] + [_restarted_warning(m) for m in restarted] + warnings
+                      monitors_died=died, monitors_restarted=restarted, monitors_truncated=truncated)
+    return result, ([_died_warning(m) for m in died] + [_restarted_warning(m) for m in restarted]
+                    + [_truncated_warning(m) for m in truncated] + warnings)
+
+
+def _truncated_warning(full):
+    return ('the capture file of the trace monitor of backend %s reached its cap of %d bytes (capture_max_bytes): '
+            'trace lines after that are missing from %s' % (full['backend'], full['max_bytes'], full['capture_file']))
 
 
 def _keep_for_collection(node, run_id):

@@ -19,6 +19,7 @@ from .backends import SAVE_TOOLS, without_our_rules
 from .desired import BACKENDS, check_position, hook_of
 from .duration import trace_for
 from .engine import Request, absent, present
+from . import monitor
 from .errors import ParamError, RulesError
 from .iptables_backend import BUILTIN_CHAINS, TABLES
 from .nftables_backend import OWN_TABLE
@@ -57,7 +58,8 @@ TRACE_LIMIT_BURST = 200
 TRACE_ARGS = dict(COMMON_ARGS, hooks=dict(type='list', elements='str', choices=list(TRACE_HOOKS)),
                   duration=dict(type='int'), record_rulesets=dict(type='bool', default=False),
                   limit=dict(type='str', default=TRACE_LIMIT), limit_burst=dict(type='int', default=TRACE_LIMIT_BURST),
-                  unlimited=dict(type='bool', default=False))
+                  unlimited=dict(type='bool', default=False),
+                  capture_max_bytes=dict(type='int', default=monitor.CAPTURE_MAX_BYTES))
 UNLIMITED_TRACE_WARNING = ('unlimited: every matching packet is traced, one kernel log or monitor line per rule it '
                            'crosses; a busy match can load the node and fill the capture')
 
@@ -200,8 +202,9 @@ def run(kind, node, params, check_mode=False):
     else:
         placements = _log_placement(params, match)
         target = _log_target(params, run_id)
+    max_bytes = monitor.check_max_bytes(params['capture_max_bytes']) if kind == 'trace' else monitor.CAPTURE_MAX_BYTES
     req = Request(kind, run_id, ttl, params['backend'], match, target, placements, position,
-                  lock_timeout=node.lock_wait + 30, record=record)
+                  lock_timeout=node.lock_wait + 30, record=record, capture_max_bytes=max_bytes)
     if kind == 'trace' and params.get('duration') is not None:
         result, warnings = trace_for(node, req, params['duration'], check_mode=check_mode)
     else:

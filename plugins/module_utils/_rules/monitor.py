@@ -11,6 +11,10 @@ Between ``timeout`` and the monitor runs a fixed /bin/sh loop (SUPERVISOR) that 
 exits with a non-zero status: xtables-monitor exits ("error: No such file or directory") when a traced rule is
 deleted before it looks the rule up by handle, which an agent rewriting its chains does all the time. ``timeout``
 and stop() signal the whole process group, so the loop ends with the monitor.
+
+The capture file has a size cap (RLIMIT_FSIZE, set by the loop with ``ulimit -f``, with SIGXFSZ ignored): at the
+cap the kernel refuses further writes, the monitor goes on reading its netlink socket (so the kernel never blocks
+on it) and the run goes on; the stop cuts the file back to its last whole line and reports it truncated.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import C_LOCALE
 
 from . import procs
-from .errors import RulesError
+from .errors import ParamError, RulesError
 from .state import ensure_dir
 
 KILL_AFTER = 5  # seconds between timeout's TERM and KILL
@@ -36,13 +40,21 @@ MAX_FAILURES = 20  # failures within FAILURE_WINDOW after which the loop gives u
 FAILURE_WINDOW = 10  # seconds (whole)
 RESTART_PAUSE = '0.05'  # seconds (sleep(1) syntax) before a restart: no busy loop when it fails at once
 DEFAULT_PATH = '/usr/sbin:/usr/bin:/sbin:/bin'  # date and sleep for the loop, whatever PATH the module got
+CAPTURE_MAX_BYTES = 32 * 1024 * 1024  # default cap of one capture file
+CAPTURE_MIN_BYTES = 64 * 1024  # a smaller cap holds too few lines to be of use
+CAPTURE_MAX_BYTES_LIMIT = 1024 * 1024 * 1024
+FREE_SHARE = 4  # a capture file takes at most this fraction of its file system's free space at the start
+BLOCK = 512  # unit of ulimit -f (POSIX)
 
-# $1 failures and $2 window (seconds) of the rate cap, $3 pause, $4 the monitor's name for the log lines, then the
-# monitor's argv. Its stdout is the capture file: the newline ends a line the monitor may have left half-written.
-# Its stderr is <backend>.stderr: one line per exit, read back by restarts(). Failure times come from
-# /proc/uptime in centiseconds (monotonic, no fork); $recent keeps those within the window.
+# $1 failures and $2 window (seconds) of the rate cap, $3 pause, $4 the monitor's name for the log lines, $5 the
+# capture file's cap in 512-byte blocks, then the monitor's argv. Its stdout is the capture file: the newline ends
+# a line the monitor may have left half-written. Its stderr is <backend>.stderr: one line per exit, read back by
+# restarts(). Failure times come from /proc/uptime in centiseconds (monotonic, no fork); $recent keeps those within
+# the window.
 SUPERVISOR = r"""max=$1 window=$2 pause=$3 name=$4
-shift 4
+ulimit -f "$5" || exit 1
+trap '' XFSZ
+shift 5
 recent=
 while :; do
   "$@"
@@ -81,13 +93,38 @@ def monitor_argv(backend, tools):
     return [tools['nft'], 'monitor', 'trace']
 
 
-def start(run_path, backend, tools, expires_at, now=None):
+def check_max_bytes(value):
+    """The capture_max_bytes parameter, or ParamError."""
+    wrong_type = isinstance(value, bool) or not isinstance(value, int)
+    if wrong_type or not CAPTURE_MIN_BYTES <= value <= CAPTURE_MAX_BYTES_LIMIT:
+        raise ParamError('capture_max_bytes', '%r is not a byte count from %d (64 KiB) to %d (1 GiB)'
+                         % (value, CAPTURE_MIN_BYTES, CAPTURE_MAX_BYTES_LIMIT))
+    return value
+
+
+def effective_cap(max_bytes, free_bytes):
+    """The cap a capture file gets: max_bytes, or less when its file system has little room (whole blocks)."""
+    cap = min(max_bytes, free_bytes // FREE_SHARE) // BLOCK * BLOCK
+    if cap < CAPTURE_MIN_BYTES:
+        raise RulesError('the file system of the capture files has %d bytes free: a trace monitor needs at least %d '
+                         '(a quarter of the free space, at least 64 KiB); free some space under /run'
+                         % (free_bytes, CAPTURE_MIN_BYTES * FREE_SHARE))
+    return cap
+
+
+def free_bytes(path):
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
+def start(run_path, backend, tools, expires_at, now=None, max_bytes=CAPTURE_MAX_BYTES):
     """Start a monitor for backend ('nft' or 'nftables'); returns (record, Popen)."""
     now = time.time() if now is None else now
     ensure_dir(run_path)
+    cap = effective_cap(max_bytes, free_bytes(run_path))
     seconds = max(1, int(expires_at - now) + GRACE)
     watched = monitor_argv(backend, tools)
-    argv = [tools['timeout'], '--kill-after=%d' % KILL_AFTER, str(seconds)] + supervised(watched)
+    argv = [tools['timeout'], '--kill-after=%d' % KILL_AFTER, str(seconds)] + supervised(watched, max_bytes=cap)
     capture = capture_file(run_path, backend)
     errors = stderr_file(run_path, backend)
     env = dict(os.environ)
@@ -98,7 +135,7 @@ def start(run_path, backend, tools, expires_at, now=None):
                                 start_new_session=True, env=env, cwd='/')
     record = {'backend': backend, 'pid': proc.pid, 'start': procs.start_time(proc.pid), 'argv': argv,
               'capture_file': capture, 'stderr_file': errors, 'stderr_offset': offset,
-              'started_at': int(now), 'expires_at': int(expires_at)}
+              'started_at': int(now), 'expires_at': int(expires_at), 'max_bytes': cap}
     deadline = time.time() + READY_TIMEOUT
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -122,10 +159,11 @@ def stderr_file(run_path, backend):
     return os.path.join(run_path, '%s.stderr' % backend)
 
 
-def supervised(argv, max_failures=MAX_FAILURES, window=FAILURE_WINDOW, pause=RESTART_PAUSE):
+def supervised(argv, max_failures=MAX_FAILURES, window=FAILURE_WINDOW, pause=RESTART_PAUSE,
+               max_bytes=CAPTURE_MAX_BYTES):
     """The restart loop running argv; argv's words are the loop's arguments, never shell text."""
     return ['/bin/sh', '-c', SUPERVISOR, 'netdebug-monitor', str(max_failures), str(int(window)), pause,
-            os.path.basename(argv[0])] + list(argv)
+            os.path.basename(argv[0]), str(max_bytes // BLOCK)] + list(argv)
 
 
 def parse_restarts(text):
@@ -162,6 +200,31 @@ def running(record):
 def stop(record):
     """Stop the monitor if it is still ours and running; True when it was running."""
     return procs.stop_group(record['pid'], record['start'])
+
+
+def cpu_seconds(record):
+    """CPU time the monitor's process group used so far (restarted monitors included); None when it is gone."""
+    if not running(record):
+        return None
+    return procs.group_cpu_seconds(record['pid'])
+
+
+def settle_capture(record):
+    """After the stop: (bytes, truncated). A file that reached its cap ends in a cut line, which goes."""
+    path, cap = record['capture_file'], record.get('max_bytes')
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return 0, False
+    truncated = cap is not None and size >= cap
+    if truncated:
+        with open(path, 'rb+') as handle:
+            handle.seek(max(0, size - 65536))
+            tail = handle.read()
+            cut = tail.rfind(b'\n')
+            handle.truncate(size - len(tail) + cut + 1 if cut >= 0 else max(0, size - len(tail)))
+            size = handle.seek(0, os.SEEK_END)
+    return size, truncated
 
 
 def read_capture(path, offset=0):

@@ -47,6 +47,16 @@ def group_members(pgid, proc='/proc'):
     return pids
 
 
+def group_cpu_seconds(pgid, proc='/proc'):
+    """User and system CPU seconds of a process group's members, their waited-for children included."""
+    ticks = 0
+    for pid in group_members(pgid, proc):
+        fields = _stat_fields(pid, proc)
+        if fields and len(fields) > 14:
+            ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return round(ticks / float(os.sysconf('SC_CLK_TCK')), 2)
+
+
 def stop_group(pid, start, grace=3.0):
     """SIGTERM the process group led by pid (ours: it was started in its own session), then SIGKILL."""
     if not alive(pid, start):

@@ -114,10 +114,18 @@ def stop_monitors(node, ids, expired_before=None):
             if record.get('stopped') or (expired_before is not None and record['expires_at'] > expired_before):
                 continue
             which = {'run_id': run_id, 'backend': record['backend'], 'pid': record['pid']}
-            if monitor.stop(record):
-                stopped.append(which)
+            cpu = monitor.cpu_seconds(record)
+            was_running = monitor.stop(record)
+            size, truncated = monitor.settle_capture(record)
+            if truncated:
+                log(node.root, run_id, 'monitor %s (pid %s) reached the cap of its capture file (%s bytes)'
+                    % (record['backend'], record['pid'], record.get('max_bytes')))
+            capture = {'capture_file': record['capture_file'], 'bytes': size, 'max_bytes': record.get('max_bytes'),
+                       'truncated': truncated}
+            if was_running:
+                stopped.append(dict(which, cpu_seconds=cpu, **capture))
             elif record['expires_at'] > now:
-                died.append(dict(which, capture_file=record['capture_file']))
+                died.append(dict(which, **capture))
                 log(node.root, run_id, 'monitor %s (pid %s) had ended before its expiry'
                     % (record['backend'], record['pid']))
             count, last_error = monitor.restarts(record)

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import monitor, procs
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
 
 TIMEOUT = shutil.which('timeout')
 ERROR = 'error: No such file or directory'
@@ -42,9 +43,9 @@ def fake(tmp_path):
 
 
 def run_loop(tmp_path, argv, seconds, fails=2, slow=0, cap=(monitor.MAX_FAILURES, monitor.FAILURE_WINDOW),
-             pause='0.01'):
+             pause='0.01', max_bytes=monitor.CAPTURE_MAX_BYTES):
     """Runs the loop under timeout as start() does; returns (rc, capture text, stderr text, elapsed seconds)."""
-    cmd = [TIMEOUT, '--kill-after=1', str(seconds)] + monitor.supervised(argv, cap[0], cap[1], pause)
+    cmd = [TIMEOUT, '--kill-after=1', str(seconds)] + monitor.supervised(argv, cap[0], cap[1], pause, max_bytes)
     began = time.time()
     with open(str(tmp_path / 'm.trace'), 'ab') as out, open(str(tmp_path / 'm.stderr'), 'ab') as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True,
@@ -130,6 +131,77 @@ def test_start_records_the_loop_and_stop_ends_the_monitor_process_too(monkeypatc
         proc.wait(timeout=5)
     assert stopped and not monitor.running(record) and gone(child)
     assert not procs.group_members(record['pid'])
+
+
+# Writes 3000 numbered lines of 44 bytes (132,000 bytes), then says on another file that it is still alive: a
+# monitor past its cap must neither die (SIGXFSZ) nor stop reading.
+FLOOD = """#!/bin/sh
+i=1000
+while [ "$i" -lt 4000 ]; do
+  echo "trace id $i ip raw PREROUTING packet: ..."
+  i=$((i + 1))
+done
+echo alive > "$0.alive"
+"""
+
+
+def test_the_loop_caps_the_capture_file_and_the_monitor_runs_on(tmp_path):
+    flood = tmp_path / 'flood-monitor'
+    flood.write_text(FLOOD)
+    flood.chmod(0o755)
+    rc, capture, errors, _elapsed = run_loop(tmp_path, [str(flood)], 10, max_bytes=65536)
+    assert rc == 0 and (tmp_path / 'flood-monitor.alive').read_text() == 'alive\n'
+    assert len(capture) == 65536 and not capture.endswith('\n')  # the kernel refused the rest mid-line
+    record = {'capture_file': str(tmp_path / 'm.trace'), 'max_bytes': 65536}
+    size, truncated = monitor.settle_capture(record)
+    kept = (tmp_path / 'm.trace').read_text()
+    assert truncated and size == len(kept) == 65536 // 44 * 44  # cut back to the last whole line
+    assert kept.splitlines()[-1] == 'trace id %d ip raw PREROUTING packet: ...' % (1000 + 65536 // 44 - 1)
+    assert monitor.settle_capture(record) == (size, False)  # below the cap once cut: settled once
+
+
+def test_a_capture_below_its_cap_is_left_as_it_is(tmp_path):
+    path = tmp_path / 'nft.trace'
+    path.write_text('a\nhalf')
+    assert monitor.settle_capture({'capture_file': str(path), 'max_bytes': 65536}) == (6, False)
+    assert path.read_text() == 'a\nhalf'
+    assert monitor.settle_capture({'capture_file': str(tmp_path / 'missing'), 'max_bytes': 65536}) == (0, False)
+    assert monitor.settle_capture({'capture_file': str(path)}) == (6, False)  # a record from before the cap
+
+
+CAP_CASES = [
+    (monitor.CAPTURE_MAX_BYTES, 10 ** 12, monitor.CAPTURE_MAX_BYTES),
+    (monitor.CAPTURE_MAX_BYTES, 4 * 1000000, 999936),  # a quarter of the free space, whole 512-byte blocks
+    (65536, 4 * 65536, 65536),
+    (100000, 10 ** 9, 99840),
+]
+
+
+@pytest.mark.parametrize('wanted, free, cap', CAP_CASES)
+def test_effective_cap(wanted, free, cap):
+    assert monitor.effective_cap(wanted, free) == cap
+
+
+def test_too_little_free_space_is_refused():
+    with pytest.raises(RulesError, match=r'^the file system of the capture files has 262143 bytes free: a trace '
+                                         r'monitor needs at least 262144'):
+        monitor.effective_cap(monitor.CAPTURE_MAX_BYTES, 4 * 65536 - 1)
+
+
+@pytest.mark.parametrize('value', [65535, 1073741825, 0, -1, True, '65536', None])
+def test_bad_capture_max_bytes_is_refused(value):
+    with pytest.raises(ParamError, match=r'^capture_max_bytes: .* is not a byte count from 65536 \(64 KiB\) to '
+                                         r'1073741824 \(1 GiB\)$'):
+        monitor.check_max_bytes(value)
+
+
+def test_group_cpu_seconds_adds_the_members_and_their_children(tmp_path):
+    ticks = os.sysconf('SC_CLK_TCK')
+    for pid, pgrp, times in ((10, 10, (1, 2, 0, 0)), (11, 10, (0, 0, 3 * ticks, ticks)), (12, 99, (50, 50, 0, 0))):
+        (tmp_path / str(pid)).mkdir()
+        fields = ['S', '1', str(pgrp)] + ['0'] * 8 + [str(t) for t in times] + ['0'] * 10
+        (tmp_path / str(pid) / 'stat').write_text('%d (sh) %s\n' % (pid, ' '.join(fields)))
+    assert procs.group_cpu_seconds(10, proc=str(tmp_path)) == round(4 + 3.0 / ticks, 2)
 
 
 PARSE_CASES = [

@@ -267,15 +267,44 @@ def test_monitor_that_ended_early_is_reported(monkeypatch, tmp_path, change, run
     monkeypatch.setattr(removal.monitor, 'stop', lambda record: running)
     result, warnings = absent(node, 'run-1')
     if died:
-        assert result['monitors_died'] == [{'run_id': 'run-1', 'backend': 'nft', 'pid': 999, 'capture_file': capture}]
+        assert result['monitors_died'] == [{'run_id': 'run-1', 'backend': 'nft', 'pid': 999, 'capture_file': capture,
+                                            'bytes': 46, 'max_bytes': None, 'truncated': False}]
         assert warnings == ['the trace monitor of backend nft (pid 999) had ended before the stop although its '
                             'expiry had not come (it said: netlink error: No buffer space available): trace lines '
                             'after it ended are missing from ' + capture]
     else:
         assert result['monitors_died'] == [] and warnings == []
     assert result['monitors_restarted'] == []  # no restart line in its stderr
-    assert result['removed']['monitors'] == ([{'run_id': 'run-1', 'backend': 'nft', 'pid': 999}] if running else [])
+    assert result['removed']['monitors'] == ([{'run_id': 'run-1', 'backend': 'nft', 'pid': 999, 'capture_file': capture,
+                                               'bytes': 46, 'max_bytes': None, 'truncated': False,
+                                               'cpu_seconds': None}] if running else [])
     assert state.load_run(node.root, 'run-1')['monitors'][0]['stopped']
+
+
+@pytest.mark.parametrize('running', [True, False])
+def test_monitor_that_reached_its_cap_is_reported_and_its_file_cut_to_whole_lines(monkeypatch, tmp_path, running):
+    node = make_node(tmp_path, LegacyNode(), tools=())
+    path = state.run_dir(node.root, 'run-1')
+    capture = os.path.join(path, 'nftables.trace')
+    run = state.empty_run('run-1')
+    run['monitors'] = [{'backend': 'nftables', 'pid': 999, 'start': 5, 'argv': [], 'capture_file': capture,
+                        'started_at': NOW - 10, 'expires_at': NOW + 100, 'max_bytes': 65536}]
+    state.save_run(node.root, run)
+    line = 'trace id 1 inet netdebug pre packet: iif "eth0"\n'
+    with open(capture, 'w') as handle:  # what RLIMIT_FSIZE leaves: exactly the cap, the last line cut
+        handle.write((line * (65536 // len(line) + 1))[:65536])
+    monkeypatch.setattr(removal.monitor, 'stop', lambda record: running)
+    monkeypatch.setattr(removal.monitor, 'cpu_seconds', lambda record: 1.25 if running else None)
+    result, warnings = absent(node, 'run-1')
+    kept = 65536 // len(line) * len(line)
+    full = {'run_id': 'run-1', 'backend': 'nftables', 'pid': 999, 'capture_file': capture, 'bytes': kept,
+            'max_bytes': 65536, 'truncated': True}
+    assert result['monitors_truncated'] == [dict(full, cpu_seconds=1.25) if running else full]
+    assert ('the capture file of the trace monitor of backend nftables reached its cap of 65536 bytes '
+            '(capture_max_bytes): trace lines after that are missing from ' + capture) in warnings
+    assert len(warnings) == (1 if running else 2)  # one that ended early is reported as died as well
+    with open(capture) as handle:
+        assert handle.read() == line * (65536 // len(line))
 
 
 RESTARTED = ('netlink error: No buffer space available\n'  # from the monitor before this one (offset)
