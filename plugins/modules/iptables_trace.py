@@ -67,6 +67,10 @@ options:
       - Average rate of traced packets per rule, as with C(-m limit) (nftables C(limit rate)), such as V(100/second)
         or V(6000/minute). Packets over the rate pass the rule untraced; every other rule sees them as always.
       - Each traced packet gives one line per rule it crosses, so the rate bounds the kernel log or capture file.
+      - The packets the rate holds back are counted, and the stop returns them in RV(packets). For that the
+        iptables backends get a second rule beside each TRACE rule, with the same match and tag but neither limit
+        nor target (it only counts, and sits just above the TRACE rule, so no traced packet's path shows it); the
+        nftables backend puts a C(counter) before and after the rule's C(limit).
       - Ignored with O(unlimited=true).
     type: str
     default: 100/second
@@ -173,7 +177,9 @@ variant:
   type: str
   sample: nf_tables
 rules:
-  description: The run's rules of this call as the ruleset shows them (planned ones in check mode).
+  description:
+    - The run's rules of this call as the ruleset shows them (planned ones in check mode), the count rules beside
+      rate-limited iptables TRACE rules included (see O(limit)).
   returned: always
   type: list
   elements: dict
@@ -387,6 +393,37 @@ monitors_truncated:
       bytes: 33554211
       max_bytes: 33554432
       truncated: true
+packets:
+  description:
+    - What the rate limit (O(limit)) held back, from the rules' counters read just before they were removed; null
+      without a limit (O(unlimited=true)), in check mode, and when no counted rule was left to read.
+    - Each backend sees every matching packet, so on a node traced by two backends (legacy and nftables) the
+      figures are those of the backend that counted most.
+  returned: when state is absent or duration is set
+  type: dict
+  contains:
+    matched:
+      description: Packets that matched the rules during the run.
+      type: int
+    untraced:
+      description: Of those, the packets the rate limit let pass untraced.
+      type: int
+    rules:
+      description: The counts per run, backend, family, table and chain (C(run_id), C(backend), C(family), C(table),
+        C(chain), C(matched), C(traced)).
+      type: list
+      elements: dict
+  sample:
+    matched: 1000000
+    untraced: 997801
+    rules:
+      - run_id: incident-42
+        backend: nft
+        family: ipv4
+        table: raw
+        chain: PREROUTING
+        matched: 1000000
+        traced: 2199
 lines:
   description: With O(duration), the TRACE lines seen during the window (kernel log first, then monitors).
   returned: when duration is set

@@ -419,7 +419,8 @@ def test_a_flooded_capture_stays_within_its_cap(app_guard, lab_ansible, tmp_path
     """Issue 15's flood row: 50,000 matching packets a second for 20 s. The TRACE rules' rate limit keeps the
     traced packets to netdebug_trace_rate; the capture file on node2 (iptables-nft: a monitor writes it into
     /run, in RAM) never grows past netdebug_capture_max_bytes; the run goes on to the end, node2 is reported
-    partial with the cap as its reason, and the monitor's CPU time is in the manifest."""
+    partial with the cap as its reason, the monitor's CPU time is in the manifest, and the manifest and the report
+    say how many matching packets were not traced."""
     before = snapshots(lab_ansible)
     incident = 'flood-1'
     sizes, flood = [], {}
@@ -451,12 +452,18 @@ def test_a_flooded_capture_stays_within_its_cap(app_guard, lab_ansible, tmp_path
     assert node2['reason'] == ('the capture file nft.trace reached its cap of %d bytes (netdebug_capture_max_bytes): '
                                'trace lines after that are missing' % FLOOD_CAP), node2
     assert node2['monitor_cpu_seconds'] > 0, node2
+    # the TRACE rules' counters, read at the stop: (nearly) every packet sent matched, the limit let most pass
+    assert node2['matched_packets'] >= 0.9 * int(sent), (node2, sent)
+    assert node2['matched_packets'] - 200 - 100 * 30 <= node2['untraced_packets'] < node2['matched_packets'], node2
+    assert ('%d of %d matching packets were not traced' % (node2['untraced_packets'], node2['matched_packets'])
+            in ' '.join(node2['warnings'])), node2
     kept = tmp_path / incident / node2['dir'] / 'trace' / 'nft.trace'
     assert 0 < kept.stat().st_size <= FLOOD_CAP and kept.read_bytes().endswith(b'\n')
     report = load_json(tmp_path / incident / 'report.json')
     traced = [p for p in report['packets'] if p['host'] == 'node2']
     # every traced packet is a whole one, and far fewer than the million sent: the rate limit (100/s, burst 200)
     assert traced and len(traced) <= 200 + 100 * 30, len(traced)
+    assert report['hosts']['node2']['untraced'] == node2['untraced_packets']
     assert snapshots(lab_ansible) == before
     for node in NODES:
         assert leftovers(app_guard, node)[0] == [] and state_left(app_guard, node) == [], node

@@ -61,7 +61,9 @@ def port():
 def test_auto_follows_the_variant(nodes, lab_ansible, node, backends, variant):
     res = ok(lab_ansible.module(node, TRACE, {'protocol': 'icmp', 'source': NODE1, 'ttl': 60}, check=True), node)
     assert res['backends'] == backends and res['variant'] == variant and res['changed']
-    assert len(res['rules']) == 2 * len(backends)  # PREROUTING and OUTPUT per backend
+    # PREROUTING and OUTPUT per backend, each a rate-limited TRACE rule and the count rule above it
+    assert len(res['rules']) == 4 * len(backends)
+    assert [r['rule'].endswith('-j TRACE') for r in res['rules']] == [True, False] * 2 * len(backends)
 
 
 def test_nft_trace_through_the_monitor(nodes, lab_ansible):
@@ -80,7 +82,11 @@ def test_nft_trace_through_the_monitor(nodes, lab_ansible):
     assert 'raw:PREROUTING:rule:0x' in text and 'SRC=198.18.0.1' in text
     assert 'netdebug:nftmon:' in text  # xtables-monitor prints our rule with its tag
     gone = ok(lab_ansible.module('node2', TRACE, {'run_id': 'nftmon', 'state': 'absent'}, diff=True), 'node2')
-    assert gone['changed'] and len(gone['removed']['rules']) == 2 and gone['removed']['monitors']
+    assert gone['changed'] and len(gone['removed']['rules']) == 4 and gone['removed']['monitors']
+    # the real counters: the probe's 3 datagrams matched in PREROUTING only, and the rate limit let them through
+    assert gone['packets']['matched'] == 3 and gone['packets']['untraced'] == 0, gone['packets']
+    assert sorted((c['chain'], c['matched'], c['traced']) for c in gone['packets']['rules']) == [
+        ('OUTPUT', 0, 0), ('PREROUTING', 3, 3)], gone['packets']
     assert not rs.processes(nodes, 'node2', 'xtables-monitor')
     assert rs.ruleset(nodes, 'node2') == before
     assert rs.read_file(nodes, 'node2', res['capture_files'][0])  # the capture stays for collection
@@ -107,7 +113,10 @@ def test_native_nftables_trace_and_log(nodes, lab_ansible):
         assert 'DPT=%d' % dport in lines[0]
     finally:
         klog.close()
-    ok(lab_ansible.module('node2', LOG, {'run_id': 'native', 'state': 'absent'}), 'node2')
+    gone = ok(lab_ansible.module('node2', TRACE, {'run_id': 'native', 'state': 'absent'}), 'node2')
+    # the counters before and after the rule's limit (the LOG rule of the run is not counted)
+    assert sorted((c['backend'], c['chain'], c['matched'], c['traced']) for c in gone['packets']['rules']) == [
+        ('nftables', 'raw_output', 0, 0), ('nftables', 'raw_prerouting', 3, 3)], gone['packets']
     assert rs.run(nodes, 'node2', ['nft', 'list', 'table', 'inet', 'netdebug'], check=False) == ''
     assert rs.ruleset(nodes, 'node2') == before
 
@@ -124,8 +133,9 @@ def test_legacy_trace_reaches_the_kernel_log(nodes, lab_ansible):
         rs.udp_probe(nodes, 'node1', '198.18.0.2', dport)  # node1's own output: traced in raw OUTPUT
         lines = rs.wait_until(lambda: [l for l in klog.read() if 'TRACE:' in l and 'DPT=%d' % dport in l], 10,
                               what='legacy TRACE lines')
-        # The TRACE rule itself is not logged: the lines start after it (raw OUTPUT policy), then filter OUTPUT.
-        assert any(l.startswith('TRACE: raw:OUTPUT:policy:2 ') for l in lines), lines
+        # Neither the count rule (rule 1) nor the TRACE rule (rule 2) is logged: the lines start after them (raw
+        # OUTPUT policy), then filter OUTPUT.
+        assert any(l.startswith('TRACE: raw:OUTPUT:policy:3 ') for l in lines), lines
         assert any(l.startswith('TRACE: filter:OUTPUT:') for l in lines), lines
         assert all('SRC=198.18.0.1 ' in l for l in lines), lines
     finally:
@@ -262,8 +272,9 @@ def test_absent_star_removes_every_run(nodes, lab_ansible):
     ok(lab_ansible.module('node2', LOG, {'run_id': 's3', 'table': 'filter', 'chain': 'app-guard'}), 'node2')
     assert len(rs.processes(nodes, 'node2', 'reap.py')) == 3 and len(rs.processes(nodes, 'node2', 'monitor')) >= 2
     check = ok(lab_ansible.module('node2', TRACE, {'run_id': '*', 'state': 'absent'}, check=True), 'node2')
-    assert check['changed'] and len(check['removed']['rules']) == 5
+    # s1: TRACE and count rules in PREROUTING and OUTPUT; s2: one nftables rule per hook; s3: one LOG rule
+    assert check['changed'] and len(check['removed']['rules']) == 7
     res = ok(lab_ansible.module('node2', LOG, {'run_id': '*', 'state': 'absent'}), 'node2')
-    assert res['changed'] and len(res['removed']['rules']) == 5 and len(res['removed']['reapers']) == 3
+    assert res['changed'] and len(res['removed']['rules']) == 7 and len(res['removed']['reapers']) == 3
     assert not rs.processes(nodes, 'node2', 'reap.py') and not rs.processes(nodes, 'node2', 'monitor')
     assert rs.ruleset(nodes, 'node2') == before

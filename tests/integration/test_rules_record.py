@@ -82,7 +82,7 @@ def test_record_before_listings_after(nodes, lab_ansible, node):
     assert rs.read_file(nodes, node, base + '/before.json') == before_text
 
     gone = stop(lab_ansible, node, run_id)
-    assert len(gone['removed']['rules']) == 2 and gone['monitors_died'] == []
+    assert len(gone['removed']['rules']) == len(res['rules']) == 4 and gone['monitors_died'] == []  # + count rules
     assert gone['ruleset_restored'] is True and gone['record_dir'] == base
     assert 'after.json' in gone['recorded'] and 'after/' + listing in gone['recorded']
     assert read_json(nodes, node, base + '/after.json') == json.loads(before_text)
@@ -138,7 +138,8 @@ def test_a_monitor_that_died_is_reported(nodes, lab_ansible):
     rs.wait_until(lambda: not rs.processes(nodes, 'node2', 'xtables-monitor --trace'), 10, what='monitor gone')
     gone = ok(lab_ansible.module('node2', TRACE, {'run_id': run_id, 'state': 'absent'}), 'node2')
     assert [(m['backend'], m['capture_file']) for m in gone['monitors_died']] == [('nft', capture)]
-    assert gone['removed']['monitors'] == [] and len(gone['removed']['rules']) == 2
+    assert gone['removed']['monitors'] == [] and len(gone['removed']['rules']) == 2  # unlimited: no count rules
+    assert gone['packets'] is None
     assert any('had ended before the stop' in w and capture in w for w in gone.get('warnings', [])), gone
     assert gone['ruleset_restored'] is None and gone['record_dir'] is None
     assert gone['monitors_restarted'] == []

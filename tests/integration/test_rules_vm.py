@@ -82,7 +82,8 @@ def test_legacy_trace_in_the_vms_kernel_log(vm, ansible):
         send_udp(vm.status()['addresses'][NODE], dport)
         lines = rs.wait_until(lambda: [l for l in kernel_log(vm).splitlines()
                                        if 'TRACE:' in l and 'DPT=%d' % dport in l], 15, what='TRACE lines in the VM')
-        assert any('TRACE: raw:PREROUTING:policy:2 ' in l for l in lines), lines  # the TRACE rule is rule 1
+        # rule 1 counts, rule 2 is the TRACE rule: the lines start after them
+        assert any('TRACE: raw:PREROUTING:policy:3 ' in l for l in lines), lines
         assert all('SRC=%s ' % CONTROLLER in l for l in lines), lines
         ok(ansible.module(NODE, TRACE, {'run_id': 'vmlegacy', 'state': 'absent'}))
     finally:

@@ -12,6 +12,7 @@ from .nftables_backend import chain_name, rule_text
 from .spec import families
 
 BACKENDS = ('auto', 'legacy', 'nft', 'nftables')
+COUNT = 'count'  # kind of the rule that counts the packets a rate-limited TRACE rule matches
 
 
 def check_position(position):
@@ -60,7 +61,8 @@ class DesiredRule:
 
     def listed_as_asked(self, listed):
         """True when a listed rule carrying our tag is this rule as we insert it: the tag its only comment and, for
-        iptables, our own target in our own chain (the dry run's read-back and the check after the insert)."""
+        iptables, our own target (none for a count rule) in our own chain (the dry run's read-back and the check
+        after the insert)."""
         if self.native:
             return listed.verified
         return listed.verified and listed.jump == self.target_jump and listed.chain == self.chain
@@ -99,6 +101,13 @@ def build(kind, backends, match, target, placements, position):
                 continue
             for family in families(match.ip_version):
                 before = match.iptables_args(family) + target.pre_args
-                rules.append(DesiredRule(kind, backend, family, table, chain, hook, position,
-                                         (before, list(target.args))))
+                pair = [DesiredRule(kind, backend, family, table, chain, hook, position, (before, list(target.args)))]
+                if target.counted:
+                    # The same match without limit or target: its counter is every matching packet. It goes in
+                    # just above the TRACE rule (inserted after it at the same position, or appended before it), so
+                    # that it never shows in the traced packets' paths.
+                    count = DesiredRule(COUNT, backend, family, table, chain, hook, position,
+                                        (match.iptables_args(family), []))
+                    pair = [count] + pair if position == 'bottom' else pair + [count]
+                rules += pair
     return rules

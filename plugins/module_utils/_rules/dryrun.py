@@ -18,6 +18,7 @@ import sys
 
 from . import iptables_backend, nftables_backend
 from .backends import SAVE_TOOLS
+from .desired import COUNT
 from .errors import ParamError, RulesError
 from .iptables_parse import parse_rules
 from .kmsg import KmsgReader
@@ -87,7 +88,7 @@ def check(node, rules, extra_given):
     """Raise when the kernel rejects one of the rules; returns False when no dry run was possible."""
     try:
         _probe(node)
-        commands = [(rule, _command(node, rule)) for rule in rules]
+        commands = [(rule, _command(node, rule)) for rule in rules if rule.kind != COUNT]
     except Unavailable as exc:
         if extra_given:
             raise ParamError('match_extra', 'cannot be checked by the kernel before the change (%s); match_extra '

@@ -51,7 +51,7 @@ def trace_for(node, req, duration, check_mode=False, sleep=time.sleep):
         kernel.close()
     for backend, offset in offsets.items():
         lines[backend] = monitor.read_capture(monitor.capture_file(path, backend), offset)
-    kept = ('record_dir', 'ruleset_restored', 'monitors_died', 'monitors_restarted', 'monitors_truncated')
+    kept = ('record_dir', 'ruleset_restored', 'monitors_died', 'monitors_restarted', 'monitors_truncated', 'packets')
     result.update(dict((k, stopped[k]) for k in kept),
                   recorded=sorted(set(result['recorded'] + stopped['recorded'])))
     result.update(changed=True, removed=stopped['removed'], trace_lines=lines,

@@ -341,7 +341,7 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
             settle(node, run_ids(node, run_id), force=run_id == ALL_RUNS)
     if check_mode:
         removed['monitors'], removed['reapers'] = _live(node, run_id)
-    died, restarted = removed.pop('monitors_died'), removed.pop('monitors_restarted')
+    died, restarted, counts = removed.pop('monitors_died'), removed.pop('monitors_restarted'), removed.pop('counts')
     truncated = [m for m in removed['monitors'] + died if m.get('truncated')]
     warnings += ['removed a rule carrying a netdebug tag that was not as netdebug inserts them (%s %s %s %s: %s); '
                  'it was ours by its tag' % (r['backend'], r['family'], r['table'], r['chain'], r['rule'])
@@ -351,9 +351,24 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
               'rules': [], 'diff': {'before': _diff_text(removed['rules']), 'after': ''}}
     if kind == 'trace':
         result.update(_record_keys(node, run_id, record_rulesets, recorded), ruleset_restored=restored,
-                      monitors_died=died, monitors_restarted=restarted, monitors_truncated=truncated)
+                      monitors_died=died, monitors_restarted=restarted, monitors_truncated=truncated,
+                      packets=packets_summary(counts))
     return result, ([_died_warning(m) for m in died] + [_restarted_warning(m) for m in restarted]
                     + [_truncated_warning(m) for m in truncated] + warnings)
+
+
+def packets_summary(counts):
+    """What the rate limit held back, from packet_counts: each backend sees every matching packet, so the node's
+    figures are those of the backend that counted most (a mixed node counts the same packets twice)."""
+    if not counts:
+        return None
+    totals = {}
+    for item in counts:
+        total = totals.setdefault(item['backend'], [0, 0])
+        total[0] += item['matched']
+        total[1] += item['traced']
+    return {'matched': max(m for m, _t in totals.values()),
+            'untraced': max(max(0, m - t) for m, t in totals.values()), 'rules': counts}
 
 
 def _truncated_warning(full):

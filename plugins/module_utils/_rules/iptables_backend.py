@@ -61,15 +61,16 @@ class IptablesBackend:
         return self.runner.run(self._argv(table, args), check=check)
 
     # -- reading ----------------------------------------------------------------------------------
-    def list_chain(self, table, chain):
-        """Rules of one chain; ParamError('chain') when it does not exist."""
+    def list_chain(self, table, chain, counters=False):
+        """Rules of one chain (with counters: each rule's packets too); ParamError('chain') when it does not
+        exist."""
         if self.variant == 'legacy' and table not in self.present_tables():
             # Listing would instantiate the legacy table; not instantiated means empty built-ins, no user chains.
             if chain in BUILTIN_CHAINS.get(table, ()):
                 return []
             raise ParamError('chain', '%s has no chain %s: table %s is not even in use in this network namespace'
                              % (self.name, chain, table))
-        result = self._run(table, ['-S', chain], check=False)
+        result = self._run(table, (['-v'] if counters else []) + ['-S', chain], check=False)
         if result.rc != 0:
             if not self.chain_exists(table, chain):
                 raise ParamError('chain', '%s has no chain %s in table %s (variant %s): create it first or pick an '

@@ -16,19 +16,21 @@ from .tag import first_tag
 class ListedRule:
     """One ``-A`` line: chain, argv tokens after the chain, the line as printed, its position (1-based)."""
 
-    def __init__(self, chain, args, line, position):
+    def __init__(self, chain, args, line, position, packets=None):
         self.chain = chain
         self.args = args
         self.line = line
         self.position = position
+        self.packets = packets  # from a -v listing (-c packets bytes), else None
         self.comments = _option_values(args, '--comment')
         self.tag = first_tag(self.comments)
 
     @property
     def verified(self):
-        """True when the rule is exactly as we insert them: our tag its only comment and one jump."""
+        """True when the rule is exactly as we insert them: our tag its only comment and one jump (none for the
+        rule that counts a rate-limited TRACE rule's packets)."""
         jumps = [t for t in self.args if t in ('-j', '-g')]
-        return self.tag is not None and len(self.comments) == 1 and len(jumps) == 1 and '-g' not in jumps
+        return self.tag is not None and len(self.comments) == 1 and len(jumps) <= 1 and '-g' not in jumps
 
     @property
     def jump(self):
@@ -62,8 +64,17 @@ def parse_rules(text):
             raise RulesError('cannot parse iptables -S line %r: no chain' % line)
         chain = tokens[1]
         counts[chain] = counts.get(chain, 0) + 1
-        rules.append(ListedRule(chain, tokens[2:], line, counts[chain]))
+        args, packets = _without_counters(tokens[2:])
+        rules.append(ListedRule(chain, args, line, counts[chain], packets))
     return rules
+
+
+def _without_counters(tokens):
+    """(tokens without '-c packets bytes', packets or None): a -v listing prints them before the target."""
+    for i, token in enumerate(tokens[:-2]):
+        if token == '-c' and tokens[i + 1].isdigit() and tokens[i + 2].isdigit():
+            return tokens[:i] + tokens[i + 3:], int(tokens[i + 1])
+    return tokens, None
 
 
 def parse_chains(text):

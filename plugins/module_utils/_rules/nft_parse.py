@@ -14,6 +14,7 @@ _CHAIN_RE = re.compile(r'^chain\s+(\S+)\s*\{')
 _HANDLE_RE = re.compile(r'\s*#\s*handle\s+([0-9]+)\s*$')
 _COMMENT_RE = re.compile(r'\bcomment\s+"([^"]*)"')
 _ECHO_HANDLE_RE = re.compile(r'#\s*handle\s+([0-9]+)\s*$', re.M)
+_COUNTER_RE = re.compile(r'\bcounter packets ([0-9]+) bytes [0-9]+')
 
 
 class NftRule:
@@ -22,7 +23,9 @@ class NftRule:
     def __init__(self, chain, handle, text):
         self.chain = chain
         self.handle = handle
-        self.text = text
+        # The text without the counters' values (they change; the text names the rule), which are kept apart.
+        self.packets = [int(n) for n in _COUNTER_RE.findall(text)]
+        self.text = _COUNTER_RE.sub('counter', text)
         self.comments = _COMMENT_RE.findall(text)
         self.tag = first_tag(self.comments)
 

@@ -247,7 +247,44 @@ def find_recorded(node, ids, expired_before=None):
 
 
 def _removed(rules):
-    return {'rules': rules, 'monitors': [], 'reapers': [], 'tables': [], 'monitors_died': [], 'monitors_restarted': []}
+    return {'rules': rules, 'monitors': [], 'reapers': [], 'tables': [], 'monitors_died': [], 'monitors_restarted': [],
+            'counts': []}
+
+
+def packet_counts(node, ids):
+    """Packets each rate-limited TRACE rule of the runs matched and traced, read from the rules' counters before they
+    go: the count rule beside an iptables TRACE rule (desired.COUNT), the counters before and after an nftables
+    rule's limit. One entry per run, backend, family, table and chain."""
+    counts = []
+    for run_id in ids:
+        seen = set()
+        for rec in load_run(node.root, run_id)['rules']:
+            where = (rec['backend'], rec['family'], rec['table'], rec['chain'])
+            if rec.get('kind') != 'trace' or where in seen:
+                continue
+            seen.add(where)
+            try:
+                numbers = _counted(node, run_id, rec)
+            except RulesError:
+                numbers = None  # the chain is gone: nothing to count
+            if numbers:
+                counts.append(dict(zip(('run_id', 'backend', 'family', 'table', 'chain', 'matched', 'traced'),
+                                       (run_id,) + where + numbers)))
+    return counts
+
+
+def _counted(node, run_id, rec):
+    """(matched, traced) for one chain's rules of the run, or None when it has no counted rule."""
+    if rec['backend'] == 'nftables':
+        nft = node.nftables()
+        rules = [r for r in nft.find_tagged(run_id) if r.chain == rec['chain']] if nft else []
+        pairs = [r.packets for r in rules if len(r.packets) == 2]
+        return (pairs[0][0], pairs[0][1]) if pairs else None
+    backend = node.iptables(rec['backend'], rec['family'])
+    listed = tagged(backend.list_chain(rec['table'], rec['chain'], counters=True), run_id) if backend else []
+    matched = [r.packets for r in listed if r.jump is None and r.packets is not None]
+    traced = [r.packets for r in listed if r.jump == 'TRACE' and r.packets is not None]
+    return (matched[0], traced[0]) if matched and traced else None
 
 
 def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
@@ -257,6 +294,7 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
     if check:
         found = find_rules(node, run_id, expired_before)
         return _removed([f.describe() for f in found])
+    counts = packet_counts(node, ids) if expired_before is None else []
     removed = []
     for finder in (lambda: find_recorded(node, ids, expired_before), lambda: find_rules(node, run_id, expired_before)):
         for item in finder():  # the full scan runs after the quick pass has removed what it found
@@ -266,6 +304,7 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
                 log(node.root, described['run_id'], 'removed %s %s %s: %s' % (
                     described['backend'], described['table'], described['chain'], described['rule']))
     result = _removed(removed)
+    result['counts'] = counts
     nft = node.nftables()
     if nft is not None and nft.drop_table_if_empty():
         result['tables'].append('inet table netdebug')

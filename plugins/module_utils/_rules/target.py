@@ -30,6 +30,7 @@ class Target:
         self.args = []
         self.nft = nft_words or []
         self.nft_pre = nft_pre or []
+        self.counted = False  # TRACE with a rate limit: the packets the limit holds back are counted
 
 
 def trace_target(limit=None, limit_burst=None):
@@ -37,6 +38,11 @@ def trace_target(limit=None, limit_burst=None):
     target = Target('trace', 'TRACE', nft_words=['meta', 'nftrace', 'set', '1'])
     target.args = ['-j', 'TRACE']
     _rate_limit(target, limit, limit_burst)
+    if limit is not None:
+        # nftables: one counter before the limit (every matching packet), one after it (the traced ones); iptables
+        # gets a count rule beside the TRACE rule instead (desired.build), as its counter follows every match.
+        target.nft_pre = ['counter'] + target.nft_pre + ['counter']
+        target.counted = True
     return target
 
 

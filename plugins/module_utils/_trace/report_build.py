@@ -89,6 +89,11 @@ def chain_label(step):
     return '%s %s' % (step['family'], where) if step.get('backend') == NFTABLES else where
 
 
+def untraced_text(host):
+    """The hosts table's 'untraced' cell: packets the rate limit let pass untraced, blank when not counted."""
+    return '' if host.get('untraced') is None else str(host['untraced'])
+
+
 def step_label(step):
     """'filter/app-deep rule 1', 'filter/INPUT policy', 'inet filter/input rule 3 (handle 7)': a native nftables
     table is named with its family, so that it does not read like the iptables table of the same name."""
@@ -280,7 +285,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
             count += 1
         hosts[name] = {
             'status': host.input.status, 'reason': host.input.reason, 'events': host.grouper.events,
-            'unparsed': host.grouper.unparsed, 'packets': count, 'verdicts': verdicts,
+            'unparsed': host.grouper.unparsed, 'packets': count, 'untraced': host.input.untraced, 'verdicts': verdicts,
             'trace_files': [os.path.relpath(p, incident_dir) for p in host.input.trace_files],
             'snapshots': host.snapshot.names, 'conntrack_entries': len(host.input.conntrack),
             'errors': host.input.errors, 'notes': host.notes, 'clock_offset': offset,

@@ -101,6 +101,9 @@ class HostInput:
         status = entry.get('status', 'ok')
         self.status = status if status in STATUSES else 'failed'
         self.reason = entry.get('reason')
+        # matching packets the TRACE rules' rate limit let pass untraced (None: not counted, as before this field)
+        untraced = entry.get('untraced_packets')
+        self.untraced = untraced if isinstance(untraced, int) and not isinstance(untraced, bool) else None
         self.errors = []
         if status not in STATUSES:
             self.errors.append('unknown status %r in the manifest' % (status,))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from html import escape
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import chain_label, packet_words, step_label
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import (
+    chain_label, packet_words, step_label, untraced_text)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_svg import render_path_svg, step_text
 
 MAX_PATHS_PER_HOST = 40
@@ -48,11 +49,11 @@ def _hosts_table(report):
         rows.append([
             '<a href="#host-%s">%s</a>' % (escape(name), escape(name)),
             '<span class="s-%s">%s</span>' % (escape(host['status']), escape(host['status'])),
-            escape(host['reason'] or ''), str(host['events']), str(host['packets']),
+            escape(host['reason'] or ''), str(host['events']), str(host['packets']), untraced_text(host),
             str(verdicts.get('accept', 0)), str(verdicts.get('drop', 0)), str(verdicts.get('reject', 0)),
             str(verdicts.get('unknown', 0)), '<br>'.join(escape(e) for e in host['errors']),
         ])
-    return _table(['host', 'status', 'reason', 'events', 'packets', 'accept', 'drop', 'reject', 'unknown',
+    return _table(['host', 'status', 'reason', 'events', 'packets', 'untraced', 'accept', 'drop', 'reject', 'unknown',
                    'errors'], rows)
 
 

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import chain_label, packet_words, step_label
+from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import (
+    chain_label, packet_words, step_label, untraced_text)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_svg import step_text
 
 MAX_PATHS_PER_HOST = 20
@@ -54,10 +55,11 @@ def render_md(report):
     rows = []
     for name, host in report['hosts'].items():
         v = host['verdicts']
-        rows.append([name, host['status'], host['reason'] or '', host['events'], host['packets'], v.get('accept', 0),
-                     v.get('drop', 0), v.get('reject', 0), v.get('unknown', 0), '; '.join(host['errors'])])
-    out += _table(['host', 'status', 'reason', 'events', 'packets', 'accept', 'drop', 'reject', 'unknown', 'errors'],
-                  rows)
+        rows.append([name, host['status'], host['reason'] or '', host['events'], host['packets'], untraced_text(host),
+                     v.get('accept', 0), v.get('drop', 0), v.get('reject', 0), v.get('unknown', 0),
+                     '; '.join(host['errors'])])
+    out += _table(['host', 'status', 'reason', 'events', 'packets', 'untraced', 'accept', 'drop', 'reject', 'unknown',
+                   'errors'], rows)
     for note in report.get('manifest_notes', []):
         out += ['', '> %s' % note]
     out += ['', '## Drops per node and rule', '']

@@ -91,3 +91,22 @@ def test_save_output_and_warning_lines(fixture_text):
 def test_unparsable_line():
     with pytest.raises(RulesError, match='cannot parse'):
         ip.parse_rules('-A PREROUTING -m comment --comment "unterminated\n')
+
+
+# -v -S prints '-c packets bytes' before the target (legacy and nf_tables variants alike, iptables 1.8.9)
+VERIFIED_CASES = [
+    ('-A PREROUTING -p icmp -m comment --comment "netdebug:run-1:1700000300" -c 50000 4200000', True, None, 50000),
+    ('-A PREROUTING -p icmp -m limit --limit 100/sec --limit-burst 200 -m comment --comment '
+     '"netdebug:run-1:1700000300" -c 3200 268800 -j TRACE', True, 'TRACE', 3200),
+    ('-A PREROUTING -p icmp -m comment --comment "netdebug:run-1:1700000300" -j TRACE', True, 'TRACE', None),
+    ('-A PREROUTING -p icmp -m comment --comment "netdebug:run-1:1700000300" -g x', False, 'x', None),
+    ('-A PREROUTING -p icmp -m comment --comment "netdebug:run-1:1700000300" -j TRACE -j ACCEPT', False, 'TRACE',
+     None),
+]
+
+
+@pytest.mark.parametrize('line, verified, jump, packets', VERIFIED_CASES)
+def test_counters_and_at_most_one_jump(line, verified, jump, packets):
+    rule = ip.parse_rules(line)[0]
+    assert (rule.verified, rule.jump, rule.packets) == (verified, jump, packets)
+    assert '-c' not in rule.args  # the counters are not part of the rule's spec (-C, -D)

@@ -39,3 +39,17 @@ def test_table_json_summary(fixture_text):
 def test_bad_json():
     with pytest.raises(RulesError, match='JSON'):
         nft_parse.parse_table_json('{')
+
+
+def test_counters_are_kept_apart_from_the_text():
+    """nft 1.0.6 lists a rate-limited trace rule's two counters with their values; the text names the rule without
+    them, so that it stays the same while packets come."""
+    text = ('table inet netdebug { # handle 7\n\tchain raw-prerouting { # handle 1\n'
+            '\t\ttype filter hook prerouting priority raw - 1; policy accept;\n'
+            '\t\tip protocol icmp counter packets 50000 bytes 4200000 limit rate 100/second burst 200 packets '
+            'counter packets 3200 bytes 268800 meta nftrace set 1 comment "netdebug:run-1:1700000300" # handle 4\n'
+            '\t}\n}\n')
+    rule = nft_parse.parse_table_text(text)[0]
+    assert rule.packets == [50000, 3200] and rule.verified
+    assert rule.text == ('ip protocol icmp counter limit rate 100/second burst 200 packets counter meta nftrace set 1 '
+                         'comment "netdebug:run-1:1700000300"')

@@ -27,6 +27,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors i
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import restore_line
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import build_match
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import make_tag
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.target import trace_target
 
 NOW = 1700000000
@@ -43,6 +44,7 @@ class LegacyNode:
     def __init__(self, failing=()):
         self.chains = {('ipv4', 'raw', 'PREROUTING'): [list(FOREIGN)], ('ipv4', 'raw', 'OUTPUT'): []}
         self.failing = set(failing)
+        self.packets = {}  # restore line of a rule -> its packet counter (-v -S prints it as iptables does)
 
     def save(self, family):
         tables = sorted(set(t for f, t, _c in self.chains if f == family))
@@ -67,11 +69,13 @@ class LegacyNode:
             assert argv[1:] == ['-a', 'list', 'ruleset'], argv
             return 0, NFT_TEXT, ''
         assert argv[1:4] == ['-w', '10', '-t'], argv
+        verbose = argv[5] == '-v'
+        argv = argv[:5] + argv[6:] if verbose else argv
         table, op, chain, args = argv[4], argv[5], (argv[6:7] or [None])[0], argv[7:]
         if op == '-S':
             chains = [c for f, t, c in sorted(self.chains) if (f, t) == (family, table) and chain in (None, c)]
             return 0, ''.join(['-P %s ACCEPT\n' % c for c in chains] + [
-                restore_line(['-A', c] + r) + '\n' for c in chains for r in self.chains[(family, table, c)]]), ''
+                self.listed(c, r, verbose) + '\n' for c in chains for r in self.chains[(family, table, c)]]), ''
         rules = self.chains.setdefault((family, table, chain), [])
         if op == '-I':
             rules.insert(int(args[0]) - 1, args[1:])
@@ -81,6 +85,13 @@ class LegacyNode:
         if op == '-D':
             rules.remove(args)
         return 0, '', ''
+
+    def listed(self, chain, rule, verbose):
+        line = restore_line(['-A', chain] + rule)
+        if not verbose:
+            return line
+        jump = rule.index('-j') if '-j' in rule else len(rule)  # iptables prints the counters before the target
+        return restore_line(['-A', chain] + rule[:jump] + ['-c', str(self.packets.get(line, 0)), '0'] + rule[jump:])
 
 
 class FakeModule:
@@ -305,6 +316,36 @@ def test_monitor_that_reached_its_cap_is_reported_and_its_file_cut_to_whole_line
     assert len(warnings) == (1 if running else 2)  # one that ended early is reported as died as well
     with open(capture) as handle:
         assert handle.read() == line * (65536 // len(line))
+
+
+def test_rate_limited_trace_counts_what_its_limit_held_back(patched, tmp_path):
+    """A count rule goes in above the rate-limited TRACE rule; at the stop both counters are read before the
+    rules go, and the result says how many matching packets were not traced."""
+    fake = LegacyNode()
+    node = make_node(tmp_path, fake)
+    req = request(record_rulesets=False)._replace(target=trace_target('100/second', 200))
+    result, _warnings = present(node, req)
+    tag = make_tag('run-1', NOW + 300)
+    count = ['-p', 'icmp', '-m', 'comment', '--comment', tag]
+    trace = ['-p', 'icmp', '-m', 'limit', '--limit', '100/second', '--limit-burst', '200', '-m', 'comment',
+             '--comment', tag, '-j', 'TRACE']
+    assert fake.chains[('ipv4', 'raw', 'PREROUTING')] == [count, trace, FOREIGN]
+    assert [r['rule'] for r in result['rules']] == [restore_line(['-A', 'PREROUTING'] + r) for r in (trace, count)]
+    fake.packets = {restore_line(['-A', 'PREROUTING'] + count): 50000, restore_line(['-A', 'PREROUTING'] + trace): 3200}
+    gone, warnings = absent(node, 'run-1')
+    assert gone['packets'] == {'matched': 50000, 'untraced': 46800, 'rules': [
+        {'run_id': 'run-1', 'backend': 'legacy', 'family': 'ipv4', 'table': 'raw', 'chain': 'PREROUTING',
+         'matched': 50000, 'traced': 3200}]}
+    assert len(gone['removed']['rules']) == 2 and all(r['verified'] for r in gone['removed']['rules'])
+    assert warnings == [] and fake.chains[('ipv4', 'raw', 'PREROUTING')] == [FOREIGN]
+
+
+def test_unlimited_trace_has_no_count_rule_and_no_packet_counts(patched, tmp_path):
+    fake = LegacyNode()
+    node = make_node(tmp_path, fake)
+    present(node, request(record_rulesets=False))
+    assert len(fake.chains[('ipv4', 'raw', 'PREROUTING')]) == 2
+    assert absent(node, 'run-1')[0]['packets'] is None
 
 
 RESTARTED = ('netlink error: No buffer space available\n'  # from the monitor before this one (offset)

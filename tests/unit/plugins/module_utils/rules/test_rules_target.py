@@ -18,8 +18,14 @@ def test_trace():
 def test_trace_rate_limited():
     trace = target.trace_target('100/sec', 200)
     assert trace.pre_args + trace.args == ['-m', 'limit', '--limit', '100/second', '--limit-burst', '200', '-j', 'TRACE']
-    assert trace.nft_pre + trace.nft == ['limit', 'rate', '100/second', 'burst', '200', 'packets',
-                                         'meta', 'nftrace', 'set', '1']
+    assert trace.nft_pre + trace.nft == ['counter', 'limit', 'rate', '100/second', 'burst', '200', 'packets',
+                                         'counter', 'meta', 'nftrace', 'set', '1']
+    assert trace.counted
+
+
+def test_unlimited_trace_counts_nothing():
+    trace = target.trace_target()
+    assert (trace.pre_args, trace.nft_pre, trace.counted) == ([], [], False)
 
 
 @pytest.mark.parametrize('limit, burst, param', [('0/second', 5, 'limit'), ('fast', 5, 'limit'), ('5/s', 0, 'limit_burst')])

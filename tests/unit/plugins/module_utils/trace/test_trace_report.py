@@ -131,6 +131,24 @@ def test_unreachable_and_unsafe_hosts(bundle):
     assert '| node3 | unreachable | ssh: connect to host node3 port 22: timeout |' in md
 
 
+@pytest.mark.parametrize('given, shown', [(46800, 46800), (0, 0), (None, None), ('46800', None), (True, None)])
+def test_untraced_packets_of_the_manifest_are_in_the_hosts_tables(bundle, given, shown):
+    """The manifest entry's untraced_packets (the TRACE rules' counters at the stop) in report.json and both
+    tables; a value that is not a count is left out rather than shown."""
+    incident = bundle('legacy')
+    manifest = json.loads((incident / 'manifest.json').read_text())
+    manifest['hosts']['node2']['untraced_packets'] = given
+    (incident / 'manifest.json').write_text(json.dumps(manifest))
+    _run(incident)
+    hosts = json.loads((incident / 'report.json').read_text())['hosts']
+    assert hosts['node2']['untraced'] == shown and hosts['node1']['untraced'] is None
+    cell = '' if shown is None else str(shown)
+    md = (incident / 'report.md').read_text()
+    assert '| node2 | ok |  | %d | 12 | %s | ' % (hosts['node2']['events'], cell) in md
+    html = (incident / 'report.html').read_text()
+    assert '<th>untraced</th>' in html and '<td>12</td><td>%s</td>' % cell in html
+
+
 def test_sliced_manifests_are_merged(bundle):
     """Job slices write manifest.<part>.json; the report holds every slice's hosts."""
     incident = bundle('nftables')
