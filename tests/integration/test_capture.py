@@ -261,27 +261,55 @@ def test_cleanup_removes_every_run(app_guard, lab_ansible):
     assert again.rc == 0 and again.by_host('Report what was removed')['node2']['msg']['rules'] == []
 
 
-def kill_mid_window(lab, ansible, extra_vars, traced):
-    """Start the capture as its own process tree, wait until every node traces, check traced() (truthy), then
-    SIGKILL the whole controller at once; returns when the window started."""
+def capture_argv(ansible, extra_vars):
     extra_vars = dict({'netdebug_conntrack': False, 'netdebug_match': MATCH}, **extra_vars)
-    argv = ['ansible-playbook', '-i', ansible.inventory, 'netdebug.netfilter.capture', '-e', json.dumps(extra_vars)]
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_PATH), ANSIBLE_HOST_KEY_CHECKING='False')
+    return ['ansible-playbook', '-i', ansible.inventory, 'netdebug.netfilter.capture', '-e', json.dumps(extra_vars)]
+
+
+CAPTURE_ENV = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_PATH), ANSIBLE_HOST_KEY_CHECKING='False',
+                   ANSIBLE_NOCOLOR='1')
+
+
+def read_log(path):
+    with open(path, encoding='utf-8', errors='replace') as fh:
+        return fh.read()
+
+
+def interrupt(lab, ansible, extra_vars, ready, stop):
+    """Start the capture as its own process tree, wait until ready(its output so far) is truthy, then stop(proc);
+    returns (rc, the controller's output, when ready() held)."""
     incident = extra_vars['netdebug_incident_id']
     log = os.path.join(extra_vars['netdebug_bundle_dir'], 'controller-%s.log' % incident)
-    with open(log, 'wb') as out, subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                                  start_new_session=True) as proc:
+    with open(log, 'wb') as out, subprocess.Popen(capture_argv(ansible, extra_vars), env=CAPTURE_ENV, stdout=out,
+                                                  stderr=subprocess.STDOUT, start_new_session=True) as proc:
         try:
             try:
-                wait_for(lambda: all(trace_running(lab, n, incident) for n in NODES), 180, 'the trace on every node')
+                wait_for(lambda: ready(read_log(log)), 180, 'the moment to interrupt')
             except AssertionError as exc:
                 with open(log, encoding='utf-8', errors='replace') as fh:
                     raise AssertionError('%s; the controller said: %s' % (exc, fh.read()[-3000:])) from None
             started = time.time()
-            assert traced()
         finally:
-            killed = kill_tree(proc.pid)
-            proc.wait()
+            stop(proc)
+        rc = proc.wait(120)
+    with open(log, encoding='utf-8', errors='replace') as fh:
+        return rc, fh.read(), started
+
+
+def kill_mid_window(lab, ansible, extra_vars, traced):
+    """Start the capture, wait until every node traces, check traced() (truthy), then SIGKILL the whole controller
+    at once; returns when the window started."""
+    incident = extra_vars['netdebug_incident_id']
+    killed = []
+
+    def every_node_traces(_output):
+        if all(trace_running(lab, n, incident) for n in NODES):
+            assert traced()
+            return True
+        return False
+
+    _rc, _output, started = interrupt(lab, ansible, extra_vars, every_node_traces,
+                                      lambda proc: killed.extend(kill_tree(proc.pid)))
     time.sleep(1)
     assert [pid for pid in killed if _alive(pid)] == [], 'controller processes survived SIGKILL'
     return started
@@ -298,6 +326,105 @@ def test_controller_killed_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path):
         wait_for(lambda node=node: leftovers(app_guard, node)[0] == [], 30, 'no monitor or reaper on %s' % node)
         # the reaper took the uncollected run's files and then the whole state directory
         wait_for(lambda node=node: state_left(app_guard, node) == [], 10, 'no state left on %s' % node)
+
+
+CLEANUP_HINT = 'remove everything now with: ansible-playbook netdebug.netfilter.cleanup'
+
+
+@pytest.mark.parametrize('sig, point', [(signal.SIGINT, 'window'), (signal.SIGTERM, 'window'), (signal.SIGINT, 'start')])
+def test_interrupted_capture_says_how_to_clean_up_and_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path,
+                                                                         sig, point):
+    """Issue 15's interrupt rows: SIGINT (Ctrl-C in a terminal, a cancelled CI job) or SIGTERM to the controller's
+    whole process group, mid-window or while the trace starts (the first node has its run, not every node yet).
+    Ansible ends at once with a failure status; the output says how to clean up now (printed before the window,
+    so an interrupt at the start may come before it: the hint is then not promised), and without the cleanup
+    every node is as before by the end of the window plus netdebug_ttl_margin."""
+    before = snapshots(lab_ansible)
+    incident = 'int-%s-%s' % (sig.name.lower(), point)
+    extra = {'netdebug_incident_id': incident, 'netdebug_duration': 20, 'netdebug_ttl_margin': 10,
+             'netdebug_bundle_dir': str(tmp_path)}
+
+    def ready(output):
+        if point == 'window':
+            return 'Pausing for' in output  # the hint is printed, the window runs
+        return any(trace_running(app_guard, n, incident) for n in NODES)
+
+    rc, output, started = interrupt(app_guard, lab_ansible, extra, ready, lambda proc: os.killpg(proc.pid, sig))
+    ended = time.time()
+    assert rc != 0 and ended - started < 30, (rc, output[-2000:])
+    if point == 'window':
+        assert CLEANUP_HINT in ' '.join(output.split()), output[-3000:]
+    assert not (tmp_path / incident / 'manifest.json').exists()  # nothing was collected
+    # The run's ttl (20 + 10 s) counts from each node's trace start, which came before `started`.
+    try:
+        wait_for(lambda: snapshots(lab_ansible) == before, 30 + 15 - (time.time() - started), 'the ttl clean-up')
+    except AssertionError:
+        after = snapshots(lab_ansible)
+        changed = {n: (before[n], after[n]) for n in NODES if before[n] != after[n]}
+        raise AssertionError('not as before by the ttl: %r' % changed) from None
+    for node in NODES:
+        try:
+            wait_for(lambda node=node: leftovers(app_guard, node)[0] == [] and state_left(app_guard, node) == [], 15,
+                     'nothing of the run left')
+        except AssertionError:
+            runs = node_run(app_guard, node, ['sh', '-c', 'cat /run/netdebug/runs/*/run.json /run/netdebug/runs/*/*.log '
+                                                          '2>/dev/null || true'])
+            raise AssertionError('left on %s: %r %r; %s' % (node, leftovers(app_guard, node),
+                                                            state_left(app_guard, node)[-12:], runs)) from None
+
+
+def test_ending_the_window_early_keeps_every_nodes_data(app_guard, lab_ansible, tmp_path):
+    """The documented early end: Ctrl-C, then C at the window's prompt (a terminal: a pty here). The capture
+    stops at once and goes on as after a full window: every node is stopped, collected and ok, the drop is
+    found, and nothing is left on the nodes."""
+    import pty  # pylint: disable=import-outside-toplevel
+    before = snapshots(lab_ansible)
+    incident = 'early-1'
+    argv = capture_argv(lab_ansible, {'netdebug_incident_id': incident, 'netdebug_duration': 300,
+                                      'netdebug_bundle_dir': str(tmp_path)})
+    pid, master = pty.fork()
+    if pid == 0:  # the child: ansible-playbook on the pty, as a user at a terminal runs it
+        os.execvpe(argv[0], argv, CAPTURE_ENV)
+    output = b''
+    began = time.time()
+
+    def read_some(seconds):
+        nonlocal output
+        import select  # pylint: disable=import-outside-toplevel
+        readable, _w, _x = select.select([master], [], [], seconds)
+        if readable:
+            try:
+                output += os.read(master, 65536)
+            except OSError:  # the child ended
+                return False
+        return True
+
+    try:
+        while b'Pausing for' not in output and time.time() - began < 180:
+            if not read_some(1):
+                break
+        assert b'Pausing for' in output, output.decode('utf-8', 'replace')[-3000:]
+        app_guard.exec('node1', ['ping', '-c', '3', '-i', '0.5', '-W', '1', '198.18.0.2'], timeout=30)
+        paused = time.time()
+        os.write(master, b'\x03')
+        time.sleep(1)
+        os.write(master, b'c')
+        while read_some(1):
+            pass
+        _pid, status = os.waitpid(pid, 0)
+    finally:
+        os.close(master)
+    text = output.decode('utf-8', 'replace')
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, text[-3000:]
+    assert time.time() - paused < 120, text[-3000:]  # far from the 300 s window
+    manifest = load_json(tmp_path / incident / 'manifest.json')
+    assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
+    report = load_json(tmp_path / incident / 'report.json')
+    assert any(p['host'] == 'node2' and p['verdict'] == 'drop' and p['verdict_rule']['chain'] == 'app-guard'
+               for p in report['packets']), report['packets'][:3]
+    assert snapshots(lab_ansible) == before
+    for node in NODES:
+        assert leftovers(app_guard, node)[0] == [] and state_left(app_guard, node) == [], node
 
 
 @pytest.mark.parametrize('pyroute2', [True, False], ids=['pyroute2', 'no-pyroute2'])

@@ -3,10 +3,10 @@
 """present / absent for both modules.
 
 Order of a present call: validate everything (parameters, chains, positions, loggers, the kernel dry run)
-before any change; then under the node lock: install the reaper program, start the trace monitor (before the
-rule, so the first packet is seen), schedule the reaper (before the rule, so a controller that dies right
-after the insert still leaves a node that cleans up), insert each rule and check it is there. A failure
-half-way removes what this call added.
+before any change; then under the node lock: install the reaper program, schedule the reaper (before anything
+else of the run, so that a module killed at any later point still leaves a node that cleans up at the expiry),
+record the rulesets before, start the trace monitor (before the rule, so the first packet is seen), insert each
+rule and check it is there. A failure half-way removes what this call added.
 """
 
 from __future__ import annotations
@@ -283,8 +283,6 @@ def present(node, req, check_mode=False):
                 result.update(_record_keys(node, req.run_id, req.record, recorded))
             return result, warnings
         run = _fresh(node, run)
-        # The snapshot before comes first: it must not see anything of this call.
-        recorded = record.record_before(node, req.run_id) if req.record else []
         program = install.install(node.root)
         run['tools'] = node.tools
         run['lock_wait'] = node.lock_wait
@@ -292,10 +290,14 @@ def present(node, req, check_mode=False):
         save_run(node.root, run)
         added, monitors, reapers = [], [], []
         try:
+            # The reaper first: a module killed at any later point (its controller interrupted) leaves a node that
+            # still removes the run's rules, monitors and files at the expiry.
+            reapers = _ensure_reaper(node, run, program, expires_at)
+            # The snapshot before comes before any change to the ruleset: it must not see anything of this call.
+            recorded = record.record_before(node, req.run_id) if req.record else []
             if req.kind == 'trace':
                 monitors = _ensure_monitors(node, run, [b for b in backends if b in MONITOR_BACKENDS], expires_at,
                                             req.capture_max_bytes)
-            reapers = _ensure_reaper(node, run, program, expires_at)
             for rule in to_add:
                 rec = _insert(node, rule, tag, expires_at)
                 added.append(rec)

@@ -340,6 +340,19 @@ def test_rate_limited_trace_counts_what_its_limit_held_back(patched, tmp_path):
     assert warnings == [] and fake.chains[('ipv4', 'raw', 'PREROUTING')] == [FOREIGN]
 
 
+def test_a_module_killed_after_its_first_change_leaves_a_scheduled_reaper(patched, monkeypatch, tmp_path):
+    """The controller interrupted mid-start (its module killed: no rollback runs): the reaper was scheduled before
+    the first file of the run or change of the node, so the node still cleans up at the expiry."""
+    def killed(node, run_id):
+        raise KeyboardInterrupt  # like the signal that ends the module while it records the rulesets
+
+    monkeypatch.setattr(record, 'record_before', killed)
+    with pytest.raises(KeyboardInterrupt):
+        present(make_node(tmp_path, LegacyNode()), request())
+    run = state.load_run(str(tmp_path / 'state'), 'run-1')
+    assert [r['expires_at'] for r in run['reapers']] == [NOW + 300] and run['rules'] == []
+
+
 def test_unlimited_trace_has_no_count_rule_and_no_packet_counts(patched, tmp_path):
     fake = LegacyNode()
     node = make_node(tmp_path, fake)
