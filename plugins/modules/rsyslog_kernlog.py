@@ -165,6 +165,19 @@ dropin:
   description: The drop-in's content (null with O(state=absent)).
   returned: always
   type: str
+created:
+  description: Whether the drop-in did not exist before this call (it was, or in check mode would be, created).
+  returned: when state is present
+  type: bool
+  sample: true
+log_existed:
+  description:
+    - Whether the log file (O(path)) existed before this call. rsyslog creates it when it first writes to it, so a
+      caller that created the drop-in and then removes it can remove the log file too with O(remove_log) when
+      this was false (the capture playbook does; C(netdebug_kernlog_keep) keeps both).
+  returned: when state is present
+  type: bool
+  sample: false
 kernel_input:
   description:
     - How kernel messages reach rsyslog on this node. V(imklog) reads C(/proc/kmsg), V(imjournal) the systemd

@@ -177,6 +177,7 @@ def test_rsyslog_kernlog_four_steps_and_absent_is_byte_identical(node, ansible):
     steps = _four_steps(ansible, KERNLOG, args)
     assert steps[0]['kernel_input'] == 'imklog' and steps[0]['rate_limit']['enabled'] is False
     assert steps[1]['validated'] is True
+    assert [step['created'] for step in steps] == [True, True, False, False]  # what was there before each call
     assert (steps[1]['owner'], steps[1]['group'], steps[1]['mode']) == ('root', 'adm', '0640')
     assert node.sh('cat /etc/rsyslog.d/30-netdebug-kernlog.conf') == steps[1]['dropin']
     assert node.sh('stat -c "%a %U:%G" /etc/rsyslog.d/30-netdebug-kernlog.conf /etc/logrotate.d/netdebug-kernlog') \
@@ -350,6 +351,53 @@ def test_roles_prepare_probe_and_restart_only_on_change(node, ansible, tmp_path)
         assert cleanup.rc == 0, cleanup
     assert node.config() == before
     assert node.modules() & set(NF_MODULES) == modules_before  # the probe's iptables-nft modules are not ours
+
+
+DROPIN = '/etc/rsyslog.d/30-netdebug-kernlog.conf'
+
+
+def _capture(ansible, tmp_path, incident, **extra):
+    """The capture playbook on node1 with legacy TRACE (so its lines go through rsyslog), no traffic needed."""
+    extra_vars = dict({'netdebug_incident_id': incident, 'netdebug_duration': 3, 'netdebug_backend': 'legacy',
+                       'netdebug_match': {'protocol': 'udp', 'destination_port': '9'}, 'netdebug_conntrack': False,
+                       'netdebug_bundle_dir': str(tmp_path)}, **extra)
+    result = ansible.playbook('netdebug.netfilter.capture', extra_vars=extra_vars)
+    assert result.rc == 0, result
+    with open(os.path.join(str(tmp_path), incident, 'manifest.json')) as handle:
+        entry = json.load(handle)['hosts'][NODE]
+    assert entry['status'] == 'ok' and 'trace/kernel.log' in {f['path'] for f in entry['files']}, (
+        entry['reason'], entry['warnings'])
+    return result
+
+
+def _exists(node, path):
+    return node.sh('test -e %s && echo yes || echo no' % path).strip() == 'yes'
+
+
+def test_capture_removes_the_dropin_it_installed_unless_kept(node, ansible, tmp_path):
+    """Issue 15 footprint: a capture that installs the rsyslog drop-in removes it, its logrotate file and the log
+    file rsyslog created for it once the window's lines are collected; netdebug_kernlog_keep keeps them, a later
+    capture leaves a drop-in it found alone, and cleanup removes it."""
+    node.sh('rm -f /var/log/firewall')  # made by the tests above: this one starts from a node without it
+    # A legacy table, once the kernel made it, cannot be taken away (issue 15, open): the raw table is made first,
+    # so that the captures' ruleset check sees the node as it was.
+    node.sh('iptables-legacy -w -t raw -S >/dev/null')
+    before = node.config()
+    assert not _exists(node, DROPIN)
+    first = _capture(ansible, tmp_path, 'vmdrop-1')
+    assert ('Remove the netfilter drop-in and its logrotate file', 'ok') in _tasks(first)  # it ran (changed shows as ok)
+    assert node.config() == before and not _exists(node, '/var/log/firewall')
+
+    _capture(ansible, tmp_path, 'vmdrop-2', netdebug_kernlog_keep=True)
+    assert _exists(node, DROPIN) and _exists(node, '/etc/logrotate.d/netdebug-kernlog')
+    kept = node.config()
+    third = _capture(ansible, tmp_path, 'vmdrop-3')  # finds the drop-in: not this capture's to remove
+    assert 'Remove the netfilter drop-in and its logrotate file' not in [t for t, _s in _tasks(third)]
+    assert node.config() == kept
+
+    cleanup = ansible.playbook('netdebug.netfilter.cleanup')
+    assert cleanup.rc == 0, cleanup
+    assert node.config() == before
 
 
 def test_failed_probe_fails_the_role_and_removes_its_rule(node, ansible, tmp_path):

@@ -124,6 +124,9 @@ class KernlogManager:
         wanted = render.render_dropin(spec)
         current = files.read_text(params['conf_path'])
         files.ensure_ours('conf_path', params['conf_path'], current)
+        # What was there before this call, so that a caller can put back exactly that (the capture removes a drop-in
+        # it created, and the log file too when rsyslog created it for that drop-in).
+        result.update(created=current is None, log_existed=os.path.exists(params['path']))
         rotate_wanted = render.render_logrotate(spec) if params['logrotate'] else None
         if rotate_wanted and not self.runner.find('logrotate'):
             self.module.warn('logrotate is not installed on this node: %s is written, but nothing enforces its size '
