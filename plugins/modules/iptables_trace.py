@@ -360,31 +360,12 @@ monitors_truncated:
   description:
     - Trace monitors of the run whose capture file reached its cap (O(capture_max_bytes)); trace lines after that
       moment are missing from it. A warning says so too.
+    - Each entry has the keys of an entry of RV(removed.monitors) (C(run_id), C(backend), C(pid), C(capture_file),
+      C(bytes) after the cut to whole lines, C(max_bytes), C(truncated), and C(cpu_seconds) when the monitor was
+      still running at the stop).
   returned: when state is absent or duration is set
   type: list
   elements: dict
-  contains:
-    run_id:
-      description: The monitor's run.
-      type: str
-    backend:
-      description: C(nft) or C(nftables).
-      type: str
-    pid:
-      description: Its process id.
-      type: int
-    capture_file:
-      description: Its capture file, cut back to its last whole line.
-      type: str
-    bytes:
-      description: The file's size after the cut.
-      type: int
-    max_bytes:
-      description: The cap it had.
-      type: int
-    truncated:
-      description: Always true here.
-      type: bool
   sample:
     - run_id: incident-42
       backend: nftables

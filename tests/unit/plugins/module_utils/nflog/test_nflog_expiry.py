@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -284,6 +285,17 @@ def test_unit_name_is_per_run_namespace_and_expiry():
     assert expiry.unit_name('inc-1', 4026531840, AT) == 'netdebug-nflog-inc-1-4026531840-%d' % AT
 
 
+def _execed(proc, word, timeout=5.0):
+    """Wait until proc's command line holds word: right after the fork, /proc shows the parent's until exec."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open('/proc/%d/cmdline' % proc.pid, 'rb') as handle:
+            if word.encode() in handle.read():
+                return
+        time.sleep(0.01)
+    raise AssertionError('pid %d never ran %s' % (proc.pid, word))
+
+
 def test_cleanup_of_every_run_stops_stray_reapers_of_this_namespace_only(tmp_path):
     """A waiting reaper process that no record names (its record was deleted by hand) is stopped by run_id '*'."""
     launcher = str(tmp_path / 'lib' / 'abc' / expiry.LAUNCHER)
@@ -291,6 +303,8 @@ def test_cleanup_of_every_run_stops_stray_reapers_of_this_namespace_only(tmp_pat
     mine = subprocess.Popen([sys.executable, '-c', sleeper, launcher, '--netns', '7', '--detached'])
     other = subprocess.Popen([sys.executable, '-c', sleeper, launcher, '--netns', '8', '--detached'])
     try:
+        for proc in (mine, other):
+            _execed(proc, launcher)
         exp = expiry.Expiry(NoTools())
         assert [r['pid'] for r in exp.strays(str(tmp_path), 7, check=True)] == [mine.pid]
         assert mine.poll() is None
