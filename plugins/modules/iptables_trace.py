@@ -69,7 +69,8 @@ options:
       - Each traced packet gives one line per rule it crosses, so the rate bounds the kernel log or capture file.
       - The packets the rate holds back are counted, and the stop returns them in RV(packets). For that the
         iptables backends get a second rule beside each TRACE rule, with the same match and tag but neither limit
-        nor target (it only counts, and sits just above the TRACE rule, so no traced packet's path shows it); the
+        nor target (it only counts, and sits just above the TRACE rule, so that only a packet already traced by
+        another backend or hook shows it in its path; see docs/rules.md); the
         nftables backend puts a C(counter) before and after the rule's C(limit).
       - Ignored with O(unlimited=true).
     type: str

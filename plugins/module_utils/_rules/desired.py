@@ -105,7 +105,7 @@ def build(kind, backends, match, target, placements, position):
                 if target.counted:
                     # The same match without limit or target: its counter is every matching packet. It goes in
                     # just above the TRACE rule (inserted after it at the same position, or appended before it), so
-                    # that it never shows in the traced packets' paths.
+                    # that a packet this rule traces does not show it in its path.
                     count = DesiredRule(COUNT, backend, family, table, chain, hook, position,
                                         (match.iptables_args(family), []))
                     pair = [count] + pair if position == 'bottom' else pair + [count]

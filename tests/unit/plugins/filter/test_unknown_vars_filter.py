@@ -26,6 +26,9 @@ def test_known_variables_come_from_every_role_spec():
     (['netdebug_duration', 'netdebug_match', 'netdebug_hosts', 'netdebug_trace', 'ansible_host'], []),
     # set_stats keys of an earlier capture in an AWX workflow arrive as extra variables
     (['netdebug_dropped', 'netdebug_summary', 'netdebug_verdicts', 'netdebug_bundle_path'], []),
+    # facts of the kernlog role when prepare (or a capture) ran earlier in the same command
+    (['netdebug_kernlog_created', 'netdebug_kernlog_log_created', 'netdebug_kernlog_keep'], []),
+    (['netdebug_capture_max_bytes', 'netdebug_kernlog_remove_log'], []),
     (['netdebug_duraton'], ['netdebug_duraton: unknown; did you mean netdebug_duration?']),
     (['netdebug_incident'], ['netdebug_incident: unknown; did you mean netdebug_incident_id?']),
     (['netdebug_zzz'], ['netdebug_zzz: unknown; see docs/capture.md for the variables']),
