@@ -60,6 +60,60 @@ def state_left(lab, node):
     return node_run(lab, node, ['sh', '-c', 'find /run/netdebug 2>/dev/null || true']).split()
 
 
+def loggers(lab, node):
+    """The node's IPv4 and IPv6 logger bindings (per network namespace)."""
+    return tuple(node_run(lab, node, ['cat', '/proc/sys/net/netfilter/nf_log/%d' % family]).strip()
+                 for family in (2, 10))
+
+
+def nf_log_records(lab, node):
+    return node_run(lab, node, ['sh', '-c', 'cd /run/netdebug/nf_log 2>/dev/null && ls -- *.json || true']).split()
+
+
+def node_settings(lab):
+    """What a run may change on a node besides its rulesets and processes: each node's logger bindings and nf_log
+    records, the host-wide nf_log_all_netns, and the rsyslog and logrotate files (the netns nodes share /etc)."""
+    files = node_run(lab, 'node1', ['sh', '-c', 'cd /etc && find rsyslog.d logrotate.d -type f -exec sha256sum {} + '
+                                                '2>/dev/null | sort; true'])
+    return ({node: (loggers(lab, node), nf_log_records(lab, node)) for node in NODES}, ALL_NETNS.read_text(), files)
+
+
+def node_state(ansible, lab):
+    """Everything of a node's state a run may change (issue 15's matrix compares all of it against before): every
+    backend's ruleset, logger bindings and nf_log records, nf_log_all_netns, the rsyslog and logrotate files, our
+    processes and the state directory."""
+    return {'rulesets': snapshots(ansible), 'settings': node_settings(lab),
+            'processes': {node: leftovers(lab, node)[0] for node in NODES},
+            'state': {node: state_left(lab, node) for node in NODES}}
+
+
+def state_diff(before, after):
+    """'part: before -> after' for each part of node_state that differs (per node where the part is per node);
+    empty when every node is as before."""
+    lines = []
+    for part in sorted(before):
+        old, new = before[part], after[part]
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            lines.extend('%s %s: %r -> %r' % (part, key, old.get(key), new.get(key))
+                         for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key))
+        else:
+            lines.append('%s: %r -> %r' % (part, old, new))
+    return lines
+
+
+def assert_as_before(ansible, lab, before, timeout=0, what='every node as before'):
+    """Every node's whole state equals before (waiting up to timeout s for it); fails with the diff."""
+    deadline = time.time() + timeout
+    while True:
+        diff = state_diff(before, node_state(ansible, lab))
+        if not diff or time.time() >= deadline:
+            break
+        time.sleep(0.5)
+    assert not diff, '%s: %s' % (what, '\n'.join(line[:2000] for line in diff))
+
+
 def trace_running(lab, node, incident):
     proc = lab.exec(node, ['test', '-s', '/run/netdebug/runs/%s/run.json' % incident], timeout=20)
     return proc.returncode == 0
@@ -152,7 +206,7 @@ def app_guard(netns_lab):
 
 
 def test_capture_finds_the_drop_and_restores_every_ruleset(app_guard, lab_ansible, tmp_path):
-    before = snapshots(lab_ansible)
+    before = node_state(lab_ansible, app_guard)
     res = capture(lab_ansible, app_guard, 'acc-1', tmp_path)
     assert res.rc == 0, res
     incident_dir = tmp_path / 'acc-1'
@@ -181,11 +235,8 @@ def test_capture_finds_the_drop_and_restores_every_ruleset(app_guard, lab_ansibl
     # before the window, the output says how to clean up should the run be interrupted (issue 15)
     said = [r['result']['msg'] for r in res.results if 'Say when the window ends' in r['task']]
     assert said and 'ansible-playbook netdebug.netfilter.cleanup' in said[0][1], said
-    assert snapshots(lab_ansible) == before
-    for node in NODES:
-        assert leftovers(app_guard, node)[0] == [], node
-        # the run's files were collected, so its directory went, and with the last run the state directory
-        assert state_left(app_guard, node) == [], node
+    # the run's files were collected, so its directory went, and with the last run the state directory
+    assert_as_before(lab_ansible, app_guard, before)
 
 
 @pytest.mark.parametrize('extra, message', [
@@ -202,14 +253,11 @@ def test_capture_finds_the_drop_and_restores_every_ruleset(app_guard, lab_ansibl
 ], ids=['zero-duration', 'unknown-backend', 'bad-address', 'unknown-match-key', 'typo', 'empty-match',
         'smuggled-comment', 'negative-rate'])
 def test_bad_input_stops_before_any_change(app_guard, lab_ansible, tmp_path, extra, message):
-    before = snapshots(lab_ansible)
+    before = node_state(lab_ansible, app_guard)
     res = capture(lab_ansible, app_guard, 'bad-1', tmp_path, ping=False, extra=extra)
     assert res.rc != 0, res
     assert message in res.stdout, res
-    assert snapshots(lab_ansible) == before
-    for node in NODES:
-        procs, runs = leftovers(app_guard, node)
-        assert procs == [] and 'bad-1' not in runs and state_left(app_guard, node) == [], node
+    assert_as_before(lab_ansible, app_guard, before)
     assert not (tmp_path / 'bad-1' / 'manifest.json').exists()
 
 
@@ -219,7 +267,7 @@ def test_bad_input_stops_before_any_change(app_guard, lab_ansible, tmp_path, ext
 def test_check_mode_changes_nothing_and_does_not_wait(app_guard, lab_ansible, tmp_path, playbook):
     """--check (issue 15): rc 0, no wait for the window, nothing on any node or in the bundle, and no check-only task
     reports changed; the capture says per host what a real run would do."""
-    before = snapshots(lab_ansible), node_settings(app_guard)
+    before = node_state(lab_ansible, app_guard)
     started = time.time()
     res = lab_ansible.playbook('netdebug.netfilter.%s' % playbook, check=True, timeout=300, extra_vars={
         'netdebug_incident_id': 'check-1', 'netdebug_duration': 120, 'netdebug_bundle_dir': str(tmp_path),
@@ -227,10 +275,7 @@ def test_check_mode_changes_nothing_and_does_not_wait(app_guard, lab_ansible, tm
     elapsed = time.time() - started
     assert res.rc == 0, res
     assert elapsed < 100, elapsed  # the 120 s window was not waited for
-    assert (snapshots(lab_ansible), node_settings(app_guard)) == before
-    for node in NODES:
-        procs, runs = leftovers(app_guard, node)
-        assert procs == [] and 'check-1' not in runs and state_left(app_guard, node) == [], node
+    assert_as_before(lab_ansible, app_guard, before)
     assert not (tmp_path / 'check-1').exists()
     if playbook == 'capture':
         checks = [r for r in res.results if r['task'].endswith('Check the match on each node (check mode, nothing changes)')]
@@ -241,7 +286,7 @@ def test_check_mode_changes_nothing_and_does_not_wait(app_guard, lab_ansible, tm
 
 
 def test_cleanup_removes_every_run(app_guard, lab_ansible):
-    before = snapshots(lab_ansible)
+    before = node_state(lab_ansible, app_guard)
     for run_id, proto in (('left-1', 'icmp'), ('left-2', 'udp')):
         res = lab_ansible.module('lab', 'netdebug.netfilter.iptables_trace',
                                  {'run_id': run_id, 'protocol': proto, 'ttl': 600})
@@ -249,14 +294,12 @@ def test_cleanup_removes_every_run(app_guard, lab_ansible):
     res = lab_ansible.module('node2', 'netdebug.netfilter.iptables_log', {'run_id': 'left-3', 'protocol': 'tcp',
                                                                           'ttl': 600})
     assert res.rc == 0, res
-    assert snapshots(lab_ansible) != before
+    assert snapshots(lab_ansible) != before['rulesets']
     res = lab_ansible.playbook('netdebug.netfilter.cleanup')
     assert res.rc == 0, res
     report = res.by_host('Report what was removed')
     assert len(report['node2']['msg']['rules']) >= 3, report
-    assert snapshots(lab_ansible) == before
-    for node in NODES:
-        assert leftovers(app_guard, node)[0] == [] and state_left(app_guard, node) == [], node
+    assert_as_before(lab_ansible, app_guard, before)
     again = lab_ansible.playbook('netdebug.netfilter.cleanup')
     assert again.rc == 0 and again.by_host('Report what was removed')['node2']['msg']['rules'] == []
 
@@ -315,62 +358,52 @@ def kill_mid_window(lab, ansible, extra_vars, traced):
     return started
 
 
-def test_controller_killed_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path):
-    before = snapshots(lab_ansible)
-    started = kill_mid_window(app_guard, lab_ansible, {'netdebug_incident_id': 'kill-1', 'netdebug_duration': 60,
-                                                       'netdebug_ttl_margin': 10, 'netdebug_bundle_dir': str(tmp_path)},
-                              lambda: snapshots(lab_ansible) != before)
-    # ttl = 70 s from the start of the trace; the reaper runs at expiry, the monitors end with it.
-    wait_for(lambda: snapshots(lab_ansible) == before, 70 + 60 - (time.time() - started), 'the ttl clean-up')
-    for node in NODES:
-        wait_for(lambda node=node: leftovers(app_guard, node)[0] == [], 30, 'no monitor or reaper on %s' % node)
-        # the reaper took the uncollected run's files and then the whole state directory
-        wait_for(lambda node=node: state_left(app_guard, node) == [], 10, 'no state left on %s' % node)
-
-
 CLEANUP_HINT = 'remove everything now with: ansible-playbook netdebug.netfilter.cleanup'
 
 
-@pytest.mark.parametrize('sig, point', [(signal.SIGINT, 'window'), (signal.SIGTERM, 'window'), (signal.SIGINT, 'start')])
+@pytest.mark.parametrize('sig, point', [(signal.SIGINT, 'window'), (signal.SIGTERM, 'window'), (signal.SIGKILL, 'window'),
+                                        (signal.SIGINT, 'start'), (signal.SIGTERM, 'start'), (signal.SIGKILL, 'start')])
 def test_interrupted_capture_says_how_to_clean_up_and_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path,
                                                                          sig, point):
     """Issue 15's interrupt rows: SIGINT (Ctrl-C in a terminal, a cancelled CI job) or SIGTERM to the controller's
-    whole process group, mid-window or while the trace starts (the first node has its run, not every node yet).
-    Ansible ends at once with a failure status; the output says how to clean up now (printed before the window,
-    so an interrupt at the start may come before it: the hint is then not promised), and without the cleanup
-    every node is as before by the end of the window plus netdebug_ttl_margin."""
-    before = snapshots(lab_ansible)
+    whole process group, or SIGKILL to every controller process at once, mid-window or while the trace starts (the
+    first node has its run, not every node yet). Ansible ends at once with a failure status; on SIGINT and SIGTERM
+    mid-window the output says how to clean up now (printed before the window, so an interrupt at the start may
+    come before it: the hint is then not promised), and without the cleanup every node's whole state is as before
+    by the end of the window plus netdebug_ttl_margin."""
+    before = node_state(lab_ansible, app_guard)
     incident = 'int-%s-%s' % (sig.name.lower(), point)
     extra = {'netdebug_incident_id': incident, 'netdebug_duration': 20, 'netdebug_ttl_margin': 10,
              'netdebug_bundle_dir': str(tmp_path)}
+    killed = []
 
     def ready(output):
         if point == 'window':
-            return 'Pausing for' in output  # the hint is printed, the window runs
+            return 'Pausing for' in output  # the hint is printed, every node traces
         return any(trace_running(app_guard, n, incident) for n in NODES)
 
-    rc, output, started = interrupt(app_guard, lab_ansible, extra, ready, lambda proc: os.killpg(proc.pid, sig))
+    def stop(proc):
+        if sig == signal.SIGKILL:  # Ansible's workers leave the process group: every process, at once
+            killed.extend(kill_tree(proc.pid))
+        else:
+            os.killpg(proc.pid, sig)
+
+    rc, output, started = interrupt(app_guard, lab_ansible, extra, ready, stop)
     ended = time.time()
     assert rc != 0 and ended - started < 30, (rc, output[-2000:])
-    if point == 'window':
+    # SIGKILL is delivered at once, but a process takes a moment to exit
+    wait_for(lambda: not [pid for pid in killed if _alive(pid)], 10, 'every controller process gone after SIGKILL')
+    if point == 'window' and sig != signal.SIGKILL:
         assert CLEANUP_HINT in ' '.join(output.split()), output[-3000:]
     assert not (tmp_path / incident / 'manifest.json').exists()  # nothing was collected
-    # The run's ttl (20 + 10 s) counts from each node's trace start, which came before `started`.
+    # The run's ttl (20 + 10 s) counts from each node's trace start, which came before `started`; the reaper runs
+    # at expiry and takes the rules, the monitors, the run's files and then the state directory.
     try:
-        wait_for(lambda: snapshots(lab_ansible) == before, 30 + 15 - (time.time() - started), 'the ttl clean-up')
-    except AssertionError:
-        after = snapshots(lab_ansible)
-        changed = {n: (before[n], after[n]) for n in NODES if before[n] != after[n]}
-        raise AssertionError('not as before by the ttl: %r' % changed) from None
-    for node in NODES:
-        try:
-            wait_for(lambda node=node: leftovers(app_guard, node)[0] == [] and state_left(app_guard, node) == [], 15,
-                     'nothing of the run left')
-        except AssertionError:
-            runs = node_run(app_guard, node, ['sh', '-c', 'cat /run/netdebug/runs/*/run.json /run/netdebug/runs/*/*.log '
-                                                          '2>/dev/null || true'])
-            raise AssertionError('left on %s: %r %r; %s' % (node, leftovers(app_guard, node),
-                                                            state_left(app_guard, node)[-12:], runs)) from None
+        assert_as_before(lab_ansible, app_guard, before, 30 + 20 - (time.time() - started), 'as before by the ttl')
+    except AssertionError as exc:
+        runs = node_run(app_guard, 'node1', ['sh', '-c', 'cat /run/netdebug/runs/*/run.json /run/netdebug/runs/*/*.log '
+                                                         '2>/dev/null || true'])
+        raise AssertionError('%s; node1 run: %s' % (exc, runs[-3000:])) from None
 
 
 def test_ending_the_window_early_keeps_every_nodes_data(app_guard, lab_ansible, tmp_path):
@@ -378,7 +411,7 @@ def test_ending_the_window_early_keeps_every_nodes_data(app_guard, lab_ansible, 
     stops at once and goes on as after a full window: every node is stopped, collected and ok, the drop is
     found, and nothing is left on the nodes."""
     import pty  # pylint: disable=import-outside-toplevel
-    before = snapshots(lab_ansible)
+    before = node_state(lab_ansible, app_guard)
     incident = 'early-1'
     argv = capture_argv(lab_ansible, {'netdebug_incident_id': incident, 'netdebug_duration': 300,
                                       'netdebug_bundle_dir': str(tmp_path)})
@@ -422,9 +455,7 @@ def test_ending_the_window_early_keeps_every_nodes_data(app_guard, lab_ansible, 
     report = load_json(tmp_path / incident / 'report.json')
     assert any(p['host'] == 'node2' and p['verdict'] == 'drop' and p['verdict_rule']['chain'] == 'app-guard'
                for p in report['packets']), report['packets'][:3]
-    assert snapshots(lab_ansible) == before
-    for node in NODES:
-        assert leftovers(app_guard, node)[0] == [] and state_left(app_guard, node) == [], node
+    assert_as_before(lab_ansible, app_guard, before)
 
 
 OLDEST_CORE = '2.16'  # meta/runtime.yml: requires_ansible >=2.16.0
@@ -478,7 +509,7 @@ def test_conntrack_playbook_bundles_matching_entries(app_guard, lab_ansible, tmp
         with open(interpreter, 'w', encoding='ascii') as handle:
             handle.write('#!/bin/sh\nexec /usr/bin/python3 -S "$@"\n')
         os.chmod(interpreter, 0o755)
-    before = snapshots(lab_ansible)
+    before = node_state(lab_ansible, app_guard)
     node_run(app_guard, 'node3', ['ping', '-c', '2', '-i', '0.3', '198.18.0.2'])
     res = lab_ansible.playbook('netdebug.netfilter.conntrack', extra_vars={
         'netdebug_incident_id': 'ct-1', 'netdebug_bundle_dir': str(tmp_path),
@@ -493,7 +524,7 @@ def test_conntrack_playbook_bundles_matching_entries(app_guard, lab_ansible, tmp
     assert {e['original']['source'] for e in entries['entries']} == {'198.18.0.3'}
     assert entries['source'] == ('netlink' if pyroute2 else 'conntrack -L -o extended,id')
     assert 'count' in load_json(tmp_path / 'ct-1' / 'node2' / 'conntrack-stats.json')
-    assert snapshots(lab_ansible) == before
+    assert_as_before(lab_ansible, app_guard, before)
 
 
 AGENT_RULES = b"""*filter
@@ -531,7 +562,7 @@ def test_agent_rewriting_its_chains_during_the_capture(app_guard, lab_ansible, t
 
 def test_two_captures_at_once(app_guard, lab_ansible, tmp_path):
     """Two incidents with different ids and matches side by side: both complete, both clean up only their own."""
-    before = snapshots(lab_ansible)
+    before = node_state(lab_ansible, app_guard)
     results = {}
 
     def run(incident, match):
@@ -559,7 +590,7 @@ def test_two_captures_at_once(app_guard, lab_ansible, tmp_path):
     report_b = load_json(tmp_path / 'twin-b' / 'report.json')
     assert any(p['host'] == 'node2' and p['verdict'] == 'accept' and p['summary']['src'] == '198.18.0.3'
                for p in report_b['packets'])
-    assert snapshots(lab_ansible) == before
+    assert_as_before(lab_ansible, app_guard, before)
 
 
 # UDP datagrams from node1 to node2 port 9 at RATE a second for SECONDS (paced in bursts of 500); prints how many.
@@ -587,7 +618,7 @@ def test_a_flooded_capture_stays_within_its_cap(app_guard, lab_ansible, tmp_path
     /run, in RAM) never grows past netdebug_capture_max_bytes; the run goes on to the end, node2 is reported
     partial with the cap as its reason, the monitor's CPU time is in the manifest, and the manifest and the report
     say how many matching packets were not traced."""
-    before = snapshots(lab_ansible)
+    before = node_state(lab_ansible, app_guard)
     incident = 'flood-1'
     sizes, flood = [], {}
 
@@ -630,9 +661,7 @@ def test_a_flooded_capture_stays_within_its_cap(app_guard, lab_ansible, tmp_path
     # every traced packet is a whole one, and far fewer than the million sent: the rate limit (100/s, burst 200)
     assert traced and len(traced) <= 200 + 100 * 30, len(traced)
     assert report['hosts']['node2']['untraced'] == node2['untraced_packets']
-    assert snapshots(lab_ansible) == before
-    for node in NODES:
-        assert leftovers(app_guard, node)[0] == [] and state_left(app_guard, node) == [], node
+    assert_as_before(lab_ansible, app_guard, before)
 
 
 @contextlib.contextmanager
@@ -695,24 +724,6 @@ def test_fleet_with_a_legacy_node(app_guard, lab_ansible, tmp_path):
         legacy = [p for p in again['packets'] if p['host'] == 'node3' and p['verdict'] == 'drop']
         assert len(legacy) == 5, [p.get('ip_id') for p in legacy]
         assert snapshots(lab_ansible) == before
-
-
-def loggers(lab, node):
-    """The node's IPv4 and IPv6 logger bindings (per network namespace)."""
-    return tuple(node_run(lab, node, ['cat', '/proc/sys/net/netfilter/nf_log/%d' % family]).strip()
-                 for family in (2, 10))
-
-
-def nf_log_records(lab, node):
-    return node_run(lab, node, ['sh', '-c', 'cd /run/netdebug/nf_log 2>/dev/null && ls -- *.json || true']).split()
-
-
-def node_settings(lab):
-    """What a run may change on a node besides its rulesets and processes: each node's logger bindings and nf_log
-    records, the host-wide nf_log_all_netns, and the rsyslog and logrotate files (the netns nodes share /etc)."""
-    files = node_run(lab, 'node1', ['sh', '-c', 'cd /etc && find rsyslog.d logrotate.d -type f -exec sha256sum {} + '
-                                                '2>/dev/null | sort; true'])
-    return ({node: (loggers(lab, node), nf_log_records(lab, node)) for node in NODES}, ALL_NETNS.read_text(), files)
 
 
 @contextlib.contextmanager
@@ -807,7 +818,7 @@ def test_node_cut_off_mid_window_costs_a_bounded_time(app_guard, lab_ansible, tm
     found; with its link back, node3 has removed everything by itself at the ttl."""
     from labkit.netns import veth_name  # pylint: disable=import-outside-toplevel
     port = veth_name(3)
-    before = snapshots(lab_ansible)
+    before = node_state(lab_ansible, app_guard)
     cut = []
 
     def lose():
@@ -835,9 +846,7 @@ def test_node_cut_off_mid_window_costs_a_bounded_time(app_guard, lab_ansible, tm
     drops = [p for p in report['packets'] if p['host'] == 'node2' and p['verdict'] == 'drop']
     assert drops and drops[0]['verdict_rule']['chain'] == 'app-guard', res
     # node3 removes its rules, monitors, reaper and state by the ttl (25 s from its start), read through the lab
-    wait_for(lambda: leftovers(app_guard, 'node3')[0] == [] and state_left(app_guard, 'node3') == [],
-             started + 25 + 30 - time.time(), 'node3 clean by its ttl')
-    assert snapshots(lab_ansible) == before
+    assert_as_before(lab_ansible, app_guard, before, started + 25 + 30 - time.time(), 'node3 clean by its ttl')
 
 
 def test_node_lost_mid_run_others_complete(app_guard, lab_ansible, tmp_path):

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import (
@@ -60,3 +62,14 @@ def test_result_warnings_and_domain_errors(call, expected):
 def test_other_exceptions_keep_their_traceback():
     with pytest.raises(KeyError):
         run_module(Module(), fail(KeyError('bug')))
+
+
+def test_a_lost_controller_does_not_stop_the_module_half_way():
+    """SIGHUP (sshd, when the controller's connection goes) is ignored while the module works."""
+    seen = []
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        outcome(lambda: seen.append(signal.getsignal(signal.SIGHUP)) or {})
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert seen == [signal.SIG_IGN]
