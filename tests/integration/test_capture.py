@@ -261,6 +261,18 @@ def test_bad_input_stops_before_any_change(app_guard, lab_ansible, tmp_path, ext
     assert not (tmp_path / 'bad-1' / 'manifest.json').exists()
 
 
+@pytest.mark.parametrize('playbook', ['cleanup', 'prepare', 'conntrack'])
+def test_a_typo_stops_every_playbook_before_any_change(app_guard, lab_ansible, tmp_path, playbook):
+    """Issue 15: the unknown-variable check is the first task of every playbook, not only the capture's."""
+    before = node_state(lab_ansible, app_guard)
+    res = lab_ansible.playbook('netdebug.netfilter.%s' % playbook, timeout=300, extra_vars={
+        'netdebug_incident_id': 'typo-1', 'netdebug_bundle_dir': str(tmp_path), 'netdebug_cleanup_kernel': False})
+    assert res.rc != 0, res
+    assert 'netdebug_cleanup_kernel: unknown; did you mean netdebug_cleanup_kernlog?' in res.stdout, res
+    assert_as_before(lab_ansible, app_guard, before)
+    assert not (tmp_path / 'typo-1').exists()
+
+
 # prepare is not in the list: on the netns nodes rsyslog has neither systemd nor an init script, and the kernlog
 # role refuses such a node before anything changes, with or without --check.
 @pytest.mark.parametrize('playbook', ['capture', 'conntrack', 'cleanup'])
