@@ -861,6 +861,46 @@ def test_node_cut_off_mid_window_costs_a_bounded_time(app_guard, lab_ansible, tm
     assert_as_before(lab_ansible, app_guard, before, started + 25 + 30 - time.time(), 'node3 clean by its ttl')
 
 
+def test_node_lost_at_the_start_is_reported_in_the_connections_words(app_guard, lab_ansible, tmp_path):
+    """Issue 15 (wrong reasons): node3's link goes down while the trace starts. With one fork the start runs on
+    node1, node2, node3 in turn, and the link goes once node1 traces, so node3's start call is the one that meets
+    the dead link. The manifest says so with the SSH error, the others are ok, and node3 is as before by its ttl
+    (whether or not its start got through)."""
+    from labkit.netns import veth_name  # pylint: disable=import-outside-toplevel
+    port = veth_name(3)
+    before = node_state(lab_ansible, app_guard)
+    incident = 'lost-start-1'
+    done = threading.Event()
+
+    def cut_when_node1_traces():
+        while not done.is_set():
+            if trace_running(app_guard, 'node1', incident):
+                subprocess.run(['ip', 'link', 'set', port, 'down'], check=True)
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=cut_when_node1_traces, daemon=True)
+    thread.start()
+    try:
+        # the margin covers the start phase, which waits for node3's connection to time out (one fork)
+        res = capture(lab_ansible, app_guard, incident, tmp_path, duration=10, ping=False,
+                      extra={'netdebug_ttl_margin': 60, 'netdebug_conntrack': False}, env={'ANSIBLE_FORKS': '1'})
+    finally:
+        done.set()
+        thread.join(30)
+        subprocess.run(['ip', 'link', 'set', port, 'up'], check=True)
+    assert res.rc in (2, 4), res
+    manifest = load_json(tmp_path / incident / 'manifest.json')
+    entry = manifest['hosts']['node3']
+    assert entry['status'] == 'unreachable', entry
+    assert entry['reason'].startswith('unreachable while starting (Start the trace): '), entry
+    assert 'ssh' in entry['reason'].lower() and 'goes at the ttl' in entry['reason'], entry  # the connection's words
+    assert {h: manifest['hosts'][h]['status'] for h in ('node1', 'node2')} == {'node1': 'ok', 'node2': 'ok'}, (
+        json.dumps({h: (e['status'], e.get('reason'), e.get('warnings')) for h, e in manifest['hosts'].items()}))
+    # node3's start never got through; whatever did is gone by the ttl (10 + 60 s), which counts from before the end
+    assert_as_before(lab_ansible, app_guard, before, 70 + 30, 'every node clean by the ttl')
+
+
 def test_node_lost_mid_run_others_complete(app_guard, lab_ansible, tmp_path):
     """Last in this file: node3 loses its sshd, so the lab is rebuilt afterwards."""
     before = snapshots(lab_ansible)
