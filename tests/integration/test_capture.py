@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -899,6 +900,78 @@ def test_node_lost_at_the_start_is_reported_in_the_connections_words(app_guard, 
         json.dumps({h: (e['status'], e.get('reason'), e.get('warnings')) for h, e in manifest['hosts'].items()}))
     # node3's start never got through; whatever did is gone by the ttl (10 + 60 s), which counts from before the end
     assert_as_before(lab_ansible, app_guard, before, 70 + 30, 'every node clean by the ttl')
+
+
+def lab_key(ansible):
+    """The lab's private key file, from its inventory."""
+    for line in pathlib.Path(ansible.inventory).read_text(encoding='utf-8').splitlines():
+        if line.strip().startswith('ansible_ssh_private_key_file:'):
+            return line.split(':', 1)[1].strip().strip('"\'')
+    raise AssertionError('no key file in %s' % ansible.inventory)
+
+
+@pytest.fixture
+def operator(app_guard, lab_ansible):
+    """A non-root operator with passwordless sudo on every node, logging in with the lab's key, and a sudo wrapper
+    that logs the network namespace it runs in: the controller's must never show up (controller tasks never
+    escalate). Each node has its own /etc (an overlay), so the account is made in each; /home is shared."""
+    user, uid = 'ndoperator', '4242'
+    home = pathlib.Path('/home') / user
+    shutil.rmtree(str(home), ignore_errors=True)
+    (home / '.ssh').mkdir(parents=True, mode=0o700)
+    pub = pathlib.Path(lab_key(lab_ansible)).with_name('id_ed25519.pub')
+    (home / '.ssh' / 'authorized_keys').write_text(pub.read_text(encoding='ascii'), encoding='ascii')
+    log, wrapper = home / 'become.log', home / 'sudo'
+    log.write_text('')
+    wrapper.write_text('#!/bin/sh\necho "$(readlink /proc/self/ns/net) $(id -un)" >> %s\nexec %s "$@"\n'
+                       % (log, shutil.which('sudo')))
+    os.chmod(str(wrapper), 0o755)
+    subprocess.run(['chown', '-R', '%s:%s' % (uid, uid), str(home)], check=True)
+    os.chmod(str(home), 0o755)
+    account = ('useradd --uid {uid} --user-group --no-create-home --home-dir {home} --shell /bin/sh {user} && '
+               'echo "{user} ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/netdebug-lab-operator && '
+               'chmod 440 /etc/sudoers.d/netdebug-lab-operator').format(uid=uid, home=home, user=user)
+    try:
+        for node in NODES:
+            node_run(app_guard, node, ['sh', '-c', account])
+        yield user, wrapper, log
+    finally:
+        for node in NODES:
+            node_run(app_guard, node, ['sh', '-c', 'rm -f /etc/sudoers.d/netdebug-lab-operator; userdel %s' % user],
+                     check=False)
+        shutil.rmtree(str(home), ignore_errors=True)
+
+
+def test_a_non_root_operator_with_become(app_guard, lab_ansible, tmp_path, operator):
+    """Issue 15 (-b): an operator who logs in as a non-root user and escalates with `-b`. Every node task runs as
+    root through sudo, no controller task escalates, the drop is found and every node is as before."""
+    user, wrapper, log = operator
+    before = node_state(lab_ansible, app_guard)
+    incident = 'become-1'
+    done = threading.Event()
+    pinger = threading.Thread(target=ping_when_traced, args=(app_guard, incident, done), daemon=True)
+    pinger.start()
+    try:
+        res = lab_ansible._run(['ansible-playbook', '-i', lab_ansible.inventory, 'netdebug.netfilter.capture', '-b',  # pylint: disable=protected-access
+                                '-e', json.dumps({'netdebug_incident_id': incident, 'netdebug_duration': 10,
+                                                  'netdebug_bundle_dir': str(tmp_path), 'netdebug_match': MATCH,
+                                                  'ansible_user': user, 'ansible_become_exe': str(wrapper)})])
+    finally:
+        done.set()
+        pinger.join(60)
+    assert res.rc == 0, res
+    manifest = load_json(tmp_path / incident / 'manifest.json')
+    assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
+    report = load_json(tmp_path / incident / 'report.json')
+    assert any(p['host'] == 'node2' and p['verdict'] == 'drop' and p['verdict_rule']['chain'] == 'app-guard'
+               for p in report['packets'])
+    # every escalation ran on a node, as the operator; none in this machine's (the controller's) namespace
+    escalations = log.read_text().split('\n')
+    controller_netns = os.readlink('/proc/self/ns/net')
+    assert escalations[:-1] and all(line.endswith(' ' + user) for line in escalations[:-1]), escalations[:5]
+    assert not [line for line in escalations if line.startswith(controller_netns + ' ')], escalations
+    assert len({line.split()[0] for line in escalations[:-1]}) == len(NODES), escalations[:10]
+    assert_as_before(lab_ansible, app_guard, before)
 
 
 def test_node_lost_mid_run_others_complete(app_guard, lab_ansible, tmp_path):

@@ -256,7 +256,8 @@ class NetnsLab:
             '# sshd of the netdebug netns lab nodes, written by tests/lab/lab',
             'Port 22',
             'HostKey %s' % self.host_key,
-            'AuthorizedKeysFile %s' % self.authorized_keys,
+            # the lab's key for root; a test's own non-root user brings its own (the -b row)
+            'AuthorizedKeysFile %s .ssh/authorized_keys' % self.authorized_keys,
             'PermitRootLogin prohibit-password',
             'PubkeyAuthentication yes',
             'PasswordAuthentication no',
