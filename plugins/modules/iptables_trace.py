@@ -260,7 +260,9 @@ removed:
       type: list
       elements: dict
     tables:
-      description: Empty tables or chains removed that netdebug had created.
+      description:
+        - Empty tables or chains removed that netdebug had created, including a legacy table whose module our insert
+          loaded (C(legacy ipv4 table raw (module iptable_raw unloaded))); see docs/rules.md.
       type: list
       elements: str
 record_dir:

@@ -66,7 +66,18 @@ def send_udp(address, port, count=3):
         sock.close()
 
 
+def legacy_tables(vm):
+    """The legacy IPv4 tables the VM's kernel holds, and whether iptable_raw is loaded (read without listing a
+    table: listing one makes it)."""
+    names = rs.run(vm, NODE, ['sh', '-c', 'cat /proc/net/ip_tables_names 2>/dev/null; true']).split()
+    return names, 'iptable_raw' in rs.run(vm, NODE, ['cat', '/proc/modules'])
+
+
 def test_legacy_trace_in_the_vms_kernel_log(vm, ansible):
+    # Issue 15 footprint: from a VM without the legacy raw table, the run's table goes with its module at the end.
+    rs.run(vm, NODE, ['sh', '-c', 'grep -qx raw /proc/net/ip_tables_names 2>/dev/null && rmmod iptable_raw; true'])
+    tables_before = legacy_tables(vm)
+    assert 'raw' not in tables_before[0] and not tables_before[1], tables_before
     before = rs.ruleset(vm, NODE)
     loggers = rs.run(vm, NODE, ['cat', '/proc/net/netfilter/nf_log'], check=False)
     if ' 2 NONE' in loggers:
@@ -85,7 +96,10 @@ def test_legacy_trace_in_the_vms_kernel_log(vm, ansible):
         # rule 1 counts, rule 2 is the TRACE rule: the lines start after them
         assert any('TRACE: raw:PREROUTING:policy:3 ' in l for l in lines), lines
         assert all('SRC=%s ' % CONTROLLER in l for l in lines), lines
-        ok(ansible.module(NODE, TRACE, {'run_id': 'vmlegacy', 'state': 'absent'}))
+        assert legacy_tables(vm)[1]  # our insert loaded it
+        removed = ok(ansible.module(NODE, TRACE, {'run_id': 'vmlegacy', 'state': 'absent'}))['removed']
+        assert 'legacy ipv4 table raw (module iptable_raw unloaded)' in removed['tables'], removed
+        assert legacy_tables(vm) == tables_before
     finally:
         ok(ansible.module(NODE, 'netdebug.netfilter.nf_log', {'run_id': 'vmlegacy', 'state': 'absent'}))
     assert rs.ruleset(vm, NODE) == before

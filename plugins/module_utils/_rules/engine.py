@@ -16,14 +16,15 @@ from collections import namedtuple
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.hooks import chain_agent
 
-from . import dryrun, install, loggers, monitor, procs, reaper, record
+from . import dryrun, install, legacy_tables, loggers, monitor, procs, reaper, record
 from .backends import choose
 from .desired import build
 from .errors import ParamError, RulesError
 from .iptables_backend import restore_line
 from .iptables_parse import parse_rules
 from .nft_parse import NftRule
-from .removal import Found, cancel_reapers, drop_created, note_created, remove_run, run_ids, settle, stop_unit
+from .removal import (Found, cancel_reapers, drop_created, note_created, note_legacy_table, remove_run, run_ids,
+                      settle, stop_unit)
 from .state import NodeLock, collectable, empty_run, finished, load_run, remove_run_dir, run_dir, save_run
 from .tag import ALL_RUNS, make_tag
 
@@ -123,7 +124,7 @@ def _existing(node, run, rule, now):
 
 
 # -- changes ----------------------------------------------------------------------------------------------------
-def _insert(node, rule, tag, expires_at):
+def _insert(node, rule, tag, expires_at, modules_before=None):
     rec = {'key': rule.key(), 'kind': rule.kind, 'backend': rule.backend, 'family': rule.family,
            'table': rule.table, 'chain': rule.nft_chain if rule.native else rule.chain, 'tag': tag,
            'expires_at': expires_at}
@@ -146,6 +147,10 @@ def _insert(node, rule, tag, expires_at):
         note_created(node, rule.family, rule.table, nft.xt_missing(rule.family, rule.table, rule.chain))
     before = [r.line for r in backend.list_chain(rule.table, rule.chain) if r.tag and r.tag.text() == tag]
     backend.insert(rule.table, rule.chain, rule.position, rule.args(tag))
+    if rule.backend == 'legacy':
+        module = legacy_tables.loaded_by_us(rule.family, rule.table, modules_before, legacy_tables.loaded_modules())
+        if module:
+            note_legacy_table(node, rule.family, rule.table, module)
     new = [r for r in backend.list_chain(rule.table, rule.chain) if r.tag and r.tag.text() == tag]
     for line in before:
         same = [r for r in new if r.line == line]
@@ -252,12 +257,21 @@ def _fresh(node, run):
 def present(node, req, check_mode=False):
     """Returns (result dict, warnings)."""
     warnings = []
+    # Before anything of this call touches the kernel: a legacy table module loaded from here on is ours to unload.
+    modules_before = legacy_tables.loaded_modules()
     for table, _chain in req.placements:
         warnings += req.match.warnings(table)
     backends, variant = choose(node, req.backend, need_both_on_mixed=req.kind == 'trace')
     rules = build(req.kind, backends, req.match, req.target, req.placements, req.position)
     _check_node(node, req, rules, backends, warnings, check_mode)
-    dryrun.check(node, rules, bool(req.match.extra))
+    legacy = sorted(set((r.family, r.table) for r in rules if r.backend == 'legacy'))
+    try:
+        dryrun.check(node, rules, bool(req.match.extra))
+    except Exception:
+        legacy_tables.unload_dry_run_leftovers(node, modules_before, legacy)
+        raise
+    if check_mode:  # the dry run's throwaway namespace is gone; a table module it loaded goes too
+        legacy_tables.unload_dry_run_leftovers(node, modules_before, legacy)
     with NodeLock(node.root, req.lock_timeout, create=not check_mode):
         run = load_run(node.root, req.run_id)
         now = node.now()
@@ -299,7 +313,7 @@ def present(node, req, check_mode=False):
                 monitors = _ensure_monitors(node, run, [b for b in backends if b in MONITOR_BACKENDS], expires_at,
                                             req.capture_max_bytes)
             for rule in to_add:
-                rec = _insert(node, rule, tag, expires_at)
+                rec = _insert(node, rule, tag, expires_at, modules_before)
                 added.append(rec)
                 run['rules'].append(rec)
                 save_run(node.root, run)

@@ -16,12 +16,12 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter impo
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import runner as shared_runner
 
-from . import errors, iptables_backend, iptables_parse, monitor, nft_parse, nftables_backend, node, procs
-from . import reaper_main, removal, state, tag
+from . import errors, iptables_backend, iptables_parse, legacy_tables, monitor, nft_parse, nftables_backend, node
+from . import procs, reaper_main, removal, state, tag
 
 # reaper_main and what it imports, directly or not; each must import only the stdlib and these.
 PROGRAM_MODULES = (shared_errors, shared_runner, program, errors, tag, iptables_parse, iptables_backend, nft_parse,
-                   nftables_backend, procs, state, monitor, node, removal, reaper_main)
+                   nftables_backend, procs, state, monitor, node, legacy_tables, removal, reaper_main)
 LAUNCHER = 'reap.py'
 
 

@@ -83,6 +83,10 @@ class IptablesBackend:
         result = self._run(table, ['-S'], check=False)
         return result.rc == 0 and chain in parse_chains(result.stdout)
 
+    def listing(self, table):
+        """``-S`` of the whole table as the tool prints it (policies, chains, rules); rc non-zero when it failed."""
+        return self._run(table, ['-S'], check=False)
+
     def present_tables(self):
         """Tables worth scanning: for legacy only those already instantiated (listing would create the others)."""
         if self.variant != 'legacy':

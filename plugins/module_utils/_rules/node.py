@@ -18,7 +18,7 @@ from .state import DEFAULT_ROOT
 VARIANTS = ('legacy', 'nft')
 FAMILIES = ('ipv4', 'ipv6')
 TOOL_NAMES = tuple(binary_name(v, f, r) for v in VARIANTS for f in FAMILIES for r in (False, True)) + (
-    'nft', 'xtables-monitor', 'timeout', 'unshare', 'systemd-run', 'systemctl')
+    'nft', 'xtables-monitor', 'timeout', 'unshare', 'systemd-run', 'systemctl', 'rmmod', 'nsenter')
 
 
 class Node:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from . import monitor, procs
+from . import legacy_tables, monitor, procs
 from .errors import RulesError
 from .iptables_parse import tagged
 from .state import (CREATED_FILE, collectable, finished, list_runs, load_run, log, read_json, remove_run_dir,
@@ -75,16 +75,35 @@ def note_created(node, family, table, missing):
     write_json(path, created)
 
 
+def note_legacy_table(node, family, table, module):
+    """Remember a legacy table module our insert loaded: it goes with the last rule (see legacy_tables)."""
+    path = os.path.join(node.root, CREATED_FILE)
+    created = read_json(path, {})
+    created['legacy %s %s' % (family, table)] = {'backend': 'legacy', 'family': family, 'table': table,
+                                                 'module': module}
+    write_json(path, created)
+
+
 def drop_created(node):
     """Delete created tables/chains that no netdebug rule uses any more; returns descriptions."""
     path = os.path.join(node.root, CREATED_FILE)
     created = read_json(path, {})
-    nft = node.nftables()
-    if not created or nft is None:
+    if not created:
         return []
+    nft = node.nftables()
     gone = []
     for key in sorted(created):
         entry = created[key]
+        if entry.get('backend') == 'legacy':
+            backend = node.iptables('legacy', entry['family'])
+            if backend is not None and backend.find_tagged(ALL_RUNS, tables=[entry['table']]):
+                continue  # still in use by a run
+            said = legacy_tables.unload(node, entry['family'], entry['table'], entry['module'])
+            gone += [said] if said else []
+            del created[key]  # gone, or kept for good (in doubt): no more ours to look after
+            continue
+        if nft is None:
+            continue
         backend = node.iptables('nft', entry['family'])
         if backend is not None and backend.find_tagged(ALL_RUNS, tables=[entry['table']]):
             continue  # still in use by a run

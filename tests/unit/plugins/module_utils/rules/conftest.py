@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, iptables_backend, loggers
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import legacy_tables
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'rules'
 
@@ -25,6 +26,8 @@ def no_host_legacy_tables(tmp_path, monkeypatch):
     not at this machine's kernel. legacy_table_names(text_ipv4, text_ipv6) writes them."""
     paths = {family: str(tmp_path / ('proc-%s-tables' % family)) for family in ('ipv4', 'ipv6')}
     monkeypatch.setattr(iptables_backend, 'LEGACY_TABLE_NAMES', paths)
+    # nor this machine's loaded modules (legacy table modules our inserts load): none unless a test writes some
+    monkeypatch.setattr(legacy_tables, 'PROC_MODULES', str(tmp_path / 'proc-modules'))
 
     def write(ipv4=None, ipv6=None):
         for family, text in (('ipv4', ipv4), ('ipv6', ipv6)):

@@ -15,7 +15,7 @@ import os
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result, command_error
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import loggers
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import legacy_tables, loggers, removal
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import check_position
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, present
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
@@ -229,3 +229,29 @@ def test_unbound_trace_logger_refused_but_only_warned_in_check_mode(patched, tmp
         with pytest.raises(RulesError, match='no logger is bound for ipv4'):
             present(node, request('trace', 'legacy', 'ipv4'))
         assert fake.inserts == 0
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_a_legacy_table_module_our_insert_loaded_goes_with_the_last_rule(patched, tmp_path, monkeypatch, check_mode):
+    """The module list is read before the call touches the kernel: a table module loaded by our insert is noted and
+    unloaded once the run's rules are gone; in check mode, the one the dry run loaded goes at once."""
+    fake = FakeIptables()
+    monkeypatch.setattr(legacy_tables, 'loaded_modules',
+                        lambda: {'x_tables', 'iptable_raw'} if fake.inserts else {'x_tables'})
+    unloaded, dry = [], []
+    monkeypatch.setattr(legacy_tables, 'unload', lambda node, family, table, module: unloaded.append(
+        (family, table, module)) or 'gone')
+    monkeypatch.setattr(legacy_tables, 'unload_dry_run_leftovers', lambda node, before, placements: dry.append(
+        (before, placements)))
+    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    present(node, request('trace', 'legacy', 'ipv4', ['PREROUTING', 'OUTPUT']), check_mode=check_mode)
+    if check_mode:
+        assert dry == [({'x_tables'}, [('ipv4', 'raw')])] and fake.inserts == 0
+        return
+    assert dry == []
+    with open(os.path.join(node.root, 'created.json')) as handle:
+        assert json.load(handle) == {'legacy ipv4 raw': {'backend': 'legacy', 'family': 'ipv4', 'table': 'raw',
+                                                          'module': 'iptable_raw'}}
+    monkeypatch.setattr(removal, 'packet_counts', lambda node, ids: [])  # the fake lists no counters
+    result = removal.remove_run(node, 'boom')
+    assert unloaded == [('ipv4', 'raw', 'iptable_raw')] and 'gone' in result['tables']

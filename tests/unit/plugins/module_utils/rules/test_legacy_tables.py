@@ -1,0 +1,136 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Legacy tables our inserts made: which module is ours, when it may go, and that no other namespace loses it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import legacy_tables, removal
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import CREATED_FILE, read_json, write_json
+
+EMPTY_RAW = '-P PREROUTING ACCEPT\n-P OUTPUT ACCEPT\n'
+TOOLS = {'iptables-legacy': '/usr/sbin/iptables-legacy', 'rmmod': '/usr/sbin/rmmod', 'nsenter': '/usr/bin/nsenter'}
+
+
+@pytest.mark.parametrize('before, after, expected', [
+    ({'x_tables'}, {'x_tables', 'ip_tables', 'iptable_raw'}, 'iptable_raw'),   # our insert loaded it
+    ({'iptable_raw'}, {'iptable_raw'}, None),                                  # it was there before
+    (set(), set(), None),                                                      # built in: never in /proc/modules
+    (None, {'iptable_raw'}, None),                                             # no module list: in doubt, ours? no
+])
+def test_the_module_is_ours_only_when_our_call_loaded_it(before, after, expected):
+    assert legacy_tables.loaded_by_us('ipv4', 'raw', before, after) == expected
+
+
+def test_ipv6_tables_have_their_own_modules():
+    assert legacy_tables.module_for('ipv6', 'raw') == 'ip6table_raw'
+
+
+@pytest.mark.parametrize('listing, empty', [
+    (EMPTY_RAW, True),
+    ('-P PREROUTING DROP\n-P OUTPUT ACCEPT\n', False),
+    (EMPTY_RAW + '-N mine\n', False),
+    (EMPTY_RAW + '-A PREROUTING -j CT --notrack\n', False),
+])
+def test_a_table_is_empty_with_only_accept_policies(listing, empty):
+    assert legacy_tables.table_empty(listing) is empty
+
+
+def test_bind_mounted_namespaces_are_found_in_mountinfo():
+    text = ('29 1 0:26 / /run rw,nosuid shared:12 - tmpfs tmpfs rw\n'
+            '1019 29 0:4 net:[4026532456] /run/netns/ndlab-node1 rw shared:548 - nsfs nsfs rw\n'
+            '1020 29 0:4 mnt:[4026532457] /run/foo rw - nsfs nsfs rw\n')
+    assert legacy_tables.nsfs_mounts(text) == {4026532456: '/run/netns/ndlab-node1'}
+
+
+@pytest.fixture
+def proc(tmp_path, monkeypatch):
+    """A fake /proc: our namespace (self), pid 1 in it (a hard link: the same inode), and helpers for others."""
+    root = tmp_path / 'proc'
+    (root / 'self' / 'ns').mkdir(parents=True)
+    (root / 'self' / 'ns' / 'net').write_text('')
+    (root / 'self' / 'mountinfo').write_text('')
+    monkeypatch.setattr(legacy_tables, 'PROC', str(root))
+
+    def process(pid, tables=None, netns_of=None):
+        (root / pid / 'ns').mkdir(parents=True)
+        if netns_of:
+            os.link(str(root / netns_of / 'ns' / 'net'), str(root / pid / 'ns' / 'net'))
+        else:
+            (root / pid / 'ns' / 'net').write_text('')
+        if tables is not None:
+            (root / pid / 'net').mkdir()
+            (root / pid / 'net' / 'ip_tables_names').write_text(tables)
+    process('1', tables='raw\n', netns_of='self')  # our own namespace has it: that is not another's
+    return root, process
+
+
+def node(runner, tools=None):
+    return Node(runner, TOOLS if tools is None else tools)
+
+
+@pytest.mark.parametrize('others, expected', [
+    ([], False),
+    ([('2', 'filter\n')], False),
+    ([('2', 'filter\nraw\n')], True),     # a container's own raw table would go with the module
+    ([('2', None)], True),                # a namespace we cannot read: in doubt
+])
+def test_other_namespaces_keep_the_module(proc, runner, others, expected):
+    _root, process = proc
+    for pid, tables in others:
+        process(pid, tables)
+    assert legacy_tables.other_namespaces_have(node(runner), 'ipv4', 'raw') is expected
+
+
+@pytest.mark.parametrize('answer, tools, expected', [
+    ((0, 'filter\n'), TOOLS, False),
+    ((0, 'raw\n'), TOOLS, True),
+    ((1, ''), TOOLS, True),
+    (None, {}, True),                     # no nsenter to look inside: in doubt
+])
+def test_namespaces_without_a_process_are_read_through_nsenter(proc, runner, answer, tools, expected):
+    root, _process = proc
+    (root / 'self' / 'mountinfo').write_text('7 1 0:4 net:[99] /run/netns/blue rw - nsfs nsfs rw\n')
+    if answer:
+        runner.add(('--net=/run/netns/blue',), rc=answer[0], stdout=answer[1])
+    assert legacy_tables.other_namespaces_have(node(runner, tools), 'ipv4', 'raw') is expected
+
+
+@pytest.mark.parametrize('listing, rmmod_rc, unloaded', [
+    (EMPTY_RAW, 0, True),
+    (EMPTY_RAW + '-A OUTPUT -j ACCEPT\n', 0, False),   # somebody's rule: the table is theirs now
+    (EMPTY_RAW, 1, False),                             # in use after all
+])
+def test_unload_only_an_empty_table(proc, runner, no_host_legacy_tables, listing, rmmod_rc, unloaded):
+    no_host_legacy_tables(ipv4='raw\n')
+    runner.add(('-t', 'raw', '-S'), stdout=listing).add(('--', 'iptable_raw'), rc=rmmod_rc)
+    said = legacy_tables.unload(node(runner), 'ipv4', 'raw', 'iptable_raw')
+    assert (said == 'legacy ipv4 table raw (module iptable_raw unloaded)') is unloaded
+    assert bool(runner.commands('--', 'iptable_raw')) is (listing == EMPTY_RAW)
+
+
+def test_drop_created_unloads_with_the_last_rule_and_forgets_the_entry(proc, runner, no_host_legacy_tables, tmp_path):
+    no_host_legacy_tables(ipv4='raw\n')
+    runner.add(('-t', 'raw', '-S'), stdout=EMPTY_RAW).add(('--', 'iptable_raw'))
+    here = Node(runner, TOOLS, root=str(tmp_path / 'state'))
+    os.makedirs(here.root)
+    removal.note_legacy_table(here, 'ipv4', 'raw', 'iptable_raw')
+    assert removal.drop_created(here) == ['legacy ipv4 table raw (module iptable_raw unloaded)']
+    assert read_json(os.path.join(here.root, CREATED_FILE), {}) == {}
+
+
+def test_drop_created_waits_while_a_run_still_has_rules_there(proc, runner, no_host_legacy_tables, tmp_path):
+    no_host_legacy_tables(ipv4='raw\n')
+    rule = '-A PREROUTING -p udp -m comment --comment "netdebug:other:1796550000" -j TRACE\n'
+    runner.add(('-t', 'raw', '-S'), stdout=EMPTY_RAW + rule)
+    here = Node(runner, TOOLS, root=str(tmp_path / 'state'))
+    os.makedirs(here.root)
+    write_json(os.path.join(here.root, CREATED_FILE), {'legacy ipv4 raw': {
+        'backend': 'legacy', 'family': 'ipv4', 'table': 'raw', 'module': 'iptable_raw'}})
+    assert removal.drop_created(here) == []
+    assert not runner.commands('--', 'iptable_raw')
+    assert 'legacy ipv4 raw' in read_json(os.path.join(here.root, CREATED_FILE), {})
