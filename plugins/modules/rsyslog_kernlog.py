@@ -124,6 +124,23 @@ options:
     description: With O(state=absent), also remove the log file O(path).
     type: bool
     default: false
+  ttl:
+    description:
+      - With O(state=present), seconds after which the node itself removes the drop-in and its logrotate file,
+        restarts rsyslog (C(systemctl try-restart rsyslog.service), or the init script), and removes the log file
+        when rsyslog created it for the drop-in, if nobody removed them before (the capture playbook passes one,
+        so that a controller lost before its collect step leaves nothing behind). 1 to 86400.
+      - Only a drop-in this call creates, or one already under an expiry, is put under one; a later call with a ttl
+        moves the expiry later, never earlier. A file changed since is left alone (logged in
+        C(<state_dir>/expiry.log)).
+      - Without O(ttl), a pending expiry is cancelled and the drop-in stays. O(state=absent) cancels it too.
+      - The expiry is a transient systemd timer where systemd runs, else a detached process, running a copy of its
+        program installed under O(state_dir).
+    type: int
+  state_dir:
+    description: Where the expiry's record and program live (tmpfs; removed with the last record).
+    type: path
+    default: /run/netdebug/kernlog
 notes:
   - Needs C(rsyslogd) on the node for O(state=present).
   - Debian and Ubuntu include C(/etc/rsyslog.d/*.conf) before their own rules, so O(exclusive) keeps the lines out
@@ -144,6 +161,11 @@ EXAMPLES = r"""
 - name: Warn when the kernel input would drop lines at 2000 per second
   netdebug.netfilter.rsyslog_kernlog:
     expected_rate: 2000
+
+- name: For one capture only, gone by itself in 5 minutes if nobody removes it before
+  netdebug.netfilter.rsyslog_kernlog:
+    exclusive: true
+    ttl: 300
 
 - name: Take it away again, keeping the log file
   netdebug.netfilter.rsyslog_kernlog:
@@ -231,6 +253,13 @@ logrotate_path:
   description: The logrotate drop-in, or null when none is installed.
   returned: always
   type: str
+expires_at:
+  description:
+    - When the node removes the drop-in by itself (epoch seconds; in check mode, when it would), or null when it
+      stays. See O(ttl).
+  returned: with O(state=present)
+  type: int
+  sample: 1796558228
 config_problems:
   description: Includes that could not be read while reading the configuration.
   returned: with O(state=present)
@@ -267,6 +296,8 @@ def main():
             logrotate_rotate=dict(type='int', default=4),
             expected_rate=dict(type='int'),
             remove_log=dict(type='bool', default=False),
+            ttl=dict(type='int'),
+            state_dir=dict(type='path', default='/run/netdebug/kernlog'),
         ),
         supports_check_mode=True,
     )

@@ -322,7 +322,8 @@ def _rsyslog_pid(node):
 
 
 def _no_probe_rule(node):
-    rules = node.sh('iptables-save -t raw 2>/dev/null; iptables-legacy-save -t raw 2>/dev/null; true')
+    # without -t: naming a legacy table would make it
+    rules = node.sh('iptables-save 2>/dev/null; iptables-legacy-save 2>/dev/null; true')
     return 'ndprobe:' not in rules
 
 
@@ -370,6 +371,18 @@ def _capture(ansible, tmp_path, incident, **extra):
     return result
 
 
+def _legacy_raw_loaded(node):
+    return 'iptable_raw' in node.modules()
+
+
+def _without_legacy_raw(node):
+    """Unload the legacy raw table the tests above made (empty by now), so that a capture starts from a node
+    without it."""
+    node.sh('if grep -qx raw /proc/net/ip_tables_names 2>/dev/null && ! iptables-legacy -w -t raw -S | grep -q "^-[AN]"; '
+            'then rmmod iptable_raw; fi; true')
+    assert not _legacy_raw_loaded(node), node.sh('cat /proc/net/ip_tables_names; iptables-legacy -w -t raw -S; true')
+
+
 def _exists(node, path):
     return node.sh('test -e %s && echo yes || echo no' % path).strip() == 'yes'
 
@@ -379,12 +392,13 @@ def test_capture_removes_the_dropin_it_installed_unless_kept(node, ansible, tmp_
     file rsyslog created for it once the window's lines are collected; netdebug_kernlog_keep keeps them, a later
     capture leaves a drop-in it found alone, and cleanup removes it."""
     node.sh('rm -f /var/log/firewall')  # made by the tests above: this one starts from a node without it
-    # A legacy table, once the kernel made it, cannot be taken away (issue 15, open): the raw table is made first,
-    # so that the captures' ruleset check sees the node as it was.
-    node.sh('iptables-legacy -w -t raw -S >/dev/null')
+    # ... and without the legacy raw table they made: the legacy table the capture makes goes with its module
+    # (the capture checks that the ruleset after equals the one before; _capture asserts every host ok)
+    _without_legacy_raw(node)
     before = node.config()
     assert not _exists(node, DROPIN)
     first = _capture(ansible, tmp_path, 'vmdrop-1')
+    assert not _legacy_raw_loaded(node)
     assert ('Remove the netfilter drop-in and its logrotate file', 'ok') in _tasks(first)  # it ran (changed shows as ok)
     assert node.config() == before and not _exists(node, '/var/log/firewall')
 
@@ -398,6 +412,34 @@ def test_capture_removes_the_dropin_it_installed_unless_kept(node, ansible, tmp_
     cleanup = ansible.playbook('netdebug.netfilter.cleanup')
     assert cleanup.rc == 0, cleanup
     assert node.config() == before
+
+
+def test_a_lost_controller_leaves_no_dropin_after_the_ttl(node, ansible, tmp_path):
+    """Issue 15 footprint, by the node itself: the controller is SIGKILLed mid-window, before its collect step
+    could remove the drop-in the capture installed. By the drop-in's ttl (duration + 2 * margin from the prepare
+    step) the node has removed the drop-in, its logrotate file and the log file rsyslog created for it, and
+    restarted rsyslog; the rules, the logger bindings and modules, the state directory and our processes are as
+    before too."""
+    node.sh('rm -f /var/log/firewall')
+    _without_legacy_raw(node)
+    before, pid = _state(node), _rsyslog_pid(node)
+    assert not _exists(node, DROPIN)
+    incident = 'vmlost-1'
+    argv = ['ansible-playbook', '-i', ansible.inventory, 'netdebug.netfilter.capture', '-e', json.dumps({
+        # the margin covers prepare on a slow TCG guest (its probe alone takes tens of seconds there)
+        'netdebug_incident_id': incident, 'netdebug_duration': 10, 'netdebug_ttl_margin': 60,
+        'netdebug_backend': 'legacy', 'netdebug_match': {'protocol': 'udp', 'destination_port': '9'},
+        'netdebug_conntrack': False, 'netdebug_bundle_dir': str(tmp_path)})]
+    killed = _kill_controller_when(ansible, argv, tmp_path / 'controller.log', lambda: node.sh(
+        'test -s /run/netdebug/runs/%s/run.json && echo yes || true' % incident).strip())
+    assert _exists(node, DROPIN) and _exists(node, '/run/netdebug/kernlog')
+    # the drop-in's ttl: 10 + 2 * 60 s from the prepare step, which came before `killed`
+    deadline = killed + 130 + 60
+    while time.time() < deadline and (_exists(node, DROPIN) or _state(node) != before):
+        time.sleep(2)
+    expiry_log = node.sh('journalctl -q --no-pager -t python3 -g "netdebug kernlog" 2>/dev/null | tail -3; true')
+    assert _state(node) == before, (expiry_log, node.sh(NODE_STATE))
+    assert not _exists(node, '/var/log/firewall') and _rsyslog_pid(node) != pid, expiry_log
 
 
 def test_failed_probe_fails_the_role_and_removes_its_rule(node, ansible, tmp_path):
@@ -418,6 +460,96 @@ def test_failed_probe_fails_the_role_and_removes_its_rule(node, ansible, tmp_pat
         assert cleanup.rc == 0, cleanup
         node.restart_rsyslog()
     assert node.config() == before
+
+
+# Counters stripped: packets keep flowing through the chains.
+NODE_STATE = ('{ iptables-nft-save; iptables-legacy-save; ip6tables-nft-save; ip6tables-legacy-save; } 2>/dev/null | '
+              'grep -v "^#" | sed -E "s/ \\[[0-9]+:[0-9]+\\]//"; '
+              'nft list ruleset | sed -E "s/counter packets [0-9]+ bytes [0-9]+/counter/"; '
+              'cat /proc/net/netfilter/nf_log /proc/sys/net/netfilter/nf_log_all_netns; '
+              'find /run/netdebug 2>/dev/null; ps -eo args | grep -e /run/netdebug/ -e ndprobe | grep -v grep; true')
+
+
+def _state(node):
+    """Everything prepare may change besides /etc (node.config) and the modules: every backend's ruleset, the logger
+    bindings and nf_log_all_netns, the state directory and our processes."""
+    return node.config(), node.modules() & set(NF_MODULES), node.sh(NODE_STATE)
+
+
+def test_prepare_in_check_mode_changes_nothing(node, ansible):
+    """Issue 15: prepare --check ends rc 0 without a change, a probe or a restart on the node."""
+    before, pid = _state(node), _rsyslog_pid(node)
+    res = ansible.playbook('netdebug.netfilter.prepare', check=True,
+                           extra_vars={'netdebug_incident_id': 'prep-check'})
+    assert res.rc == 0, res
+    assert 'Insert the probe LOG rule' not in [task for task, _status in _tasks(res)]
+    assert _state(node) == before and _rsyslog_pid(node) == pid
+
+
+def test_controller_killed_during_the_probe_nothing_left_by_its_ttl(node, ansible, tmp_path):
+    """Issue 15: SIGKILL to the whole controller while the kernel-log probe waits for its line. The probe's rule
+    is tagged with its own run and expires on the node (probe timeout + 60 s): by then the rulesets, modules,
+    bindings, state directory and processes are as before; the drop-in prepare installed is prepare's to keep, and
+    goes with the role's state=absent."""
+    before = _state(node)
+    # An earlier drop-in that swallows every kernel message: the probe waits its whole timeout for its line.
+    node.sh("printf '%s\\n' \"if \\$syslogfacility-text == 'kern' then stop\" > /etc/rsyslog.d/10-ndkl-block.conf")
+    node.restart_rsyslog()
+    argv = ['ansible-playbook', '-i', ansible.inventory, 'netdebug.netfilter.prepare', '-e',
+            json.dumps({'netdebug_incident_id': 'prep-kill', 'netdebug_kernlog_probe_timeout': 30})]
+    try:
+        killed = _kill_controller_when(ansible, argv, tmp_path / 'controller.log', lambda: not _no_probe_rule(node))
+        # ttl 30 + 60 s from the rule's insertion, just before `killed`
+        deadline = killed + 90 + 30
+        while not _no_probe_rule(node) and time.time() < deadline:
+            time.sleep(2)
+        assert _no_probe_rule(node), node.sh('iptables-save -t raw; cat /run/netdebug/runs/*/*.log 2>/dev/null; true')
+    finally:
+        node.sh('rm -f /etc/rsyslog.d/10-ndkl-block.conf')
+        cleanup = _play(ansible, tmp_path, 'absent')
+        assert cleanup.rc == 0, cleanup
+        released = _one(ansible.module(NODE, 'netdebug.netfilter.nf_log', {'run_id': 'prep-kill', 'state': 'absent'}))
+        assert released['status'] == 'ok', released
+        node.restart_rsyslog()
+    assert _state(node) == before
+
+
+def _kill_controller_when(ansible, argv, log, ready):
+    """Run argv (ansible-playbook) as its own process tree until ready() holds (at most 300 s), then SIGKILL every
+    process of it at once; returns when."""
+    with open(log, 'wb') as out, subprocess.Popen(argv, env=ansible._env(os.devnull), stdout=out,  # pylint: disable=protected-access
+                                                  stderr=subprocess.STDOUT, start_new_session=True) as proc:
+        try:
+            deadline = time.time() + 300
+            while proc.poll() is None and time.time() < deadline and not ready():
+                time.sleep(0.5)
+            assert ready(), log.read_text()[-3000:]
+            return time.time()
+        finally:
+            for victim in _process_tree(proc.pid):
+                try:
+                    os.kill(victim, 9)
+                except ProcessLookupError:
+                    pass
+            proc.wait(60)
+
+
+def _process_tree(root):
+    """root and every descendant (Ansible's workers leave the process group), read from /proc."""
+    children = {}
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            try:
+                with open('/proc/%s/stat' % name, encoding='ascii', errors='replace') as handle:
+                    children.setdefault(int(handle.read().rsplit(')', 1)[1].split()[1]), []).append(int(name))
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def test_role_falls_back_to_the_journal_without_rsyslog(node, ansible, tmp_path):

@@ -12,9 +12,11 @@ import os
 import pwd
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import facts, files, render
+from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.expiry import DropinExpiry
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.errors import KernlogError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.rsyslog_conf import FsSource, load
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.rsyslogd import Rsyslogd
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import check_ttl
 
 DEBIAN_ROTATE = '/usr/lib/rsyslog/rsyslog-rotate'
 
@@ -57,6 +59,11 @@ def check_params(params):
     render.check_size(params['logrotate_size'])
     if params['logrotate_rotate'] < 0:
         raise KernlogError('logrotate_rotate: must be 0 or more, got %d' % params['logrotate_rotate'])
+    if params['ttl'] is not None and params['state'] == 'absent':
+        raise KernlogError('ttl: only with state=present (state=absent removes the drop-in now)')
+    if params['ttl'] is not None:
+        check_ttl(params['ttl'])
+    render.check_path('state_dir', params['state_dir'])
     if params['expected_rate'] is not None and params['expected_rate'] <= 0:
         raise KernlogError('expected_rate: must be a positive number of messages per second, got %d'
                            % params['expected_rate'])
@@ -88,11 +95,12 @@ def resolve_spec(params, config):
 class KernlogManager:
     """Runs the module's logic against AnsibleModule `module` (check mode, diff, warnings, atomic_move)."""
 
-    def __init__(self, module, runner, source=None):
+    def __init__(self, module, runner, source=None, expiry=None):
         self.module = module
         self.source = source or FsSource()
         self.runner = runner
         self.rsyslogd = Rsyslogd(runner)
+        self.expiry = expiry or DropinExpiry(runner, module.params['state_dir'])
         self.diffs = []
         self.changed = False
 
@@ -144,6 +152,15 @@ class KernlogManager:
         if wanted != current:
             self.rsyslogd.validate(config, params['conf_path'], wanted, self.source)
             result['validated'] = True
+        # The expiry before the files: a module stopped between the two still leaves a drop-in that goes.
+        created = current is None
+        if self.module.check_mode:
+            result['expires_at'] = self.expiry.planned(params['conf_path'], params['ttl'], created)
+        else:
+            result['expires_at'] = self.expiry.update(
+                params['conf_path'], params['ttl'], created,
+                (wanted, params['logrotate_path'], rotate_wanted),
+                params['path'] if created and not result['log_existed'] else None)
         self._apply(params['conf_path'], current, wanted)
         self._apply(params['logrotate_path'], rotate_current, rotate_wanted)
         self._log_file_attributes(spec)
@@ -159,6 +176,8 @@ class KernlogManager:
         files.ensure_ours('conf_path', params['conf_path'], current)
         rotate_current = files.read_text(params['logrotate_path'])
         files.ensure_ours('logrotate_path', params['logrotate_path'], rotate_current)
+        if self.expiry.release(params['conf_path'], self.module.check_mode):
+            self.changed = True  # its pending expiry is cancelled
         self._apply(params['conf_path'], current, None)
         self._apply(params['logrotate_path'], rotate_current, None)
         if params['remove_log'] and os.path.exists(params['path']):

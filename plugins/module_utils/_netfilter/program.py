@@ -95,6 +95,15 @@ def daemonize():
     os.chdir('/')
 
 
+def log_line(path, message, clock=time.time):
+    """Append one time-stamped line to the program's log file (best effort: never stops what it reports)."""
+    try:
+        with open(path, 'a') as handle:
+            handle.write('%s %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(clock())), message))
+    except OSError:
+        pass
+
+
 def sleep_until(at, clock=time.time, sleep=time.sleep):
     """Sleep until the epoch at, in steps of at most 30 s (a clock step does not oversleep by much)."""
     while True:

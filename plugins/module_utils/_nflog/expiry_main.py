@@ -19,7 +19,7 @@ import sys
 import time
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.program import daemonize, sleep_until
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.program import daemonize, log_line, sleep_until
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ProcessModule, ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import runstate
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
@@ -40,11 +40,7 @@ def argv(python, launcher, state_dir, run_id, netns, at):
 
 def log(state_dir, message, clock=time.time):
     """One line in <state_dir>/expiry.log (best effort: never stops a restore)."""
-    try:
-        with open(os.path.join(state_dir, LOG), 'a') as handle:
-            handle.write('%s %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(clock())), message))
-    except OSError:
-        pass
+    log_line(os.path.join(state_dir, LOG), message, clock)
 
 
 def describe(run_id, netns, at, result):

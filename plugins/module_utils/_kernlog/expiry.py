@@ -1,0 +1,125 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""rsyslog_kernlog's ttl: a drop-in installed for one capture goes by the node itself if nobody removes it.
+
+state=present with a ttl, when the call creates the drop-in (or it is already under an expiry), records it
+(expiry_state) and schedules the expiry program with the rules' scheduler (_rules/reaper.start): a transient
+systemd timer where systemd runs, else a detached process. A later call with a ttl moves the expiry later, never
+earlier (two captures share one drop-in); a call without a ttl keeps the drop-in for good (the prepare playbook,
+netdebug_kernlog_keep); state=absent cancels the expiry. A drop-in that was there before, without an expiry, is
+never put under one: it is not ours to take away.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import expiry_main, expiry_state
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import errors as netfilter_errors
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import errors as rules_errors
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import reaper
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import check_ttl
+
+# The program: expiry_main and everything it imports (static imports above, so Ansible ships them all).
+PROGRAM_MODULES = (netfilter_errors, program, rules_errors, rules_state, expiry_state, expiry_main)
+LAUNCHER = 'kernlog_expire.py'
+UNIT_PREFIX = 'netdebug-kernlog-'
+INIT_SCRIPT = '/etc/init.d/rsyslog'
+LOCK_TIMEOUT = 30.0
+
+
+def restart_command(systemctl, systemd_running, init_script_exists):
+    """How the expiry restarts rsyslog on this node (the kernlog role's choice: systemd, else the init script)."""
+    if systemd_running and systemctl:
+        return [systemctl, 'try-restart', 'rsyslog.service']
+    if init_script_exists:
+        return [INIT_SCRIPT, 'restart']
+    return None
+
+
+def unit_name(conf_path, at):
+    return '%s%s-%d' % (UNIT_PREFIX, expiry_state.digest(conf_path)[:16], int(at))
+
+
+class DropinExpiry:
+    """Arms, moves and cancels a drop-in's expiry, for KernlogManager (module side only)."""
+
+    def __init__(self, runner, state_dir, clock=None):
+        tools = dict((name, runner.find(name)) for name in ('systemd-run', 'systemctl'))
+        self.node = Node(runner, dict((k, v) for k, v in tools.items() if v))
+        if clock is not None:
+            self.node.clock = clock
+        self.state_dir = state_dir
+
+    def _pending(self, record):
+        expiry = (record or {}).get('expiry')
+        return bool(expiry) and expiry['at'] > self.node.now() and reaper.active(self.node, expiry['reaper'])
+
+    def planned(self, conf_path, ttl, created):
+        """What update() would make the expiry (check mode): an epoch, or None."""
+        record = expiry_state.load(self.state_dir, conf_path)
+        pending = self._pending(record)
+        if ttl is None or not (created or pending):
+            return None
+        at = self.node.now() + check_ttl(ttl)
+        return max(at, record['expiry']['at']) if pending else at
+
+    def update(self, conf_path, ttl, created, texts, log_path):
+        """Before the drop-in is written (so that a module killed half-way still leaves an expiry behind): arm,
+        move or cancel conf_path's expiry. texts: (drop-in, logrotate_path, logrotate text or None); log_path: the
+        log file to remove with it, or None. Returns the expiry epoch, or None."""
+        if (ttl is None or not created) and not os.path.isdir(self.state_dir):
+            return None  # no record here: nothing to arm, move or cancel
+        with rules_state.NodeLock(self.state_dir, LOCK_TIMEOUT):
+            record = expiry_state.load(self.state_dir, conf_path)
+            pending = self._pending(record)
+            if ttl is None or not (created or pending):
+                self._drop(record)  # kept for good, or a stale record of a drop-in that went
+                return None
+            at = self.node.now() + check_ttl(ttl)
+            if pending and record['expiry']['at'] >= at:
+                at, scheduled = record['expiry']['at'], record['expiry']['reaper']
+                log_path = record.get('log_path')
+            else:
+                if pending:
+                    reaper.cancel(self.node, record['expiry']['reaper'])
+                    log_path = record.get('log_path')
+                scheduled = self._schedule(conf_path, at)
+            conf_text, logrotate_path, logrotate_text = texts
+            restart = restart_command(self.node.tool('systemctl'), reaper.systemd_running(),
+                                      os.path.exists(INIT_SCRIPT))
+            expiry_state.save(self.state_dir, expiry_state.new_record(
+                conf_path, conf_text, logrotate_path, logrotate_text, log_path, restart, at, scheduled))
+            return at
+
+    def release(self, conf_path, check_mode=False):
+        """Cancel conf_path's expiry (state=absent); True when there was a record."""
+        if not os.path.isdir(self.state_dir):
+            return False
+        if check_mode:
+            return expiry_state.load(self.state_dir, conf_path) is not None
+        with rules_state.NodeLock(self.state_dir, LOCK_TIMEOUT, create=False):
+            record = expiry_state.load(self.state_dir, conf_path)
+            self._drop(record)
+            return record is not None
+
+    def _drop(self, record):
+        """Cancel the record's expiry and delete it; the directory goes with the last record. Lock held."""
+        if record:
+            expiry = record.get('expiry') or {}
+            if expiry.get('reaper') and reaper.active(self.node, expiry['reaper']):
+                reaper.cancel(self.node, expiry['reaper'])
+            expiry_state.delete(self.state_dir, record['conf_path'])
+        if os.path.isdir(self.state_dir):
+            expiry_state.tidy(self.state_dir)
+
+    def _schedule(self, conf_path, at):
+        launcher = program.install(os.path.join(self.state_dir, 'lib'), program.module_files(PROGRAM_MODULES),
+                                   LAUNCHER, expiry_main.__name__, 'removes a capture\'s rsyslog drop-in at its expiry')
+        argv = expiry_main.argv(sys.executable, launcher, self.state_dir, conf_path, at)
+        return reaper.start(self.node, argv, unit_name(conf_path, at),
+                            'netdebug: remove the rsyslog drop-in %s' % conf_path, at)

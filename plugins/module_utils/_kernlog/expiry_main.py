@@ -1,0 +1,72 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Entry point of the on-node drop-in expiry program (installed under <state_dir>/lib/<digest>/ by expiry.py).
+
+    kernlog_expire.py --state-dir DIR --conf-path PATH --at EPOCH [--detached]
+
+Sleeps until EPOCH, then removes the drop-in PATH as its record says (expiry_state.expire), unless the record is
+gone or names another expiry. Stdlib and the installed copies of the files it imports only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import expiry_state
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.program import daemonize, sleep_until
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import NodeLock, RulesError
+
+LOCK_TIMEOUT = 60.0
+RESTART_TIMEOUT = 90
+ATTEMPTS = 3
+
+
+def argv(python, launcher, state_dir, conf_path, at):
+    return [python, launcher, '--state-dir', state_dir, '--conf-path', conf_path, '--at', str(int(at))]
+
+
+def restart(command):
+    """Run the recorded restart command; None when it worked, else what went wrong."""
+    try:
+        proc = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=RESTART_TIMEOUT, check=False, env=dict(os.environ, LC_ALL='C'))
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return '%s: %s' % (' '.join(command), exc)
+    if proc.returncode != 0:
+        return '%s: rc %d %s' % (' '.join(command), proc.returncode, proc.stdout.decode('utf-8', 'replace').strip())
+    return None
+
+
+def run(state_dir, conf_path, at, attempts=ATTEMPTS, pause=2.0):
+    for attempt in range(1, attempts + 1):
+        try:
+            with NodeLock(state_dir, LOCK_TIMEOUT, create=False):
+                said = expiry_state.expire(state_dir, conf_path, at, restart)
+                expiry_state.log(state_dir, said)
+                # The log goes with the directory when this was the last record; under systemd this line stays
+                # in the journal.
+                sys.stderr.write('netdebug kernlog: %s\n' % said)
+                expiry_state.tidy(state_dir)
+            return 0
+        except (RulesError, OSError) as exc:
+            expiry_state.log(state_dir, 'drop-in %s expiry %d: attempt %d failed: %s' % (conf_path, at, attempt, exc))
+            time.sleep(pause)
+    return 1
+
+
+def main(args=None):
+    parser = argparse.ArgumentParser(prog='netdebug-kernlog-expire')
+    parser.add_argument('--state-dir', required=True)
+    parser.add_argument('--conf-path', required=True)
+    parser.add_argument('--at', type=int, required=True)
+    parser.add_argument('--detached', action='store_true')
+    opts = parser.parse_args(args)
+    if opts.detached:
+        daemonize()
+    expiry_state.log(opts.state_dir, 'drop-in %s: expiry pid %d waiting for %d' % (opts.conf_path, os.getpid(), opts.at))
+    sleep_until(opts.at)
+    return run(opts.state_dir, opts.conf_path, opts.at)
