@@ -250,8 +250,8 @@ def test_a_legacy_table_module_our_insert_loaded_goes_with_the_last_rule(patched
         return
     assert dry == []
     with open(os.path.join(node.root, 'created.json')) as handle:
-        assert json.load(handle) == {'legacy ipv4 raw': {'backend': 'legacy', 'family': 'ipv4', 'table': 'raw',
-                                                          'module': 'iptable_raw'}}
+        noted = json.load(handle)
+    assert noted == {'legacy ipv4 raw': {'backend': 'legacy', 'family': 'ipv4', 'table': 'raw', 'module': 'iptable_raw'}}
     monkeypatch.setattr(removal, 'packet_counts', lambda node, ids: [])  # the fake lists no counters
     result = removal.remove_run(node, 'boom')
     assert unloaded == [('ipv4', 'raw', 'iptable_raw')] and 'gone' in result['tables']
