@@ -81,19 +81,21 @@ class DropinExpiry:
                 self._drop(record)  # kept for good, or a stale record of a drop-in that went
                 return None
             at = self.node.now() + check_ttl(ttl)
+            replaced = None
             if pending and record['expiry']['at'] >= at:
                 at, scheduled = record['expiry']['at'], record['expiry']['reaper']
                 log_path = record.get('log_path')
             else:
                 if pending:
-                    reaper.cancel(self.node, record['expiry']['reaper'])
-                    log_path = record.get('log_path')
+                    replaced, log_path = record['expiry']['reaper'], record.get('log_path')
                 scheduled = self._schedule(conf_path, at)
             conf_text, logrotate_path, logrotate_text = texts
             restart = restart_command(self.node.tool('systemctl'), reaper.systemd_running(),
                                       os.path.exists(INIT_SCRIPT))
             expiry_state.save(self.state_dir, expiry_state.new_record(
                 conf_path, conf_text, logrotate_path, logrotate_text, log_path, restart, at, scheduled))
+            if replaced:  # only now that the new one is armed (the old one would find its expiry moved anyway)
+                reaper.cancel(self.node, replaced)
             return at
 
     def release(self, conf_path, check_mode=False):

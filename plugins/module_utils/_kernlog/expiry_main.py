@@ -18,9 +18,10 @@ import time
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import expiry_state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.program import daemonize, sleep_until
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import NodeLock, RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import COLLECT_GRACE, NodeLock, RulesError
 
 LOCK_TIMEOUT = 60.0
+WAIT_STEP = 30
 RESTART_TIMEOUT = 90
 ATTEMPTS = 3
 
@@ -41,7 +42,23 @@ def restart(command):
     return None
 
 
+def wait_for_collect(state_dir, conf_path, at, clock=time.time, sleep=time.sleep):
+    """While a run's files wait for their collect step (the capture's stop keeps them up to COLLECT_GRACE), the
+    log file may still be read: the expiry waits as long, unless its record goes or moves meanwhile."""
+    logged = False
+    while clock() < at + COLLECT_GRACE and expiry_state.still_due(state_dir, conf_path, at):
+        waiting = expiry_state.runs_waiting(state_dir)
+        if not waiting:
+            return
+        if not logged:
+            expiry_state.log(state_dir, 'drop-in %s expiry %d: waits for run(s) %s to be collected or reaped'
+                             % (conf_path, at, ', '.join(waiting)))
+            logged = True
+        sleep(WAIT_STEP)
+
+
 def run(state_dir, conf_path, at, attempts=ATTEMPTS, pause=2.0):
+    wait_for_collect(state_dir, conf_path, at)
     for attempt in range(1, attempts + 1):
         try:
             with NodeLock(state_dir, LOCK_TIMEOUT, create=False):

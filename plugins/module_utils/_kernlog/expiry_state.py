@@ -115,6 +115,21 @@ def log(state_dir, message):
     program.log_line(os.path.join(state_dir, LOG), message)
 
 
+def runs_waiting(state_dir):
+    """The netdebug runs on the node (under the state root, the parent of state_dir) whose files are not collected
+    or reaped yet: a capture's collect step may still read the log file."""
+    try:
+        return sorted(os.listdir(rules_state.runs_dir(os.path.dirname(os.path.abspath(state_dir)))))
+    except OSError:
+        return []
+
+
+def still_due(state_dir, conf_path, at):
+    """True while conf_path's record still names the expiry at (not removed, kept or moved meanwhile)."""
+    record = load(state_dir, conf_path)
+    return bool(record) and record['expiry']['at'] == at
+
+
 def expire(state_dir, conf_path, at, restart):
     """The expiry of conf_path's record for epoch at; restart(argv) restarts rsyslog and returns an error text or
     None. Returns the log line. Callers hold the lock."""
@@ -136,9 +151,9 @@ def expire(state_dir, conf_path, at, restart):
     if conf_path in removed:
         error = restart(record['restart']) if record.get('restart') else 'no way to restart rsyslog was known'
         parts.append('rsyslog restarted' if error is None else 'rsyslog not restarted: %s' % error)
-        # After the restart rsyslog no longer writes it; a file someone else's rules also wrote would have existed
-        # before the drop-in, and is never recorded.
-        if record.get('log_path') and os.path.exists(record['log_path']):
+        # After the restart rsyslog no longer writes it (without one, rsyslog would go on writing into a removed
+        # file); a file someone else's rules also wrote would have existed before the drop-in, and is never recorded.
+        if error is None and record.get('log_path') and os.path.exists(record['log_path']):
             os.unlink(record['log_path'])
             parts.append('removed the log file %s' % record['log_path'])
     delete(state_dir, conf_path)

@@ -25,13 +25,11 @@ from .iptables_parse import parse_rules
 from .nft_parse import NftRule
 from .removal import (Found, cancel_reapers, drop_created, note_created, note_legacy_table, remove_run, run_ids,
                       settle, stop_unit)
-from .state import NodeLock, collectable, empty_run, finished, load_run, remove_run_dir, run_dir, save_run
+from .state import (COLLECT_GRACE, NodeLock, collectable, empty_run, finished, load_run, remove_run_dir, run_dir,
+                    save_run)
 from .tag import ALL_RUNS, make_tag
 
 MONITOR_BACKENDS = ('nft', 'nftables')
-# Seconds the node keeps a stopped capture's files for its collect step (which removes them) before removing them
-# itself: long enough for a slow collect of a large fleet, short enough that nothing stays for long.
-COLLECT_GRACE = 3600
 
 
 class Request(namedtuple('Request', 'kind run_id ttl backend match target placements position lock_timeout record '
@@ -267,12 +265,22 @@ def present(node, req, check_mode=False):
     legacy = sorted(set((r.family, r.table) for r in rules if r.backend == 'legacy'))
     try:
         dryrun.check(node, rules, bool(req.match.extra))
+        if check_mode:  # the dry run's throwaway namespace is gone; a table module it loaded goes too
+            legacy_tables.unload_dry_run_leftovers(node, modules_before, legacy)
+        return _present_locked(node, req, check_mode, rules, (backends, variant), warnings, modules_before)
     except Exception:
+        # a table module this call loaded (its dry run, or an insert rolled back) and left unrecorded goes too
         legacy_tables.unload_dry_run_leftovers(node, modules_before, legacy)
         raise
-    if check_mode:  # the dry run's throwaway namespace is gone; a table module it loaded goes too
-        legacy_tables.unload_dry_run_leftovers(node, modules_before, legacy)
+
+
+def _present_locked(node, req, check_mode, rules, chosen, warnings, modules_before):
+    """present() once the rules are built and the kernel accepted them: under the node lock, the changes."""
+    backends, variant = chosen
     with NodeLock(node.root, req.lock_timeout, create=not check_mode):
+        # another run's removal may have unloaded a table module while this call waited for the lock: one our
+        # insert loads again is ours too
+        modules_before = legacy_tables.loaded_throughout(modules_before)
         run = load_run(node.root, req.run_id)
         now = node.now()
         recs, to_add = [], []

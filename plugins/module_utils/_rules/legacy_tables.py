@@ -35,6 +35,12 @@ def loaded_modules():
         return None
 
 
+def loaded_throughout(before):
+    """The modules of before that are still loaded now (None when either cannot be read)."""
+    now = loaded_modules()
+    return None if before is None or now is None else before & now
+
+
 def loaded_by_us(family, table, before, after):
     """The table module the call loaded: not loaded before it, loaded after it (None otherwise)."""
     module = module_for(family, table)
@@ -69,22 +75,64 @@ def nsfs_mounts(mountinfo_text):
     return found
 
 
-def other_namespaces_have(node, family, table):
-    """True when another network namespace than ours has the legacy table, or when one cannot be read."""
-    names_file, proc = NAMES_FILES[family], PROC
-    ours = os.stat(os.path.join(proc, 'self', 'ns', 'net')).st_ino
-    seen = {ours}
+def _tasks(proc):
+    """(directory, pid) of every thread of every process: a thread may have a network namespace of its own."""
     for pid in os.listdir(proc):
         if not pid.isdigit():
             continue
         try:
-            inode = os.stat(os.path.join(proc, pid, 'ns', 'net')).st_ino
+            tids = os.listdir(os.path.join(proc, pid, 'task'))
         except OSError:
-            continue  # gone, or a kernel thread
+            continue  # gone
+        for tid in tids:
+            yield os.path.join(proc, pid, 'task', tid), pid
+
+
+def _netns_fds(proc, pid):
+    """Inodes of the network namespaces that pid holds open (a namespace may live on through a descriptor)."""
+    found = set()
+    try:
+        fds = os.listdir(os.path.join(proc, pid, 'fd'))
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            target = os.readlink(os.path.join(proc, pid, 'fd', fd))
+        except OSError:
+            continue
+        if target.startswith('net:[') and target[5:-1].isdigit():
+            found.add(int(target[5:-1]))
+    return found
+
+
+def other_namespaces_have(node, family, table):
+    """True when another network namespace than ours has the legacy table, or when one cannot be read: those of
+    every thread (read through /proc), and those kept by a bind mount of this mount namespace (read through
+    nsenter). A namespace held only by a descriptor or by a bind mount in another mount namespace cannot be read
+    from here: in doubt."""
+    names_file, proc = NAMES_FILES[family], PROC
+    ours = os.stat(os.path.join(proc, 'self', 'ns', 'net')).st_ino
+    our_mounts = os.stat(os.path.join(proc, 'self', 'ns', 'mnt')).st_ino
+    seen, held, pids, mount_namespaces = {ours}, set(), set(), {our_mounts}
+    for task, pid in _tasks(proc):
+        try:
+            inode = os.stat(os.path.join(task, 'ns', 'net')).st_ino
+        except OSError:
+            continue  # gone, or a zombie
+        if pid not in pids:  # per process: its open namespaces, and the bind mounts of its mount namespace
+            pids.add(pid)
+            held |= _netns_fds(proc, pid)
+            try:
+                mounts = os.stat(os.path.join(proc, pid, 'ns', 'mnt')).st_ino
+            except OSError:
+                mounts = our_mounts
+            if mounts not in mount_namespaces:
+                mount_namespaces.add(mounts)
+                held |= set(nsfs_mounts(_read(os.path.join(proc, pid, 'mountinfo')) or ''))
         if inode in seen:
             continue
-        text = _read(os.path.join(proc, pid, 'net', names_file))
-        if text is None and os.path.isdir(os.path.join(proc, pid)):
+        text = _read(os.path.join(task, 'net', names_file))
+        if text is None and os.path.isdir(task):
             return True  # a namespace we cannot read: in doubt, it may have the table
         seen.add(inode)
         if text is not None and table in text.split():
@@ -100,7 +148,7 @@ def other_namespaces_have(node, family, table):
         if result.rc != 0 or table in result.stdout.split():
             return True
         seen.add(inode)
-    return False
+    return bool(held - seen)  # held open or bound elsewhere, never read: in doubt
 
 
 def unload(node, family, table, module):

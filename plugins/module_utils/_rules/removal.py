@@ -11,6 +11,7 @@ import os
 
 from . import legacy_tables, monitor, procs
 from .errors import RulesError
+from .iptables_backend import legacy_table_names
 from .iptables_parse import tagged
 from .state import (CREATED_FILE, collectable, finished, list_runs, load_run, log, read_json, remove_run_dir,
                     runs_dir, save_run, tidy, write_json)
@@ -96,9 +97,10 @@ def drop_created(node):
         entry = created[key]
         if entry.get('backend') == 'legacy':
             backend = node.iptables('legacy', entry['family'])
-            if backend is not None and backend.find_tagged(ALL_RUNS, tables=[entry['table']]):
+            present = entry['table'] in (legacy_table_names(entry['family']) or '').split()  # listing would make it
+            if present and backend is not None and backend.find_tagged(ALL_RUNS, tables=[entry['table']]):
                 continue  # still in use by a run
-            said = legacy_tables.unload(node, entry['family'], entry['table'], entry['module'])
+            said = legacy_tables.unload(node, entry['family'], entry['table'], entry['module']) if present else None
             gone += [said] if said else []
             del created[key]  # gone, or kept for good (in doubt): no more ours to look after
             continue

@@ -26,6 +26,10 @@ import time
 from .errors import RulesError
 
 DEFAULT_ROOT = '/run/netdebug'
+# Seconds the node keeps a stopped capture's files for its collect step (which removes them) before removing them
+# itself: long enough for a slow collect of a large fleet, short enough that nothing stays for long. The rsyslog
+# drop-in's expiry waits as long for the runs' collect steps (_kernlog/expiry_main).
+COLLECT_GRACE = 3600
 
 
 # A run's own bookkeeping; anything else in its directory (capture files, the recorded rulesets) waits for the

@@ -51,7 +51,8 @@ def arm_record(node, at=NOW + 60, log_path=True):
     (CONF, None, False, ['conf', 'rotate'], ['log'], 'rsyslog restarted'),
     # someone edited the drop-in since: it stays, rsyslog is not touched, the log file stays with it
     ('edited by hand\n', None, True, ['rotate'], ['conf', 'log'], 'left alone (changed since): '),
-    (CONF, 'rc 1 failed', True, ['conf', 'rotate', 'log'], [], 'rsyslog not restarted: rc 1 failed'),
+    # without a restart rsyslog still writes the log file: it stays (removing it would hide where the lines go)
+    (CONF, 'rc 1 failed', True, ['conf', 'rotate'], ['log'], 'rsyslog not restarted: rc 1 failed'),
 ], ids=['ours', 'log-existed-before', 'edited', 'restart-fails'])
 def test_expire_removes_what_is_still_ours(node, conf, restart_error, log_path, gone, kept, said):
     install_files(node, conf=conf)
@@ -73,6 +74,39 @@ def test_expire_of_a_moved_or_released_expiry_does_nothing(node):
     line = expiry_state.expire(node['state'], node['conf'], NOW + 60, lambda argv: pytest.fail('restarted'))
     assert 'nothing to do' in line
     assert os.path.exists(node['conf']) and expiry_state.load(node['state'], node['conf'])
+
+
+@pytest.mark.parametrize('moved', [False, True])
+def test_the_expiry_waits_while_a_run_waits_for_its_collect_step(node, moved):
+    """A capture's stop keeps its run's files for the collect step, which may still read the log file: the expiry
+    waits until no run is left (or its record moved), at most COLLECT_GRACE after it was due."""
+    install_files(node)
+    arm_record(node)
+    runs = os.path.join(os.path.dirname(node['state']), 'runs', 'inc-1')
+    os.makedirs(runs)
+    now, slept = [NOW + 60], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+        if moved:
+            arm_record(node, at=NOW + 600)
+        elif len(slept) == 3:
+            os.rmdir(runs)  # collected
+
+    expiry_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: now[0], sleep=sleep)
+    assert len(slept) == (1 if moved else 3)
+    assert 'waits for run(s) inc-1' in open(os.path.join(node['state'], expiry_state.LOG)).read()
+
+
+def test_the_expiry_waits_no_longer_than_the_collect_grace(node):
+    install_files(node)
+    arm_record(node)
+    os.makedirs(os.path.join(os.path.dirname(node['state']), 'runs', 'stuck'))
+    now = [NOW + 60]
+    expiry_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: now[0],
+                                 sleep=lambda seconds: now.__setitem__(0, now[0] + seconds))
+    assert NOW + 60 + expiry_main.COLLECT_GRACE <= now[0] < NOW + 60 + expiry_main.COLLECT_GRACE + 60
 
 
 def test_installed_program_runs_from_its_own_copy(tmp_path):
@@ -102,19 +136,21 @@ class Scheduler:
     """reaper.start/active/cancel stand-ins: records what was scheduled and cancelled."""
 
     def __init__(self, monkeypatch):
-        self.started, self.cancelled, self.live = [], [], set()
+        self.started, self.cancelled, self.live, self.order = [], [], set(), []
         monkeypatch.setattr(expiry.reaper, 'start', self.start)
         monkeypatch.setattr(expiry.reaper, 'active', lambda node, record: record['pid'] in self.live)
         monkeypatch.setattr(expiry.reaper, 'cancel', self.cancel)
         monkeypatch.setattr(expiry.program, 'install', lambda *args: '/lib/kernlog_expire.py')
 
     def start(self, node, argv, unit, description, at, use_systemd=None):
+        self.order.append('start')
         pid = 1000 + len(self.started)
         self.started.append((argv[argv.index('--at') + 1], unit))
         self.live.add(pid)
         return {'kind': 'process', 'pid': pid, 'start': 1, 'expires_at': at}
 
     def cancel(self, node, record):
+        self.order.append('cancel')
         self.cancelled.append(record['pid'])
         self.live.discard(record['pid'])
         return True
@@ -155,6 +191,8 @@ def test_a_second_call_moves_the_expiry_only_later(node, monkeypatch, later_ttl,
     record = expiry_state.load(node['state'], node['conf'])
     assert record['expiry']['at'] == at and record['log_path'] == node['log']  # the first call's log file
     assert len(sched.started) == started and sched.cancelled == cancelled
+    if cancelled:  # the old expiry is cancelled only once the new one is armed and recorded
+        assert sched.order[-2:] == ['start', 'cancel']
 
 
 def test_a_call_without_ttl_keeps_the_drop_in_for_good(node, monkeypatch):

@@ -49,23 +49,37 @@ def test_bind_mounted_namespaces_are_found_in_mountinfo():
 
 @pytest.fixture
 def proc(tmp_path, monkeypatch):
-    """A fake /proc: our namespace (self), pid 1 in it (a hard link: the same inode), and helpers for others."""
+    """A fake /proc: our namespaces (self), and process(pid, ...) to add one, its thread in a network namespace of
+    its own or (netns_of) in another's (a hard link: the same inode), in our mount namespace, with no descriptors
+    unless given. Pid 1 shares our network namespace and has the table there: that is not another's."""
     root = tmp_path / 'proc'
     (root / 'self' / 'ns').mkdir(parents=True)
-    (root / 'self' / 'ns' / 'net').write_text('')
+    for name in ('net', 'mnt'):
+        (root / 'self' / 'ns' / name).write_text('')
     (root / 'self' / 'mountinfo').write_text('')
     monkeypatch.setattr(legacy_tables, 'PROC', str(root))
 
-    def process(pid, tables=None, netns_of=None):
-        (root / pid / 'ns').mkdir(parents=True)
+    def process(pid, tables=None, netns_of=None, fds=(), mounts=None):
+        task = root / pid / 'task' / pid
+        (task / 'ns').mkdir(parents=True)
+        (root / pid / 'ns').mkdir()
+        (root / pid / 'fd').mkdir()
         if netns_of:
-            os.link(str(root / netns_of / 'ns' / 'net'), str(root / pid / 'ns' / 'net'))
+            os.link(str(root / netns_of / 'ns' / 'net'), str(task / 'ns' / 'net'))
         else:
-            (root / pid / 'ns' / 'net').write_text('')
+            (task / 'ns' / 'net').write_text('')
+        if mounts is None:
+            os.link(str(root / 'self' / 'ns' / 'mnt'), str(root / pid / 'ns' / 'mnt'))
+        else:  # a mount namespace of its own, with these mountinfo lines
+            (root / pid / 'ns' / 'mnt').write_text('')
+            (root / pid / 'mountinfo').write_text(mounts)
+        for number, target in enumerate(fds):
+            os.symlink(target, str(root / pid / 'fd' / str(number)))
         if tables is not None:
-            (root / pid / 'net').mkdir()
-            (root / pid / 'net' / 'ip_tables_names').write_text(tables)
-    process('1', tables='raw\n', netns_of='self')  # our own namespace has it: that is not another's
+            (task / 'net').mkdir()
+            (task / 'net' / 'ip_tables_names').write_text(tables)
+        return task
+    process('1', tables='raw\n', netns_of='self')
     return root, process
 
 
@@ -83,6 +97,18 @@ def test_other_namespaces_keep_the_module(proc, runner, others, expected):
     _root, process = proc
     for pid, tables in others:
         process(pid, tables)
+    assert legacy_tables.other_namespaces_have(node(runner), 'ipv4', 'raw') is expected
+
+
+@pytest.mark.parametrize('holder, expected', [
+    ({'fds': ['net:[4242]']}, True),                   # a namespace only a descriptor keeps: never read, in doubt
+    ({'fds': ['socket:[77]', '/dev/null']}, False),
+    ({'mounts': '9 1 0:4 net:[4243] /var/run/docker/netns/x rw - nsfs nsfs rw\n'}, True),  # bound elsewhere
+    ({'mounts': '9 1 0:26 / /run rw - tmpfs tmpfs rw\n'}, False),
+])
+def test_namespaces_held_where_they_cannot_be_read_keep_the_module(proc, runner, holder, expected):
+    _root, process = proc
+    process('3', tables='filter\n', **holder)
     assert legacy_tables.other_namespaces_have(node(runner), 'ipv4', 'raw') is expected
 
 

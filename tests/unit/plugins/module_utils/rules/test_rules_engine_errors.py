@@ -255,3 +255,25 @@ def test_a_legacy_table_module_our_insert_loaded_goes_with_the_last_rule(patched
     monkeypatch.setattr(removal, 'packet_counts', lambda node, ids: [])  # the fake lists no counters
     result = removal.remove_run(node, 'boom')
     assert unloaded == [('ipv4', 'raw', 'iptable_raw')] and 'gone' in result['tables']
+
+
+def test_a_failed_call_unloads_the_table_module_it_loaded(patched, tmp_path, monkeypatch):
+    """The insert fails: the rollback removes the rule, and the table module this call loaded (dry run or insert)
+    goes as well, recorded or not."""
+    fake = FakeIptables('fails', 1)
+    unloaded = []
+    monkeypatch.setattr(legacy_tables, 'unload_dry_run_leftovers', lambda node, before, placements: unloaded.append(
+        (before, placements)))
+    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    monkeypatch.setattr(legacy_tables, 'loaded_modules', lambda: {'x_tables'} if not fake.calls else
+                        {'x_tables', 'iptable_raw'})
+    with pytest.raises(RulesError):
+        present(node, request('trace', 'legacy', 'ipv4', ['PREROUTING']))
+    assert unloaded == [({'x_tables'}, [('ipv4', 'raw')])]
+
+
+def test_a_module_another_run_unloaded_while_we_waited_is_ours_when_our_insert_loads_it(monkeypatch):
+    monkeypatch.setattr(legacy_tables, 'loaded_modules', lambda: {'x_tables'})
+    assert legacy_tables.loaded_throughout({'x_tables', 'iptable_raw'}) == {'x_tables'}
+    monkeypatch.setattr(legacy_tables, 'loaded_modules', lambda: None)
+    assert legacy_tables.loaded_throughout({'x_tables'}) is None
