@@ -7,19 +7,22 @@ Unloading a table module removes that table in every network namespace, so it ha
 our insert loaded the module (it was not loaded when the call began; a check-mode dry run unloads what it loaded
 itself), our namespace's table holds nothing (built-in chains with policy ACCEPT), and no other network namespace
 on the node has the table (those of every process, and those kept by a bind mount, read through nsenter). Any
-doubt keeps the module. Stdlib only (part of the reaper program).
+doubt keeps the module. Stdlib and the _kmod parsers only (part of the reaper program).
 """
 
 from __future__ import annotations
 
 import os
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.index import PROC_MODULES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.parsers import parse_proc_modules
+
 from .iptables_backend import legacy_table_names
 
 MODULE_NAMES = {'ipv4': 'iptable_%s', 'ipv6': 'ip6table_%s'}
 NAMES_FILES = {'ipv4': 'ip_tables_names', 'ipv6': 'ip6_tables_names'}
 PROC = '/proc'
-PROC_MODULES = '/proc/modules'
 
 
 def module_for(family, table):
@@ -28,11 +31,11 @@ def module_for(family, table):
 
 def loaded_modules():
     """Names of the loaded kernel modules, or None when they cannot be read (no module support)."""
+    text = _read(PROC_MODULES)
     try:
-        with open(PROC_MODULES, encoding='ascii', errors='replace') as handle:
-            return set(line.split(' ', 1)[0] for line in handle if line.strip())
-    except OSError:
-        return None
+        return None if text is None else set(parse_proc_modules(text))
+    except KmodError:
+        return None  # unreadable as /proc/modules: in doubt, nothing is counted as ours
 
 
 def loaded_throughout(before):

@@ -160,3 +160,13 @@ def test_drop_created_waits_while_a_run_still_has_rules_there(proc, runner, no_h
     assert removal.drop_created(here) == []
     assert not runner.commands('--', 'iptable_raw')
     assert 'legacy ipv4 raw' in read_json(os.path.join(here.root, CREATED_FILE), {})
+
+
+def test_loaded_modules_come_from_the_shared_proc_modules_parser(tmp_path):
+    path = tmp_path / 'proc-modules'  # where the rules' conftest points legacy_tables.PROC_MODULES
+    assert legacy_tables.loaded_modules() is None  # no module support
+    path.write_text('iptable_raw 16384 0 - Live 0x0000000000000000\n'
+                    'x_tables 53248 1 iptable_raw, Live 0x0000000000000000\n')
+    assert legacy_tables.loaded_modules() == {'iptable_raw', 'x_tables'}
+    path.write_text('garbage\n')
+    assert legacy_tables.loaded_modules() is None  # not /proc/modules as we know it: nothing counts as ours
