@@ -23,9 +23,16 @@ def known_variables(roles_dir=ROLES_DIR):
     return names
 
 
-def unknown_vars(names):
-    """netdebug_* variable names -> one message per unknown name ("did you mean ...")."""
-    return unknown(names, known_variables())
+def unknown_vars(names, hostvars=None, hosts=None):
+    """netdebug_* variable names -> one message per unknown name ("did you mean ..."). With hostvars and hosts, the
+    names set for each of those hosts (inventory, host_vars, group_vars) too: query('varnames') in a run_once task
+    sees the first host's only."""
+    where = {}
+    for host in hosts or []:
+        for name in hostvars[host]:
+            if name.startswith('netdebug_') and name not in names:
+                where.setdefault(name, []).append(host)
+    return unknown(list(names) + list(where), known_variables(), where)
 
 
 class FilterModule:

@@ -28,8 +28,9 @@ def spec_options(spec_doc):
     return names
 
 
-def unknown(names, known):
-    """One message per netdebug_* name that is not known, with the closest known name when there is one."""
+def unknown(names, known, where=None):
+    """One message per netdebug_* name that is not known, with the closest known name when there is one; where maps
+    a name set for some hosts only to those hosts, named in its message."""
     known = set(known) | set(PLAYBOOK_VARS) | set(ROLE_FACTS) | set(STATS_KEYS)
     candidates = sorted(known)
     problems = []
@@ -38,5 +39,6 @@ def unknown(names, known):
             continue
         close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
         hint = '; did you mean %s?' % close[0] if close else '; see docs/capture.md for the variables'
-        problems.append('%s: unknown%s' % (name, hint))
+        hosts = (where or {}).get(name)
+        problems.append('%s: unknown%s%s' % (name, ' (set for %s)' % ', '.join(hosts) if hosts else '', hint))
     return problems

@@ -45,3 +45,17 @@ def test_spec_options_reads_every_entry_point():
     assert spec_options(doc) == {'netdebug_a', 'netdebug_b'}
     assert spec_options(None) == set()
     assert unknown(['netdebug_b'], spec_options(doc)) == []
+
+
+def test_names_set_for_other_hosts_only_are_checked_and_name_their_hosts():
+    """A run_once check sees the first host's variables through varnames; host_vars of the others come through
+    hostvars, and an unknown name there says for which hosts it is set."""
+    hostvars = {'node1': {'netdebug_duration': 5, 'ansible_host': 'a'},
+                'node2': {'netdebug_duration': 5, 'netdebug_duraton': 5},
+                'node3': {'netdebug_duraton': 5, 'netdebug_ttl_margn': 30}}
+    assert unknown_vars(['netdebug_duration'], hostvars, ['node1', 'node2', 'node3']) == [
+        'netdebug_duraton: unknown (set for node2, node3); did you mean netdebug_duration?',
+        'netdebug_ttl_margn: unknown (set for node3); did you mean netdebug_ttl_margin?']
+    # a name the first host has too is reported without hosts, once
+    assert unknown_vars(['netdebug_duraton'], hostvars, ['node2']) == [
+        'netdebug_duraton: unknown; did you mean netdebug_duration?']
