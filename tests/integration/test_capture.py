@@ -274,6 +274,24 @@ def test_a_typo_stops_every_playbook_before_any_change(app_guard, lab_ansible, t
     assert not (tmp_path / 'typo-1').exists()
 
 
+def test_a_typo_in_one_hosts_variables_stops_the_capture(app_guard, lab_ansible, tmp_path):
+    """Issue 15: the unknown-variable check runs once, yet a typo set for another host only (host_vars beside the
+    inventory) is found too, and its message names that host."""
+    host_vars = pathlib.Path(lab_ansible.inventory).parent / 'host_vars'
+    assert not host_vars.exists()
+    before = node_state(lab_ansible, app_guard)
+    host_vars.mkdir()
+    try:
+        (host_vars / 'node3.yml').write_text('netdebug_ttl_margn: 60\n')
+        res = capture(lab_ansible, app_guard, 'typo-2', tmp_path, ping=False)
+    finally:
+        shutil.rmtree(host_vars)
+    assert res.rc != 0, res
+    assert 'netdebug_ttl_margn: unknown (set for node3); did you mean netdebug_ttl_margin?' in res.stdout, res
+    assert_as_before(lab_ansible, app_guard, before)
+    assert not (tmp_path / 'typo-2' / 'manifest.json').exists()
+
+
 # prepare is not in the list: on the netns nodes rsyslog has neither systemd nor an init script, and the kernlog
 # role refuses such a node before anything changes, with or without --check.
 @pytest.mark.parametrize('playbook', ['capture', 'conntrack', 'cleanup'])
@@ -375,24 +393,28 @@ CLEANUP_HINT = 'remove everything now with: ansible-playbook netdebug.netfilter.
 
 
 @pytest.mark.parametrize('sig, point', [(signal.SIGINT, 'window'), (signal.SIGTERM, 'window'), (signal.SIGKILL, 'window'),
-                                        (signal.SIGINT, 'start'), (signal.SIGTERM, 'start'), (signal.SIGKILL, 'start')])
+                                        (signal.SIGINT, 'start'), (signal.SIGTERM, 'start'), (signal.SIGKILL, 'start'),
+                                        (signal.SIGKILL, 'collect')])
 def test_interrupted_capture_says_how_to_clean_up_and_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path,
                                                                          sig, point):
     """Issue 15's interrupt rows: SIGINT (Ctrl-C in a terminal, a cancelled CI job) or SIGTERM to the controller's
     whole process group, or SIGKILL to every controller process at once, mid-window or while the trace starts (the
-    first node has its run, not every node yet). Ansible ends at once with a failure status; on SIGINT and SIGTERM
-    mid-window the output says how to clean up now (printed before the window, so an interrupt at the start may
-    come before it: the hint is then not promised), and without the cleanup every node's whole state is as before
-    by the end of the window plus netdebug_ttl_margin."""
+    first node has its run, not every node yet), and SIGKILL between the stop and the collect step (every node
+    stopped, its files waiting). Ansible ends at once with a failure status; on SIGINT and SIGTERM mid-window the
+    output says how to clean up now (printed before the window, so an interrupt at the start may come before it:
+    the hint is then not promised), and without the cleanup every node's whole state is as before by the end of
+    the window plus netdebug_ttl_margin."""
     before = node_state(lab_ansible, app_guard)
     incident = 'int-%s-%s' % (sig.name.lower(), point)
-    extra = {'netdebug_incident_id': incident, 'netdebug_duration': 20, 'netdebug_ttl_margin': 10,
+    extra = {'netdebug_incident_id': incident, 'netdebug_duration': 20, 'netdebug_ttl_margin': 30,
              'netdebug_bundle_dir': str(tmp_path)}
     killed = []
 
     def ready(output):
         if point == 'window':
             return 'Pausing for' in output  # the hint is printed, every node traces
+        if point == 'collect':  # the task after the stop has begun: every node is stopped, nothing collected
+            return 'TASK [netdebug.netfilter.trace : Record what was removed' in output
         return any(trace_running(app_guard, n, incident) for n in NODES)
 
     def stop(proc):
@@ -409,10 +431,14 @@ def test_interrupted_capture_says_how_to_clean_up_and_nodes_clean_by_ttl(app_gua
     if point == 'window' and sig != signal.SIGKILL:
         assert CLEANUP_HINT in ' '.join(output.split()), output[-3000:]
     assert not (tmp_path / incident / 'manifest.json').exists()  # nothing was collected
-    # The run's ttl (20 + 10 s) counts from each node's trace start, which came before `started`; the reaper runs
-    # at expiry and takes the rules, the monitors, the run's files and then the state directory.
+    if point == 'collect':  # the files wait for the collect step that never comes
+        assert any(trace_running(app_guard, n, incident) for n in NODES)
+    # The run's ttl (20 + 30 s) counts from each node's trace start, which came before `started` (for the collect
+    # point: 20 s before); the reaper runs at expiry and takes the rules, the monitors, the run's files and then
+    # the state directory.
+    ttl_left = 50 - (20 if point == 'collect' else 0)
     try:
-        assert_as_before(lab_ansible, app_guard, before, 30 + 20 - (time.time() - started), 'as before by the ttl')
+        assert_as_before(lab_ansible, app_guard, before, ttl_left + 20 - (time.time() - started), 'as before by the ttl')
     except AssertionError as exc:
         runs = node_run(app_guard, 'node1', ['sh', '-c', 'cat /run/netdebug/runs/*/run.json /run/netdebug/runs/*/*.log '
                                                          '2>/dev/null || true'])
@@ -775,14 +801,15 @@ def test_controller_killed_with_loggers_bound_nodes_restored_by_ttl(app_guard, l
             return snapshots(lab_ansible) != before
 
         started = kill_mid_window(app_guard, lab_ansible, {'netdebug_incident_id': 'kill-2', 'netdebug_duration': 40,
-                                                           'netdebug_ttl_margin': 10, 'netdebug_log_rules': True,
+                                                           'netdebug_ttl_margin': 30, 'netdebug_log_rules': True,
                                                            'netdebug_bundle_dir': str(tmp_path)}, traced)
-        # rules: ttl 50 s from the start of the trace; loggers: 40 + 2 * 10 = 60 s from the (earlier) prepare step.
-        wait_for(lambda: snapshots(lab_ansible) == before, 50 + 60 - (time.time() - started), 'the ttl clean-up')
+        # rules: ttl 40 + 30 s from the start of the trace; loggers: as long from the (earlier) prepare step, and
+        # then the node waits while the run's rules last.
+        wait_for(lambda: snapshots(lab_ansible) == before, 70 + 30 - (time.time() - started), 'the ttl clean-up')
         for node in NODES:
             wait_for(lambda node=node: leftovers(app_guard, node)[0] == [], 30, 'no monitor or reaper on %s' % node)
             wait_for(lambda node=node: loggers(app_guard, node) == before_loggers[node],
-                     60 + 30 - (time.time() - started), 'loggers on %s' % node)
+                     70 + 30 - (time.time() - started), 'loggers on %s' % node)
             assert nf_log_records(app_guard, node) == [], node
             # the nf_log expiry comes last and takes the state directory with it
             wait_for(lambda node=node: state_left(app_guard, node) == [], 10, 'no state left on %s' % node)
@@ -818,7 +845,8 @@ def capture_losing_node3(lab, ansible, incident, tmp_path, lose):
     thread.start()
     try:
         return capture(ansible, lab, incident, tmp_path, duration=15,
-                       extra={'netdebug_ttl_margin': 10, 'netdebug_conntrack': False})
+                       # the margin is also the collect step's time: the stop waits about 15 s for the lost node
+                       extra={'netdebug_ttl_margin': 60, 'netdebug_conntrack': False})
     finally:
         done.set()
         thread.join(30)
@@ -858,8 +886,8 @@ def test_node_cut_off_mid_window_costs_a_bounded_time(app_guard, lab_ansible, tm
     report = load_json(tmp_path / 'cut-1' / 'report.json')
     drops = [p for p in report['packets'] if p['host'] == 'node2' and p['verdict'] == 'drop']
     assert drops and drops[0]['verdict_rule']['chain'] == 'app-guard', res
-    # node3 removes its rules, monitors, reaper and state by the ttl (25 s from its start), read through the lab
-    assert_as_before(lab_ansible, app_guard, before, started + 25 + 30 - time.time(), 'node3 clean by its ttl')
+    # node3 removes its rules, monitors, reaper and state by the ttl (15 + 60 s from its start), read through the lab
+    assert_as_before(lab_ansible, app_guard, before, started + 75 + 30 - time.time(), 'node3 clean by its ttl')
 
 
 def test_node_lost_at_the_start_is_reported_in_the_connections_words(app_guard, lab_ansible, tmp_path):
@@ -997,7 +1025,7 @@ def test_node_lost_mid_run_others_complete(app_guard, lab_ansible, tmp_path):
         report = load_json(tmp_path / 'lost-1' / 'report.json')
         drops = [p for p in report['packets'] if p['host'] == 'node2' and p['verdict'] == 'drop']
         assert drops and drops[0]['verdict_rule']['chain'] == 'app-guard', res
-        # node3 cleans itself by the ttl (25 s from the start), read through the lab, not SSH
+        # node3 cleans itself by the ttl (75 s from the start), read through the lab, not SSH
         expected = before['node3']
         wait_for(lambda: leftovers(app_guard, 'node3') == ([], ['lost-1']) or leftovers(app_guard, 'node3')[0] == [],
                  60, 'node3 monitors and reapers gone')

@@ -12,6 +12,7 @@ import tarfile
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import DEFAULT_ROOT, runs_dir
 
 
 def safe_rel(rel):
@@ -66,6 +67,10 @@ def copy_items(root, copies, warnings):
         elif os.path.isdir(src):
             for full, rel in _tree_files(src):
                 _copy_file(full, root, os.path.join(dest, rel))
+        elif src.startswith(runs_dir(DEFAULT_ROOT) + os.sep):
+            warnings.append('copies: %s is missing on the node: the node removes a run\'s files at the window\'s end '
+                            'plus netdebug_ttl_margin, and the collect step came later (raise netdebug_ttl_margin '
+                            'for a fleet this size)' % src)
         else:
             warnings.append('copies: %s is missing on the node' % src)
 

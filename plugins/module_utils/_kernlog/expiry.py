@@ -57,7 +57,9 @@ class DropinExpiry:
 
     def _pending(self, record):
         expiry = (record or {}).get('expiry')
-        return bool(expiry) and expiry['at'] > self.node.now() and reaper.active(self.node, expiry['reaper'])
+        # An expiry whose time has come may still wait (for the lock, or while a run lasts): it is pending until its
+        # program has ended, and a call now moves it rather than dropping its record (the drop-in would stay).
+        return bool(expiry) and reaper.active(self.node, expiry['reaper'])
 
     def planned(self, conf_path, ttl, created):
         """What update() would make the expiry (check mode): an epoch, or None."""
@@ -68,13 +70,19 @@ class DropinExpiry:
         at = self.node.now() + check_ttl(ttl)
         return max(at, record['expiry']['at']) if pending else at
 
-    def update(self, conf_path, ttl, created, texts, log_path):
+    def update(self, conf_path, ttl, created, texts, log_file, log_existed):
         """Before the drop-in is written (so that a module killed half-way still leaves an expiry behind): arm,
-        move or cancel conf_path's expiry. texts: (drop-in, logrotate_path, logrotate text or None); log_path: the
-        log file to remove with it, or None. Returns the expiry epoch, or None."""
+        move or cancel conf_path's expiry. texts: (drop-in, logrotate_path, logrotate text or None); log_file: the
+        drop-in's log file, removed with it when the call creates the drop-in and the log file did not exist
+        (log_existed false). Returns the expiry epoch, or None."""
         if (ttl is None or not created) and not os.path.isdir(self.state_dir):
             return None  # no record here: nothing to arm, move or cancel
         with rules_state.NodeLock(self.state_dir, LOCK_TIMEOUT):
+            if not created and not os.path.exists(conf_path):
+                # the drop-in's expiry removed it (and the log file it made) since the caller read it: this call
+                # creates it again, so it is ours to expire
+                created, log_existed = True, os.path.exists(log_file)
+            log_path = log_file if created and not log_existed else None
             record = expiry_state.load(self.state_dir, conf_path)
             pending = self._pending(record)
             if ttl is None or not (created or pending):

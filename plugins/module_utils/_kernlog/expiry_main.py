@@ -18,7 +18,7 @@ import time
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import expiry_state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.program import daemonize, sleep_until
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import COLLECT_GRACE, NodeLock, RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import NodeLock, RulesError, wait_for_runs
 
 LOCK_TIMEOUT = 60.0
 WAIT_STEP = 30
@@ -43,18 +43,12 @@ def restart(command):
 
 
 def wait_for_collect(state_dir, conf_path, at, clock=time.time, sleep=time.sleep):
-    """While a run's files wait for their collect step (the capture's stop keeps them up to COLLECT_GRACE), the
-    log file may still be read: the expiry waits as long, unless its record goes or moves meanwhile."""
-    logged = False
-    while clock() < at + COLLECT_GRACE and expiry_state.still_due(state_dir, conf_path, at):
-        waiting = expiry_state.runs_waiting(state_dir)
-        if not waiting:
-            return
-        if not logged:
-            expiry_state.log(state_dir, 'drop-in %s expiry %d: waits for run(s) %s to be collected or reaped'
-                             % (conf_path, at, ', '.join(waiting)))
-            logged = True
-        sleep(WAIT_STEP)
+    """While a run on the node lasts (its rules, or its files waiting for the collect step), the log file may still
+    be written or read: the expiry waits, at most until the runs' own expiry (the window's end plus the margin),
+    unless its record goes or moves meanwhile."""
+    wait_for_runs(os.path.dirname(os.path.abspath(state_dir)), lambda: expiry_state.still_due(state_dir, conf_path, at),
+                  lambda text: expiry_state.log(state_dir, 'drop-in %s expiry %d: %s' % (conf_path, at, text)),
+                  clock=clock, sleep=sleep, step=WAIT_STEP)
 
 
 def run(state_dir, conf_path, at, attempts=ATTEMPTS, pause=2.0):

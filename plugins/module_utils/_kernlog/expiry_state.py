@@ -115,15 +115,6 @@ def log(state_dir, message):
     program.log_line(os.path.join(state_dir, LOG), message)
 
 
-def runs_waiting(state_dir):
-    """The netdebug runs on the node (under the state root, the parent of state_dir) whose files are not collected
-    or reaped yet: a capture's collect step may still read the log file."""
-    try:
-        return sorted(os.listdir(rules_state.runs_dir(os.path.dirname(os.path.abspath(state_dir)))))
-    except OSError:
-        return []
-
-
 def still_due(state_dir, conf_path, at):
     """True while conf_path's record still names the expiry at (not removed, kept or moved meanwhile)."""
     record = load(state_dir, conf_path)

@@ -160,7 +160,13 @@ class KernlogManager:
             result['expires_at'] = self.expiry.update(
                 params['conf_path'], params['ttl'], created,
                 (wanted, params['logrotate_path'], rotate_wanted),
-                params['path'] if created and not result['log_existed'] else None)
+                params['path'], result['log_existed'])
+            # The drop-in's earlier expiry may have removed it, its log file and logrotate file just before update()
+            # took the lock: write what is missing now.
+            again = files.read_text(params['conf_path'])
+            if again != current:
+                current, rotate_current = again, files.read_text(params['logrotate_path'])
+                result.update(created=current is None, log_existed=os.path.exists(params['path']))
         self._apply(params['conf_path'], current, wanted)
         self._apply(params['logrotate_path'], rotate_current, rotate_wanted)
         self._log_file_attributes(spec)

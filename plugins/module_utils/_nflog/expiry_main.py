@@ -23,6 +23,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.prog
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ProcessModule, ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import runstate
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import wait_for_runs
 
 LOG = 'expiry.log'
 ATTEMPTS = 3
@@ -74,6 +75,14 @@ def expire(manager, state_dir, run_id, netns, at, attempts=ATTEMPTS, pause=2.0):
     return 1
 
 
+def wait_for_rules(state_dir, run_id, netns, at, clock=time.time, sleep=time.sleep):
+    """The run's rules may outlive the loggers' ttl (it counts from the prepare step, theirs from the trace start):
+    while the run lasts on the node, the loggers stay, at most until the run's own expiry."""
+    wait_for_runs(os.path.dirname(os.path.abspath(state_dir)), lambda: runstate.expiry_due(state_dir, run_id, netns, at),
+                  lambda text: log(state_dir, 'run %s netns %d expiry %d: %s' % (run_id, netns, at, text)),
+                  run_ids=[run_id], clock=clock, sleep=sleep)
+
+
 def main(args=None):
     parser = argparse.ArgumentParser(prog='netdebug-nflog-expire')
     parser.add_argument('--state-dir', required=True)
@@ -87,5 +96,6 @@ def main(args=None):
     log(opts.state_dir, 'run %s netns %d: reaper pid %d waiting for expiry %d'
         % (opts.run_id, opts.netns, os.getpid(), opts.at))
     sleep_until(opts.at)
+    wait_for_rules(opts.state_dir, opts.run_id, opts.netns, opts.at)
     manager = NfLogManager(Unattended(), ToolRunner(ProcessModule()))
     return expire(manager, opts.state_dir, opts.run_id, opts.netns, opts.at)

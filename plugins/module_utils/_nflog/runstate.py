@@ -125,6 +125,17 @@ def _first(iterable):
     return None
 
 
+def expiry_due(state_dir, run_id, netns, at):
+    """True while the run's record in netns still names the expiry at (not released or moved meanwhile). Read without
+    the lock: the expiry checks again under it."""
+    try:
+        with open(StateStore(state_dir).path(run_id, netns)) as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return (record.get('expiry') or {}).get('at') == at
+
+
 class StateStore:
     """The records on disk, guarded by an exclusive lock on <state_dir>/.lock for each read-modify-write."""
 

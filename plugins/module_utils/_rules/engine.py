@@ -25,8 +25,8 @@ from .iptables_parse import parse_rules
 from .nft_parse import NftRule
 from .removal import (Found, cancel_reapers, drop_created, note_created, note_legacy_table, remove_run, run_ids,
                       settle, stop_unit)
-from .state import (COLLECT_GRACE, NodeLock, collectable, empty_run, finished, load_run, remove_run_dir, run_dir,
-                    save_run)
+from .state import (MIN_COLLECT_WAIT, NodeLock, collectable, empty_run, finished, load_run, planned_end, remove_run_dir,
+                    run_dir, save_run)
 from .tag import ALL_RUNS, make_tag
 
 MONITOR_BACKENDS = ('nft', 'nftables')
@@ -353,13 +353,14 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
     """Returns (result dict, warnings); the record and monitor keys only for kind trace."""
     recorded, restored, warnings = [], None, []
     with NodeLock(node.root, lock_timeout, create=not check_mode):
+        planned = planned_end(load_run(node.root, run_id)) if record_rulesets and run_id != ALL_RUNS else None
         removed = remove_run(node, run_id, check=check_mode)
         if record_rulesets and not check_mode:
             try:
                 recorded, restored = record.record_after(node, run_id)
             except RulesError as exc:  # the removal is done: say what is missing rather than fail it
                 warnings.append(exc.msg)
-            _keep_for_collection(node, run_id)
+            _keep_for_collection(node, run_id, planned)
         if not check_mode:
             # cleanup ('*') takes everything; one run's directory stays while it holds files to collect
             settle(node, run_ids(node, run_id), force=run_id == ALL_RUNS)
@@ -400,13 +401,14 @@ def _truncated_warning(full):
             'trace lines after that are missing from %s' % (full['backend'], full['max_bytes'], full['capture_file']))
 
 
-def _keep_for_collection(node, run_id):
+def _keep_for_collection(node, run_id, planned):
     """The capture's stop leaves files for its collect step, which removes them: should nobody come (the controller
-    died), a reaper removes them COLLECT_GRACE seconds later (the rules are gone already)."""
-    if not collectable(node.root, run_id):
+    died), a reaper removes them at the run's planned expiry, the window's end plus the margin (at least
+    MIN_COLLECT_WAIT seconds from now). A run without a ttl keeps them until cleanup."""
+    if planned is None or not collectable(node.root, run_id):
         return
     run = load_run(node.root, run_id)
-    _ensure_reaper(node, run, install.install(node.root), node.now() + COLLECT_GRACE)
+    _ensure_reaper(node, run, install.install(node.root), max(planned, node.now() + MIN_COLLECT_WAIT))
 
 
 def _restarted_warning(again):

@@ -26,10 +26,12 @@ import time
 from .errors import RulesError
 
 DEFAULT_ROOT = '/run/netdebug'
-# Seconds the node keeps a stopped capture's files for its collect step (which removes them) before removing them
-# itself: long enough for a slow collect of a large fleet, short enough that nothing stays for long. The rsyslog
-# drop-in's expiry waits as long for the runs' collect steps (_kernlog/expiry_main).
-COLLECT_GRACE = 3600
+# A stopped capture's files wait for its collect step until the run's planned expiry (the window's end plus
+# netdebug_ttl_margin: the margin is the collect step's time too), and at least this many seconds after a late stop.
+MIN_COLLECT_WAIT = 30
+# An expiry that waits for the runs on the node (runs_end) gives up this many seconds after their own expiry, in
+# case a reaper could not remove its run.
+RUNS_END_SLACK = 10
 
 
 # A run's own bookkeeping; anything else in its directory (capture files, the recorded rulesets) waits for the
@@ -107,6 +109,45 @@ def list_runs(root):
 def finished(run):
     """True when the run has no rule left and every monitor of it was stopped."""
     return not run['rules'] and all(m.get('stopped') for m in run['monitors'])
+
+
+def planned_end(run):
+    """The run's planned expiry (the window's end plus the margin): the latest expiry among its rules, monitors and
+    reapers; None for a run without a ttl."""
+    times = [item.get('expires_at') for item in run['rules'] + run['monitors'] + run['reapers']]
+    times = [t for t in times if t]
+    return max(times) if times else None
+
+
+def runs_end(root, run_ids=None):
+    """The latest expiry among the pending reapers of the runs still on the node (of run_ids only, if given): until
+    then their rules may need the loggers, or their collect step the kernel-log file. None when no such run is left
+    or none has an expiry."""
+    ends = []
+    for run_id in list_runs(root):
+        if run_ids is not None and run_id not in run_ids:
+            continue
+        try:
+            ends += [r['expires_at'] for r in load_run(root, run_id)['reapers'] if r.get('expires_at')]
+        except RulesError:
+            continue  # unreadable: no expiry to wait for
+    return max(ends) if ends else None
+
+
+def wait_for_runs(root, still_due, say, run_ids=None, clock=time.time, sleep=time.sleep, step=30):
+    """An expiry of something the runs on the node need (the loggers, the kernel-log drop-in) waits while they
+    last, at most until their own expiry plus RUNS_END_SLACK, and stops waiting when still_due() turns false (its
+    own record went or moved). say(text) tells once that it waits."""
+    said = False
+    while still_due():
+        end = runs_end(root, run_ids)
+        if end is None or clock() >= end + RUNS_END_SLACK:
+            return
+        if not said:
+            say('waits for run(s) %s, which end at %d at the latest' % (
+                ', '.join(r for r in list_runs(root) if run_ids is None or r in run_ids), end))
+            said = True
+        sleep(max(1, min(step, end + RUNS_END_SLACK - clock())))
 
 
 def collectable(root, run_id):

@@ -74,6 +74,15 @@ def test_copy_items_copies_files_and_directory_trees_and_warns_for_missing(tmp_p
     assert warnings == ['copies: %s is missing on the node' % (tmp_path / 'missing')]
 
 
+def test_copy_items_says_why_a_runs_file_is_missing(tmp_path):
+    """A run's files are removed by the node at the window's end plus the margin: a collect after that says so."""
+    warnings = []
+    gone = '/run/netdebug/runs/netdebug-unit-test-none/nft.trace'
+    pack.copy_items(str(tmp_path), [{'src': gone, 'dest': 'trace/nft.trace'}], warnings)
+    assert len(warnings) == 1 and warnings[0].startswith('copies: %s is missing on the node: ' % gone)
+    assert 'raise netdebug_ttl_margin' in warnings[0]
+
+
 def test_pack_lists_checksums_and_packs_regular_files_in_walk_order(tmp_path):
     root = tmp_path / 'stage'
     pack.write_texts(str(root), {'z.json': {'k': 1}, 'ruleset/iptables-nft.save': '*filter\nCOMMIT\n',

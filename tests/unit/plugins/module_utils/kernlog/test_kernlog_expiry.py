@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import expiry, expiry_main, expiry_state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
 
 NOW = 1796550000
 CONF = 'drop-in text\n'
@@ -76,14 +78,21 @@ def test_expire_of_a_moved_or_released_expiry_does_nothing(node):
     assert os.path.exists(node['conf']) and expiry_state.load(node['state'], node['conf'])
 
 
+def _run_on_node(node, run_id, expires_at):
+    """A run of the rules engine on the node, with its pending reaper (its rules' expiry, or its files')."""
+    root = os.path.dirname(node['state'])
+    rules_state.save_run(root, dict(rules_state.empty_run(run_id), reapers=[{'kind': 'process', 'pid': 1,
+                                                                             'expires_at': expires_at}]))
+    return rules_state.run_dir(root, run_id)
+
+
 @pytest.mark.parametrize('moved', [False, True])
-def test_the_expiry_waits_while_a_run_waits_for_its_collect_step(node, moved):
-    """A capture's stop keeps its run's files for the collect step, which may still read the log file: the expiry
-    waits until no run is left (or its record moved), at most COLLECT_GRACE after it was due."""
+def test_the_expiry_waits_while_a_run_lasts(node, moved):
+    """A run's rules may still log, or its collect step read the log file: the expiry waits until no run is left
+    (or its own record moved)."""
     install_files(node)
     arm_record(node)
-    runs = os.path.join(os.path.dirname(node['state']), 'runs', 'inc-1')
-    os.makedirs(runs)
+    runs = _run_on_node(node, 'inc-1', NOW + 500)
     now, slept = [NOW + 60], []
 
     def sleep(seconds):
@@ -92,21 +101,32 @@ def test_the_expiry_waits_while_a_run_waits_for_its_collect_step(node, moved):
         if moved:
             arm_record(node, at=NOW + 600)
         elif len(slept) == 3:
-            os.rmdir(runs)  # collected
+            shutil.rmtree(runs)  # collected
 
     expiry_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: now[0], sleep=sleep)
     assert len(slept) == (1 if moved else 3)
-    assert 'waits for run(s) inc-1' in open(os.path.join(node['state'], expiry_state.LOG)).read()
+    assert 'waits for run(s) inc-1, which end at %d' % (NOW + 500) in open(os.path.join(node['state'],
+                                                                                     expiry_state.LOG)).read()
 
 
-def test_the_expiry_waits_no_longer_than_the_collect_grace(node):
+def test_the_expiry_waits_no_longer_than_the_runs_own_expiry(node):
+    """A run whose reaper could not remove it holds the drop-in until its expiry plus RUNS_END_SLACK, no longer;
+    a run without an expiry (no ttl) is not waited for."""
     install_files(node)
     arm_record(node)
-    os.makedirs(os.path.join(os.path.dirname(node['state']), 'runs', 'stuck'))
+    _run_on_node(node, 'stuck', NOW + 300)
+    rules_state.save_run(os.path.dirname(node['state']), rules_state.empty_run('no-ttl'))
     now = [NOW + 60]
     expiry_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: now[0],
                                  sleep=lambda seconds: now.__setitem__(0, now[0] + seconds))
-    assert NOW + 60 + expiry_main.COLLECT_GRACE <= now[0] < NOW + 60 + expiry_main.COLLECT_GRACE + 60
+    assert NOW + 300 + rules_state.RUNS_END_SLACK <= now[0] < NOW + 300 + rules_state.RUNS_END_SLACK + 2
+
+
+def test_the_expiry_does_not_wait_without_a_run(node):
+    install_files(node)
+    arm_record(node)
+    expiry_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: NOW + 60,
+                                 sleep=lambda seconds: pytest.fail('waited without a run'))
 
 
 def test_installed_program_runs_from_its_own_copy(tmp_path):
@@ -161,8 +181,12 @@ def dropin_expiry(node, now=NOW):
 
 
 def update(node, ttl, created, now=NOW, log=True):
-    return dropin_expiry(node, now).update(node['conf'], ttl, created, (CONF, node['rotate'], ROTATE),
-                                           node['log'] if log else None)
+    """One rsyslog_kernlog call's expiry step, then the drop-in written as the module does; log: the call's drop-in
+    brings its own log file (it did not exist before)."""
+    at = dropin_expiry(node, now).update(node['conf'], ttl, created, (CONF, node['rotate'], ROTATE), node['log'],
+                                         not log)
+    write(node['conf'], CONF)
+    return at
 
 
 def test_a_created_drop_in_is_put_under_an_expiry(node, monkeypatch):
@@ -193,6 +217,28 @@ def test_a_second_call_moves_the_expiry_only_later(node, monkeypatch, later_ttl,
     assert len(sched.started) == started and sched.cancelled == cancelled
     if cancelled:  # the old expiry is cancelled only once the new one is armed and recorded
         assert sched.order[-2:] == ['start', 'cancel']
+
+
+def test_a_call_when_the_expiry_is_due_but_still_waits_moves_it(node, monkeypatch):
+    """An expiry whose time has come may still wait for the lock or for a run: a second capture's prepare then
+    moves it (the old one finds its record moved) instead of dropping the record, which would keep the drop-in."""
+    sched = Scheduler(monkeypatch)
+    update(node, 300, created=True)
+    assert update(node, 300, created=False, now=NOW + 400, log=False) == NOW + 700
+    record = expiry_state.load(node['state'], node['conf'])
+    assert record['expiry']['at'] == NOW + 700 and record['log_path'] == node['log']
+    assert sched.cancelled == [1000] and sched.order[-2:] == ['start', 'cancel']
+
+
+def test_a_drop_in_the_expiry_removed_since_the_call_read_it_is_created_again_under_an_expiry(node, monkeypatch):
+    """The call read the drop-in (created false), then the old expiry removed it, its log file and its record
+    before the call took the lock: the call now creates it, so it arms a new expiry with the log file."""
+    sched = Scheduler(monkeypatch)
+    os.makedirs(node['state'])
+    assert not os.path.exists(node['conf'])
+    assert update(node, 300, created=False, log=False) == NOW + 300
+    record = expiry_state.load(node['state'], node['conf'])
+    assert record['log_path'] == node['log'] and len(sched.started) == 1
 
 
 def test_a_call_without_ttl_keeps_the_drop_in_for_good(node, monkeypatch):

@@ -17,6 +17,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter impo
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import expiry, expiry_main, runstate
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.sysctl import Sysctl
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
 from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils.kmod.conftest import host_root
 
 V4 = 'net/netfilter/nf_log/2'
@@ -314,3 +315,29 @@ def test_cleanup_of_every_run_stops_stray_reapers_of_this_namespace_only(tmp_pat
         for proc in (mine, other):
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize('run_id, moved, waits', [('inc-1', False, True), ('inc-1', True, False),
+                                                  ('other', False, False)])
+def test_the_expiry_waits_while_the_runs_rules_last(tmp_path, run_id, moved, waits):
+    """The loggers' ttl counts from the prepare step, the rules' from the later trace start: at the loggers' expiry
+    the node waits while the run with the same id lasts (at most until its own expiry), not for other runs, and not
+    once a later call moved the loggers' expiry."""
+    state_dir = str(tmp_path / 'nf_log')
+    os.makedirs(state_dir)
+    store = runstate.StateStore(state_dir)
+    store.save(dict(runstate.new_record('inc-1', 1), expiry={'at': AT + (300 if moved else 0)}))
+    rules_state.save_run(str(tmp_path), dict(rules_state.empty_run(run_id), reapers=[{'expires_at': AT + 100}]))
+    now, slept = [AT], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+        if now[0] >= AT + 100:
+            rules_state.remove_run_dir(str(tmp_path), run_id)  # the rules' reaper
+
+    expiry_main.wait_for_rules(state_dir, 'inc-1', 1, AT, clock=lambda: now[0], sleep=sleep)
+    assert (now[0] >= AT + 100) is waits and bool(slept) is waits
+    if waits:
+        assert 'waits for run(s) inc-1, which end at %d' % (AT + 100) in open(os.path.join(state_dir,
+                                                                                        expiry_main.LOG)).read()

@@ -112,9 +112,11 @@ def test_tidy_keeps_a_root_with_a_run(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['created.json', 'lib', 'lock', 'runs']
 
 
-def test_the_stop_leaves_the_files_one_reaper_for_their_collection(tmp_path, monkeypatch):
-    """The capture's stop keeps the run's files for the collect step and schedules their removal COLLECT_GRACE
-    later, should nobody collect them; a run without such files gets none."""
+@pytest.mark.parametrize('planned, due', [(1200, 1200), (1010, 1000 + state.MIN_COLLECT_WAIT)])
+def test_the_stop_leaves_the_files_one_reaper_for_their_collection(tmp_path, monkeypatch, planned, due):
+    """The capture's stop keeps the run's files for the collect step and schedules their removal at the run's
+    planned expiry (the window's end plus the margin; at least MIN_COLLECT_WAIT after a late stop), should nobody
+    collect them; a run without such files gets none, nor does a run without a ttl."""
     scheduled = []
     monkeypatch.setattr(engine.reaper, 'schedule',
                         lambda node, program, python, run_id, at: scheduled.append((run_id, at)) or dict(TIMER, expires_at=at))
@@ -122,10 +124,29 @@ def test_the_stop_leaves_the_files_one_reaper_for_their_collection(tmp_path, mon
     node.clock = lambda: 1000
     _run(tmp_path, 'r1', monitors=[STOPPED], files=['nft.trace', 'ruleset/'])
     _run(tmp_path, 'r2', monitors=[STOPPED], files=['nft.stderr'])
+    _run(tmp_path, 'r3', monitors=[STOPPED], files=['nft.trace'])
     for run_id in ('r1', 'r2'):
-        engine._keep_for_collection(node, run_id)  # pylint: disable=protected-access
-    assert scheduled == [('r1', 1000 + engine.COLLECT_GRACE)]
-    assert state.load_run(str(tmp_path), 'r1')['reapers'][0]['expires_at'] == 1000 + engine.COLLECT_GRACE
+        engine._keep_for_collection(node, run_id, planned)  # pylint: disable=protected-access
+    engine._keep_for_collection(node, 'r3', None)  # pylint: disable=protected-access
+    assert scheduled == [('r1', due)]
+    assert state.load_run(str(tmp_path), 'r1')['reapers'][0]['expires_at'] == due
+
+
+def test_planned_end_is_the_runs_latest_expiry():
+    run = dict(state.empty_run('r1'), rules=[{'expires_at': 1100}], monitors=[{'expires_at': 1150, 'stopped': True}],
+               reapers=[{'expires_at': 1120}])
+    assert state.planned_end(run) == 1150
+    assert state.planned_end(state.empty_run('r1')) is None
+
+
+def test_runs_end_reads_the_pending_reapers(tmp_path):
+    _run(tmp_path, 'r1', reapers=[dict(TIMER, expires_at=1300)])
+    _run(tmp_path, 'r2', reapers=[dict(TIMER, expires_at=1200)])
+    _run(tmp_path, 'r3')
+    assert state.runs_end(str(tmp_path)) == 1300
+    assert state.runs_end(str(tmp_path), ['r2', 'r3']) == 1200
+    assert state.runs_end(str(tmp_path), ['r3']) is None
+    assert state.runs_end(str(tmp_path / 'none')) is None
 
 
 def test_a_rerun_of_an_id_that_is_over_starts_afresh(tmp_path):
