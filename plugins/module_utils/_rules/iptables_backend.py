@@ -2,8 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """iptables / ip6tables, legacy or nf_tables variant: list a chain, insert, check, delete by exact spec.
 
-Never a flush, never a restore into the node's ruleset: single-rule commands only, each waiting on the xtables
-lock for a bounded time (``-w``). Stdlib only: the on-node reaper uses this too.
+Never a flush, never a restore into the node's ruleset: single-rule commands only, each through the runner's one
+xtables path (ToolRunner.run_xtables: the lock wait bounded with ``-w``, a lock timeout raised with its remedy).
+Stdlib only: the on-node reaper uses this too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ BUILTIN_CHAINS = {
     'security': ('INPUT', 'FORWARD', 'OUTPUT'),
 }
 LEGACY_TABLE_NAMES = {'ipv4': '/proc/net/ip_tables_names', 'ipv6': '/proc/net/ip6_tables_names'}
-DEFAULT_LOCK_WAIT = 10
 
 
 def legacy_table_names(family):
@@ -43,22 +43,18 @@ def binary_name(variant, family, restore=False):
 class IptablesBackend:
     """One (variant, family) pair, e.g. ('legacy', 'ipv6') -> ip6tables-legacy."""
 
-    def __init__(self, runner, path, variant, family, lock_wait=DEFAULT_LOCK_WAIT):
+    def __init__(self, runner, path, variant, family):
         self.runner = runner
         self.path = path
         self.variant = variant
         self.family = family
-        self.lock_wait = lock_wait
 
     @property
     def name(self):
         return binary_name(self.variant, self.family)
 
-    def _argv(self, table, args):
-        return [self.path, '-w', str(self.lock_wait), '-t', table] + list(args)
-
     def _run(self, table, args, check=True):
-        return self.runner.run(self._argv(table, args), check=check)
+        return self.runner.run_xtables([self.path, '-t', table] + list(args), check=check)
 
     # -- reading ----------------------------------------------------------------------------------
     def list_chain(self, table, chain, counters=False):

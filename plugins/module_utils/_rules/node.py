@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 
-from .iptables_backend import DEFAULT_LOCK_WAIT, IptablesBackend, binary_name
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import DEFAULT_LOCK_WAIT
+
+from .iptables_backend import IptablesBackend, binary_name
 from .nftables_backend import NftablesBackend
 from .state import DEFAULT_ROOT
 
@@ -41,7 +43,7 @@ class Node:
 
     def iptables(self, variant, family):
         path = self.tools.get(binary_name(variant, family))
-        return IptablesBackend(self.runner, path, variant, family, self.lock_wait) if path else None
+        return IptablesBackend(self.runner, path, variant, family) if path else None
 
     def iptables_all(self):
         """Every installed (variant, family) backend; the scan for tagged rules covers them all."""

@@ -9,7 +9,7 @@ import pathlib
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import DEFAULT_LOCK_WAIT, Result, ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, iptables_backend, loggers
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import legacy_tables
 
@@ -49,9 +49,13 @@ class FakeRunner:
     Unanswered commands fail the test, so a test states every command it expects.
     """
 
-    def __init__(self, answers=None):
+    # The real xtables path (lock arguments, lock timeout) on top of the recorded answers.
+    run_xtables = ToolRunner.run_xtables
+
+    def __init__(self, answers=None, lock_wait=DEFAULT_LOCK_WAIT):
         self.answers = list(answers or [])
         self.calls = []
+        self.lock_wait = lock_wait
 
     def add(self, predicate, rc=0, stdout='', stderr=''):
         self.answers.append((predicate, (rc, stdout, stderr)))

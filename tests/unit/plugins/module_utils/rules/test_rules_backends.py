@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import XtablesLockError
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import backends
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
@@ -19,7 +23,8 @@ IPT = '/usr/sbin/iptables-nft'
 
 
 def nft_backend(runner):
-    return IptablesBackend(runner, IPT, 'nft', 'ipv4', lock_wait=7)
+    runner.lock_wait = 7
+    return IptablesBackend(runner, IPT, 'nft', 'ipv4')
 
 
 def test_list_chain(runner, fixture_text):
@@ -240,3 +245,15 @@ def test_explicit_backend_needs_its_tool(runner):
         backends.choose(node, 'legacy')
     with pytest.raises(ParamError, match='^backend: nftables needs nft'):
         backends.choose(node, 'nftables')
+
+
+def test_a_lock_timeout_reaches_the_caller_with_its_remedy(runner):
+    """The rules modules' xtables commands go through the runner's one xtables path, so a lock held too long is
+    an XtablesLockError that says what to do, even for a listing that does not check its exit status. The stderr
+    is the one recorded with a private lock file (tests/unit/fixtures/netfilter/errors/legacy-lock-timeout.stderr)."""
+    stderr = (pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'netfilter' / 'errors'
+              / 'legacy-lock-timeout.stderr').read_text()
+    runner.add(('-S', 'PREROUTING'), rc=4, stderr=stderr)
+    with pytest.raises(XtablesLockError, match='raise lock_wait') as err:
+        nft_backend(runner).list_chain('raw', 'PREROUTING')
+    assert err.value.cmd == [IPT, '-w', '7', '-t', 'raw', '-S', 'PREROUTING'] and err.value.rc == 4

@@ -14,7 +14,8 @@ import os
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result, command_error
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import (
+    DEFAULT_LOCK_WAIT, Result, ToolRunner, command_error)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import legacy_tables, loggers, removal
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import check_position
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, present
@@ -38,6 +39,9 @@ class FakeIptables:
     """Chains in memory, keyed by (binary, table, chain); insert number `fault_at` (1-based) misbehaves:
     'fails' (rc 4), 'vanishes' (rc 0, nothing added), 'mangled' (rc 0, a tagged rule that -C does not find) or
     'commented' (rc 0, the rule lists with a second comment before our tag)."""
+
+    run_xtables = ToolRunner.run_xtables  # the real xtables path (lock arguments) on top of this fake
+    lock_wait = DEFAULT_LOCK_WAIT
 
     def __init__(self, fault=None, fault_at=None):
         self.fault, self.fault_at = fault, fault_at

@@ -8,11 +8,14 @@ import shlex
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import removal, state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import DEFAULT_LOCK_WAIT, Result, ToolRunner
 
 
 class FakeIptables:
     """iptables-nft -S / -D / -C over a table held in memory (only raw is populated)."""
+
+    run_xtables = ToolRunner.run_xtables  # the real xtables path (lock arguments) on top of this fake
+    lock_wait = DEFAULT_LOCK_WAIT
 
     def __init__(self, raw_s):
         self.raw = [line for line in raw_s.splitlines() if line.startswith('-A ')]
