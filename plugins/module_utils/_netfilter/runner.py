@@ -95,22 +95,24 @@ def is_lock_timeout(result):
     return result.rc == LOCK_EXIT_CODE and 'xtables lock' in (result.stderr or '')
 
 
-def lock_error(result, seconds):
+def lock_error(result, seconds, param='lock_wait'):
     msg = ('%s: another program held the xtables lock for more than %d seconds (the lock wait bound), so the '
-           'command did nothing. Run again later, or raise lock_wait if an agent such as kube-proxy or Calico '
-           'holds the lock for long on this node.' % (format_cmd(result.cmd), seconds))
+           'command did nothing. Run again later, or raise %s if an agent such as kube-proxy or Calico '
+           'holds the lock for long on this node.' % (format_cmd(result.cmd), seconds, param))
     return XtablesLockError(msg, result.cmd, result.rc, result.stdout, result.stderr, lock_wait=seconds)
 
 
 class ToolRunner:
     """Runs the netfilter tools through AnsibleModule.run_command.
 
-    lock_wait bounds how long xtables commands wait for the lock (seconds).
+    lock_wait bounds how long xtables commands wait for the lock (seconds); lock_param is the name the module's
+    user sets it with, for the lock-timeout message.
     """
 
-    def __init__(self, module, lock_wait=DEFAULT_LOCK_WAIT):
+    def __init__(self, module, lock_wait=DEFAULT_LOCK_WAIT, lock_param='lock_wait'):
         self.module = module
-        self.lock_wait = check_lock_wait(lock_wait)
+        self.lock_wait = check_lock_wait(lock_wait, param=lock_param)
+        self.lock_param = lock_param
         self._paths = {}
 
     def find(self, name, required=False, package=None):
@@ -166,7 +168,7 @@ class ToolRunner:
         full = argv[:1] + xtables_wait_args(argv[0], self.lock_wait, version) + argv[1:]
         result = self.run(full, data=data, check=False)
         if result.rc != 0 and is_lock_timeout(result):
-            raise lock_error(result, self.lock_wait)
+            raise lock_error(result, self.lock_wait, self.lock_param)
         if check and result.rc != 0:
             raise command_error(result)
         return result

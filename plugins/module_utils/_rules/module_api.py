@@ -123,7 +123,7 @@ def make_node(module, root=DEFAULT_ROOT):
         wait = check_lock_wait(module.params['wait'], param='wait')
     except NetdebugError as exc:
         raise ParamError('wait', exc.msg.split(': ', 1)[-1]) from None
-    tool_runner = ToolRunner(module, lock_wait=wait)
+    tool_runner = ToolRunner(module, lock_wait=wait, lock_param='wait')
     tools = {}
     for name in TOOL_NAMES + tuple(SAVE_TOOLS.values()) + ('iptables',):
         path = tool_runner.find(name)

@@ -56,6 +56,7 @@ class FakeRunner:
         self.answers = list(answers or [])
         self.calls = []
         self.lock_wait = lock_wait
+        self.lock_param = 'wait'  # as the rules modules name it
 
     def add(self, predicate, rc=0, stdout='', stderr=''):
         self.answers.append((predicate, (rc, stdout, stderr)))

@@ -254,6 +254,6 @@ def test_a_lock_timeout_reaches_the_caller_with_its_remedy(runner):
     stderr = (pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'netfilter' / 'errors'
               / 'legacy-lock-timeout.stderr').read_text()
     runner.add(('-S', 'PREROUTING'), rc=4, stderr=stderr)
-    with pytest.raises(XtablesLockError, match='raise lock_wait') as err:
+    with pytest.raises(XtablesLockError, match='raise wait if') as err:
         nft_backend(runner).list_chain('raw', 'PREROUTING')
     assert err.value.cmd == [IPT, '-w', '7', '-t', 'raw', '-S', 'PREROUTING'] and err.value.rc == 4

@@ -41,7 +41,7 @@ class FakeIptables:
     'commented' (rc 0, the rule lists with a second comment before our tag)."""
 
     run_xtables = ToolRunner.run_xtables  # the real xtables path (lock arguments) on top of this fake
-    lock_wait = DEFAULT_LOCK_WAIT
+    lock_wait, lock_param = DEFAULT_LOCK_WAIT, 'wait'
 
     def __init__(self, fault=None, fault_at=None):
         self.fault, self.fault_at = fault, fault_at

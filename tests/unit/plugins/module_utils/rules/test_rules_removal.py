@@ -15,7 +15,7 @@ class FakeIptables:
     """iptables-nft -S / -D / -C over a table held in memory (only raw is populated)."""
 
     run_xtables = ToolRunner.run_xtables  # the real xtables path (lock arguments) on top of this fake
-    lock_wait = DEFAULT_LOCK_WAIT
+    lock_wait, lock_param = DEFAULT_LOCK_WAIT, 'wait'
 
     def __init__(self, raw_s):
         self.raw = [line for line in raw_s.splitlines() if line.startswith('-A ')]
