@@ -9,7 +9,6 @@ Dumps are streamed: counting and filtering keep nothing but the entries that wil
 from __future__ import annotations
 
 import errno
-import gc
 import os
 import time
 
@@ -24,6 +23,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.netl
     CtnetlinkSocket, NetlinkError)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.request import (
     delete_request, dump_request, get_request, pyroute2_features, stats_request)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
 
 OPERATIONS = ('list', 'get', 'count', 'stats', 'delete', 'watch')
 FILTER_PARAMS = ('family', 'protocol', 'source', 'destination', 'source_port', 'destination_port', 'reply_source',
@@ -53,19 +53,6 @@ def _kernel_errno_error(exc, what):
                               '"modprobe nf_conntrack_netlink" (or build CONFIG_NF_CT_NETLINK)' % exc.msg,
                               errno=exc.errno)
     return exc
-
-
-class gc_paused:  # pylint: disable=invalid-name
-    """Pause the cyclic garbage collector while a dump builds many dicts: they hold no cycles, and collections
-    triggered by the allocations alone would more than double the time of a big listing."""
-
-    def __enter__(self):
-        self.was_enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc):
-        if self.was_enabled:
-            gc.enable()
 
 
 class Conntrack:

@@ -31,17 +31,18 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import s
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.loggers import in_initial_netns
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.removal import stray_reapers
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import tag as rules_tag
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import check_ttl
 
 # The program: expiry_main and everything it imports (static imports above, so Ansible ships them all).
 PROGRAM_MODULES = (netfilter_errors, netfilter_runner, program, kernlog_errors, kmod_errors, kmod_parsers, kmod_index,
-                   kmod_kmod, rules_errors, rules_state, catalog, procnet, runstate, sysctl, manage, expiry_main)
+                   kmod_kmod, rules_errors, rules_state, rules_tag, catalog, procnet, runstate, sysctl, manage, expiry_main)
 LAUNCHER = 'nflog_expire.py'
 UNIT_PREFIX = 'netdebug-nflog-'
 
 
 def unit_name(run_id, netns, at):
-    return '%s%s-%d-%d' % (UNIT_PREFIX, run_id, netns, at)  # run ids are unit-name safe (runstate.check_run_id)
+    return '%s%s-%d-%d' % (UNIT_PREFIX, run_id, netns, at)  # run ids are unit-name safe (_rules.tag.check_run_id)
 
 
 class Expiry:

@@ -11,6 +11,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors im
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.kmod import Kmod
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import catalog, procnet, runstate
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.sysctl import ALL_NETNS, Sysctl, dotted, logger_key
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import check_run_id
 
 NF_LOG = 'net/netfilter/nf_log'
 TARGET_FILES = ('net/ip_tables_targets', 'net/ip6_tables_targets')
@@ -97,7 +98,7 @@ class NfLogManager:
         return result
 
     def present(self, params):
-        runstate.check_run_id(params['run_id'])
+        check_run_id(params['run_id'])
         families = self._families(params)
         nflog = params['nflog'] or params['logger'] == 'nflog'
         before = self.snapshot()
@@ -204,7 +205,7 @@ class NfLogManager:
         store.save(runstate.merge(record, wanted, modules, changes, loaded))
 
     def absent(self, params):
-        runstate.check_run_id(params['run_id'], allow_all=True)
+        check_run_id(params['run_id'], allow_all=True)
         snap = self.snapshot()
         store = runstate.StateStore(params['state_dir'])
         result = {'restored': {}, 'unloaded': [], 'kept': {}, 'released': [], 'reapers': [], '_undone': {}}

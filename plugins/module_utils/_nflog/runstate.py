@@ -18,7 +18,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -32,17 +31,7 @@ EXPIRY_LOG = 'expiry.log'
 LOCK = '.lock'
 RULES_ROOT = rules_state.DEFAULT_ROOT  # the default state directory's parent
 
-RUN_ID_RE = re.compile(r'^[A-Za-z0-9._-]{1,32}$')
 FORMAT = 1
-
-
-def check_run_id(run_id, allow_all=False):
-    if allow_all and run_id == '*':
-        return run_id
-    if not run_id or not RUN_ID_RE.match(run_id):
-        raise KmodError("run_id: %r is not valid: use 1 to 32 letters, digits, '.', '_' or '-'%s"
-                        % (run_id, " (or '*' for every run with state=absent)" if allow_all else ''))
-    return run_id
 
 
 def new_record(run_id, netns, now=None):

@@ -1,32 +1,24 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Is there a logger for legacy TRACE? /proc/net/netfilter/nf_log and the network namespace. Pure parsing."""
+"""Is there a logger for legacy TRACE? /proc/net/netfilter/nf_log (read by _nflog.procnet, its one parser) and the
+network namespace."""
 
 from __future__ import annotations
 
 import os
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.procnet import FAMILY_NUMBERS, parse_nf_log
+
 NF_LOG = '/proc/net/netfilter/nf_log'
-FAMILY_NUMBERS = {'ipv4': 2, 'ipv6': 10}  # NFPROTO_IPV4, NFPROTO_IPV6
 SYSLOG_LOGGERS = ('nf_log_syslog', 'nf_log_ipv4', 'nf_log_ipv6')
 REMEDY = ('bind the syslog logger first: run the module netdebug.netfilter.nf_log (or the role '
           'netdebug.netfilter.log_modules), which loads the LOG/TRACE support and binds '
           '/proc/sys/net/netfilter/nf_log/%d')
 
 
-def parse_nf_log(text):
-    """{protocol family number: bound logger name or None} from /proc/net/netfilter/nf_log."""
-    bound = {}
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) >= 2 and fields[0].isdigit():
-            bound[int(fields[0])] = None if fields[1] == 'NONE' else fields[1]
-    return bound
-
-
 def trace_logger_problems(text, fams):
     """Messages for families whose TRACE would reach no kernel log line; empty when all is well."""
-    bound = parse_nf_log(text)
+    bound = dict((number, entry['bound']) for number, entry in parse_nf_log(text).items())
     problems = []
     for family in fams:
         number = FAMILY_NUMBERS[family]

@@ -11,7 +11,7 @@ import json
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace import nft_monitor, xtables_monitor
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.events import make_event, unparsed
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.kernel import (
     DMESG_TRACE, packet_entry, parse_kernel_line, parse_message)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.timestamps import Clock, iso_utc

@@ -15,7 +15,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlat
     protocols,
     wall_time,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.parse import iter_events
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths import (
     Grouper,

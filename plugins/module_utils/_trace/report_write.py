@@ -10,7 +10,7 @@ import os
 import tempfile
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.gcpause import gc_paused
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import BundleError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_html import render_html

@@ -20,17 +20,6 @@ def record(run_id, netns=1, needs=None, changed=None, modules_needed=(), loaded=
     return runstate.merge(rec, needs or {}, list(modules_needed), changed or {}, list(loaded), now=at)
 
 
-@pytest.mark.parametrize('run_id, ok', [('inc42', True), ('a.b_c-1', True), ('x' * 32, True), ('x' * 33, False),
-                                        ('', False), ('a b', False), ('a/b', False), ('*', False)])
-def test_run_id(run_id, ok):
-    if ok:
-        assert runstate.check_run_id(run_id) == run_id
-    else:
-        with pytest.raises(KmodError, match='^run_id: '):
-            runstate.check_run_id(run_id)
-    assert runstate.check_run_id('*', allow_all=True) == '*'
-
-
 def test_merge_keeps_the_first_before_value():
     rec = record('a', needs={V4: 'nf_log_ipv4'}, changed={V4: {'before': 'NONE', 'after': 'nf_log_ipv4'}},
                  loaded=['xt_LOG'])
