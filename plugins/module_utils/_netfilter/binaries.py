@@ -1,6 +1,7 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Names of the netfilter executables per address family and iptables variant, and finding them on a node."""
+"""Names of the netfilter executables per address family and iptables variant, the xtables tables, and finding
+the executables on a node. Stdlib only (the rules reaper ships it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ MIXED = 'mixed'
 VARIANTS = (LEGACY, NF_TABLES)
 NFTABLES = 'nftables'  # native nftables tables: not an iptables variant, but a backend that can hold base chains
 NFT_FAMILIES = {IPV4: 'ip', IPV6: 'ip6'}  # the nft family names of the iptables families
+# The xtables tables, in the order iptables-save prints them (legacy lists them in the order they were loaded).
+XTABLES_TABLES = ('raw', 'mangle', 'nat', 'filter', 'security')
 
 # The Debian/Ubuntu/Fedora package names, for "install X" messages.
 IPTABLES_PACKAGE = 'iptables'

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import XTABLES_TABLES as TABLES
+
 from .errors import ParamError, RulesError
 from .iptables_parse import parse_chains, parse_rules, tagged
 
-TABLES = ('raw', 'mangle', 'nat', 'filter', 'security')
 BUILTIN_CHAINS = {
     'raw': ('PREROUTING', 'OUTPUT'),
     'mangle': ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'),

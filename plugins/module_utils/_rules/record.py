@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import FAMILIES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import FAMILIES, XTABLES_TABLES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
 
@@ -47,8 +47,7 @@ SNAPSHOT_FILES = (
 )
 # Tags of netdebug runs in a listing: a comment that is a whole tag (see tag.py), quoted or not.
 _TAG_IN_TEXT = re.compile(r'(?:--comment|comment) (?:"(%s:[^"\s]+)"|(%s:\S+))(?=\s|$)' % (TAG_PREFIX, TAG_PREFIX))
-_XT_TABLES = ('raw', 'mangle', 'nat', 'filter', 'security')
-_XT_NFT = re.compile(r'^table (ip|ip6) (%s) \{$' % '|'.join(_XT_TABLES))
+_XT_NFT = re.compile(r'^table (ip|ip6) (%s) \{$' % '|'.join(XTABLES_TABLES))
 
 
 def _run_of(line):
