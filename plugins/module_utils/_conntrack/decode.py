@@ -16,6 +16,7 @@ import socket
 import struct
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import constants as C
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
 
 NLMSGHDR = struct.Struct('=IHHII')
 NLA = struct.Struct('=HH')
@@ -41,8 +42,9 @@ STATUS_NAMES = tuple(name for name, _bit in C.STATUS_BITS)
 _STATUS_CACHE = {}
 
 
-class DecodeError(Exception):
-    """The bytes are not a well-formed ctnetlink message."""
+class DecodeError(ConntrackError):
+    """The bytes are not a well-formed ctnetlink message (a NetdebugError: the capture's collect step turns it into a
+    problem line of the host's conntrack part instead of failing the host)."""
 
 
 def status_names(value):

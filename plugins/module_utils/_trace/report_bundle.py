@@ -14,6 +14,7 @@ import re
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.record import LEGACY_NAMES_FILES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import parse_conntrack_json, parse_conntrack_text
 
 STATUSES = ('ok', 'partial', 'unreachable', 'failed')
@@ -22,7 +23,7 @@ RULESET_FILES = ('iptables-legacy.save', 'ip6tables-legacy.save', 'iptables-nft.
 _SAFE_DIR = re.compile(r'^[A-Za-z0-9._-]+$')
 
 
-class BundleError(Exception):
+class BundleError(NetdebugError):
     """The bundle cannot be read at all (the message says what to fix)."""
 
 

@@ -12,6 +12,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import query as ct_query
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.decode import DecodeError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
@@ -63,6 +64,9 @@ def test_conntrack_files_as_the_role_wrote_them():
     ({'stats': ConntrackError('reading conntrack stats needs root')}, ['conntrack.json'],
      ['conntrack: reading conntrack stats needs root']),
     ({'list': ConntrackError('dump failed')}, ['conntrack-stats.json'], ['conntrack: dump failed']),
+    # a malformed ctnetlink message is a problem line of the host's conntrack part, not a failed host
+    ({'list': DecodeError('attribute of length 9 at offset 4 overruns the message')}, ['conntrack-stats.json'],
+     ['conntrack: attribute of length 9 at offset 4 overruns the message']),
 ])
 def test_conntrack_failures_become_deduplicated_problems(errors, kept, problems):
     files, got = reads.conntrack_files({'limit': 5}, run=FakeRun(errors))
