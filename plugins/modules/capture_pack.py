@@ -310,6 +310,7 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import kernlog
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect.node import run
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
@@ -322,7 +323,7 @@ ARGUMENT_SPEC = dict(
         dest=dict(type='str', required=True),
     )),
     kernlog=dict(type='dict', options=dict(
-        source=dict(type='str', required=True, choices=['rsyslog', 'journal', 'dmesg', 'none']),
+        source=dict(type='str', required=True, choices=list(kernlog.SOURCES)),
         file=dict(type='path'),
         since=dict(type='float'),
         until=dict(type='float'),

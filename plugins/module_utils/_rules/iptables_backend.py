@@ -9,8 +9,6 @@ Stdlib only: the on-node reaper uses this too.
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import XTABLES_TABLES as TABLES
 
 from .errors import ParamError, RulesError
@@ -151,16 +149,3 @@ def dry_run_input(table, chain, args, user_chain):
     lines.append(restore_line(['-I', chain, '1'] + list(args)))
     lines.append('COMMIT')
     return '\n'.join(lines) + '\n'
-
-
-def legacy_in_use(family):
-    """True when legacy tables exist in this network namespace."""
-    try:
-        with open(LEGACY_TABLE_NAMES[family]) as handle:
-            return bool(handle.read().split())
-    except OSError:
-        return False
-
-
-def path_exists(path):
-    return bool(path) and os.path.exists(path)
