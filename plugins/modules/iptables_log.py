@@ -184,6 +184,11 @@ capture_files:
   returned: when state is present
   type: list
   elements: str
+log_prefix:
+  description: The prefix the rules' lines start with (O(log_prefix), or its default), to find them in the kernel log.
+  returned: when state is present
+  type: str
+  sample: "nd:INC-42 "
 kernel_log:
   description: Always false for this module (only relevant to TRACE).
   returned: when state is present

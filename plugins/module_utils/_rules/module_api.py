@@ -209,6 +209,8 @@ def run(kind, node, params, check_mode=False):
         result, warnings = trace_for(node, req, params['duration'], check_mode=check_mode)
     else:
         result, warnings = present(node, req, check_mode=check_mode)
+    if kind == 'log':
+        result['log_prefix'] = target.prefix  # the kernel-log lines start with it (collect steps filter by it)
     if kind == 'trace' and params['unlimited']:
         warnings = list(warnings) + [UNLIMITED_TRACE_WARNING]
     return result, warnings

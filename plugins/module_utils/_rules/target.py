@@ -31,6 +31,7 @@ class Target:
         self.nft = nft_words or []
         self.nft_pre = nft_pre or []
         self.counted = False  # TRACE with a rate limit: the packets the limit holds back are counted
+        self.prefix = ''  # LOG/NFLOG: what each line starts with
 
 
 def trace_target(limit=None, limit_burst=None):
@@ -93,6 +94,7 @@ def log_target(jump='LOG', prefix='', level=7, tcp_sequence=False, tcp_options=F
         raise ParamError('target', '%r is not LOG or NFLOG' % jump)
     check_prefix(prefix, jump)
     target = Target('log', jump)
+    target.prefix = prefix
     _rate_limit(target, limit, limit_burst)
     nft_prefix = ['prefix', '"%s"' % prefix] if prefix else []
     if jump == 'LOG':

@@ -126,3 +126,14 @@ def test_native_detection_lists_native_ip_chains_but_not_ours(fixture_text):
     found = module_api.make_node(module).native()
     assert found == ['inet ndrec_native/input', 'inet ndrec_native/trace_pre', 'ip kube-proxy/nat-prerouting']
     assert module.commands == [['/usr/sbin/nft', 'list', 'ruleset']]
+
+
+@pytest.mark.parametrize('given, expected', [(None, 'nd:%s ' % ('i' * 25)), ('audit ', 'audit ')])
+def test_log_rules_say_their_prefix(node, monkeypatch, given, expected):
+    """iptables_log returns the prefix its lines start with (the default from the one place that makes it,
+    tag.default_log_prefix), so that a collect step filters the kernel log by what the rules really write."""
+    monkeypatch.setattr(module_api, 'present', lambda node, req, check_mode=False: ({'rules': []}, []))
+    values = params('log', run_id='i' * 32, log_prefix=given)
+    result, _warnings = module_api.run('log', node, values)
+    assert result['log_prefix'] == expected
+    assert given is not None or expected == module_api.default_log_prefix('i' * 32)
