@@ -110,6 +110,55 @@ options:
         a chain or a comment are refused.
     type: list
     elements: str
+  match:
+    description:
+      - The match options above (O(ip_version) to O(match_extra)) as one dict, for example the match a playbook
+        got from its user; keys as the options, none of them required. Give either O(match) or the separate
+        options, not both.
+    type: dict
+    suboptions:
+      ip_version:
+        description: As O(ip_version) (default V(ipv4)).
+        type: str
+        choices: [ipv4, ipv6, both]
+      protocol:
+        description: As O(protocol).
+        type: str
+      source:
+        description: As O(source).
+        type: str
+      destination:
+        description: As O(destination).
+        type: str
+      source_port:
+        description: As O(source_port).
+        type: str
+      destination_port:
+        description: As O(destination_port).
+        type: str
+      in_interface:
+        description: As O(in_interface).
+        type: str
+      out_interface:
+        description: As O(out_interface).
+        type: str
+      icmp_type:
+        description: As O(icmp_type).
+        type: str
+      ctstate:
+        description: As O(ctstate).
+        type: list
+        elements: str
+      mark:
+        description: As O(mark).
+        type: str
+      uid_owner:
+        description: As O(uid_owner).
+        type: str
+      match_extra:
+        description: As O(match_extra).
+        type: list
+        elements: str
   position:
     description:
       - Where the rule goes in its chain, V(top), V(bottom) or a rule number from 1.

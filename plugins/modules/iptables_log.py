@@ -206,7 +206,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import m
 
 
 def main():
-    module = AnsibleModule(argument_spec=module_api.LOG_ARGS, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=module_api.LOG_ARGS, mutually_exclusive=module_api.MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
     run_module(module, lambda: module_api.run('log', module_api.make_node(module), module.params,
                                               check_mode=module.check_mode))
 

@@ -122,6 +122,11 @@ EXAMPLES = r"""
     destination_port: "443"
     ttl: 60
 
+- name: Trace the match a playbook got from its user, given as one dict
+  netdebug.netfilter.iptables_trace:
+    run_id: incident-44
+    match: "{{ user_match }}"  # for example {"protocol": "udp", "destination_port": "53"}
+
 - name: Stop the run early
   netdebug.netfilter.iptables_trace:
     run_id: incident-42
@@ -426,7 +431,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import m
 
 
 def main():
-    module = AnsibleModule(argument_spec=module_api.TRACE_ARGS, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=module_api.TRACE_ARGS, mutually_exclusive=module_api.MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
     run_module(module, lambda: module_api.run('trace', module_api.make_node(module), module.params,
                                               check_mode=module.check_mode))
 

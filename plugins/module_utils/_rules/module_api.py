@@ -31,12 +31,9 @@ from .target import log_target, trace_target
 
 TRACE_HOOKS = ('PREROUTING', 'OUTPUT')
 
-COMMON_ARGS = dict(
-    state=dict(type='str', choices=['present', 'absent'], default='present'),
-    run_id=dict(type='str'),
-    ttl=dict(type='int', default=300),
-    backend=dict(type='str', choices=list(BACKENDS), default='auto'),
-    ip_version=dict(type='str', choices=list(IP_VERSIONS), default='ipv4'),
+# The match options: each one separately, or all in the dict option match (a role passes the user's match once).
+MATCH_OPTIONS = dict(
+    ip_version=dict(type='str', choices=list(IP_VERSIONS)),
     protocol=dict(type='str'),
     source=dict(type='str'),
     destination=dict(type='str'),
@@ -49,9 +46,20 @@ COMMON_ARGS = dict(
     mark=dict(type='str'),
     uid_owner=dict(type='str'),
     match_extra=dict(type='list', elements='str'),
+)
+COMMON_ARGS = dict(
+    MATCH_OPTIONS,
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    run_id=dict(type='str'),
+    ttl=dict(type='int', default=300),
+    backend=dict(type='str', choices=list(BACKENDS), default='auto'),
+    ip_version=dict(MATCH_OPTIONS['ip_version'], default='ipv4'),
+    match=dict(type='dict', options=MATCH_OPTIONS),
     position=dict(type='raw', default='top'),
     wait=dict(type='int', default=10),
 )
+# The separate match options or the dict, not both (checked before the defaults apply).
+MUTUALLY_EXCLUSIVE = [('match', key) for key in MATCH_OPTIONS]
 
 TRACE_LIMIT = '100/second'
 TRACE_LIMIT_BURST = 200
@@ -184,8 +192,19 @@ def _log_placement(params, match):
     return [(table, chain)]
 
 
+def with_match(params):
+    """The parameters with the dict option match spread into the separate match options."""
+    given = params.get('match')
+    if not given:
+        return params
+    merged = dict(params)
+    merged.update((key, value) for key, value in given.items() if value is not None)
+    return merged
+
+
 def run(kind, node, params, check_mode=False):
     """Returns (result, warnings) for a module call; raises RulesError (ParamError for bad input)."""
+    params = with_match(params)
     run_id = _run_id(params)
     record = bool(params.get('record_rulesets'))
     if record and run_id == ALL_RUNS:

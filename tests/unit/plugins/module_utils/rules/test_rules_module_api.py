@@ -7,10 +7,12 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import module_api
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import MATCH_PARAMS
 
 
 def params(kind, **overrides):
@@ -137,3 +139,29 @@ def test_log_rules_say_their_prefix(node, monkeypatch, given, expected):
     result, _warnings = module_api.run('log', node, values)
     assert result['log_prefix'] == expected
     assert given is not None or expected == module_api.default_log_prefix('i' * 32)
+
+
+def test_the_match_dict_stands_for_the_separate_match_options():
+    """A role passes the user's match once, as the dict option match; its keys are the separate options'."""
+    spread = module_api.with_match(dict(params('trace'), match={'protocol': 'udp', 'destination_port': '53',
+                                                                'ip_version': 'ipv6', 'source': None}))
+    assert (spread['protocol'], spread['destination_port'], spread['ip_version'], spread['source']) == (
+        'udp', '53', 'ipv6', None)
+    assert module_api.with_match(dict(params('trace'), match=None))['ip_version'] == 'ipv4'
+    assert set(module_api.MATCH_OPTIONS) == set(('ip_version',) + MATCH_PARAMS)
+
+
+@pytest.mark.parametrize('given, problem', [
+    ({'match': {'protocol': 'udp', 'destination_port': 53}}, None),
+    ({'match': {'protocol': 'udp'}, 'source': '198.18.0.1'}, 'mutually exclusive'),
+    ({'match': {'proto': 'udp'}}, 'match.proto'),
+])
+def test_the_modules_argument_spec_takes_the_match_one_way(given, problem):
+    validator = ArgumentSpecValidator(module_api.TRACE_ARGS, mutually_exclusive=module_api.MUTUALLY_EXCLUSIVE)
+    result = validator.validate(given)
+    messages = ' '.join(result.error_messages)
+    if problem is None:
+        assert not result.error_messages, messages
+        assert result.validated_parameters['match']['destination_port'] == '53'
+    else:
+        assert problem in messages, messages
