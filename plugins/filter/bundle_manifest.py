@@ -1,0 +1,23 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The host_entry and bundle_manifest filters (documentation in host_entry.yml and bundle_manifest.yml); the
+decisions live in module_utils/_bundle/manifest."""
+
+from __future__ import annotations
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import manifest
+
+
+def host_entry(pack, trace=None, host_dir=None):
+    """capture_pack's result -> this host's manifest entry."""
+    return manifest.host_entry(trace, pack, host_dir)
+
+
+def bundle_manifest(hosts, incident_id, kind='capture', match=None, duration=None, backend='auto'):
+    """{host: {collect, trace, phase}} -> the run's manifest."""
+    return manifest.manifest(hosts, incident_id, kind=kind, match=match, duration=duration, backend=backend)
+
+
+class FilterModule:
+    def filters(self):
+        return {'host_entry': host_entry, 'bundle_manifest': bundle_manifest}

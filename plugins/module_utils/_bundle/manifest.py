@@ -1,0 +1,104 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bundle's manifest: each host's entry (status ok, partial, failed or unreachable, with every reason) and the
+manifest of a run. The collect role calls these through the host_entry and bundle_manifest filters; docs/bundle.md
+describes the result. Pure functions over the facts the trace and collect steps set."""
+
+from __future__ import annotations
+
+import os
+import time
+
+FORMAT = 1
+RULESET_CHANGED = 'the ruleset after the trace differs from the one before (see ruleset/before.json, after.json)'
+# The collect role's placeholder for a host whose collect step never ended (set first, replaced at its end).
+COLLECT_UNFINISHED = 'the collect step did not finish'
+
+
+def _problems(trace, pack):
+    problems = list(pack.get('problems') or []) + list(pack.get('pack_warnings') or [])
+    for dead in trace.get('monitors_died') or []:
+        problems.append('the trace monitor of backend %s (pid %s) stopped before the window ended: trace lines after '
+                        'that are missing from %s' % (dead['backend'], dead['pid'], os.path.basename(dead['capture_file'])))
+    for full in trace.get('monitors_truncated') or []:
+        problems.append('the capture file %s reached its cap of %s bytes (netdebug_capture_max_bytes): trace lines '
+                        'after that are missing' % (os.path.basename(full['capture_file']), full['max_bytes']))
+    return problems
+
+
+def _notes(trace, packets):
+    # A monitor that restarted traced on: a few milliseconds may be missing, worth a warning, not a partial host.
+    notes = ['the trace monitor of backend %s exited %s time(s) and was restarted on the node (last error: %s): '
+             'trace lines of the few milliseconds of each restart may be missing'
+             % (again['backend'], again['restarts'], again.get('last_error') or 'none')
+             for again in trace.get('monitors_restarted') or []]
+    # What the TRACE rules' rate limit held back (their counters, read at the stop): by design, so a note.
+    if packets and packets.get('untraced'):
+        notes.append('%s of %s matching packets were not traced: over the rate limit of the TRACE rules '
+                     '(netdebug_trace_rate)' % (packets['untraced'], packets['matched']))
+    return notes
+
+
+def host_entry(trace, pack, host_dir):
+    """This host's manifest entry from its netdebug_trace fact ({} without a trace) and its capture_pack result: ok,
+    or partial with every reason why not; failed or unreachable when the trace failed."""
+    trace = trace or {}
+    problems = _problems(trace, pack)
+    status = 'ok'
+    error = trace.get('error')
+    if error:
+        status = 'unreachable' if error.get('unreachable') else 'failed'
+        problems = ['trace: %s: %s' % (error.get('task', ''), error.get('msg', ''))] + problems
+    elif trace and trace.get('ruleset_restored') is False:
+        problems = [RULESET_CHANGED] + problems
+    if status == 'ok' and problems:
+        status = 'partial'
+    packets = trace.get('packets')
+    monitors = (trace.get('removed') or {}).get('monitors') or []
+    cpu = [m['cpu_seconds'] for m in monitors if isinstance(m.get('cpu_seconds'), (int, float))]
+    return {'status': status, 'reason': '; '.join(problems) if problems else None, 'dir': host_dir,
+            'files': pack.get('files'), 'warnings': problems + _notes(trace, packets),
+            'archive_sha256': pack.get('sha256'), 'clock': trace.get('clock'),
+            'matched_packets': packets['matched'] if packets else None,
+            'untraced_packets': packets['untraced'] if packets else None,
+            'monitor_cpu_seconds': round(sum(cpu), 2)}
+
+
+def dropped_out(trace, capture_phase):
+    """The entry of a host that has no finished collect entry: it dropped out of the play (unreachable, or a
+    failure outside the rescued steps); the reason in the connection's own words where the trace kept them."""
+    trace = trace or {}
+    phase = trace.get('phase') or capture_phase or 'the start'
+    error = trace.get('error') or {}
+    if error.get('unreachable'):
+        reason = 'unreachable while %s (%s): %s; %s' % (
+            phase, error.get('task', ''), error.get('msg', ''),
+            'nothing was changed on it' if phase == 'checking'
+            else 'what the run left on it goes at the ttl, by the node itself')
+    else:
+        reason = ('the host dropped out of the run during %s (unreachable, or a failure outside the rescued steps; '
+                  'see the play output); what the run left on it goes at the ttl, by the node itself' % phase)
+    return {'status': 'unreachable', 'reason': reason, 'dir': None, 'files': [], 'warnings': []}
+
+
+def manifest(hosts, incident_id, kind='capture', match=None, duration=None, backend='auto', ended_at=None):
+    """The run's manifest. hosts: {host: {'collect': its netdebug_collect fact or None, 'trace': its netdebug_trace
+    fact or None, 'phase': the capture's phase fact or None}}, in the order the run started them."""
+    entries, starts, counts = {}, [], {}
+    for host, facts in hosts.items():
+        collect = facts.get('collect')
+        if collect and (collect.get('status') != 'failed' or collect.get('reason') != COLLECT_UNFINISHED):
+            entries[host] = collect
+        else:
+            entries[host] = dropped_out(facts.get('trace'), facts.get('phase'))
+        started = ((facts.get('trace') or {}).get('start') or {}).get('started_at')
+        if started:
+            starts.append(int(started))
+    for entry in entries.values():
+        counts[entry['status']] = counts.get(entry['status'], 0) + 1
+    stamp = '%Y-%m-%dT%H:%M:%SZ'
+    return {'incident_id': incident_id, 'format': FORMAT,
+            'started_at': time.strftime(stamp, time.gmtime(min(starts))) if starts else None,
+            'ended_at': ended_at or time.strftime(stamp, time.gmtime()), 'kind': kind,
+            'match': match, 'duration': int(duration) if duration is not None else None,
+            'backend': backend, 'summary': counts, 'hosts': entries}
