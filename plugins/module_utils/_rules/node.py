@@ -17,9 +17,11 @@ from .iptables_backend import IptablesBackend, binary_name
 from .nftables_backend import NftablesBackend
 from .state import DEFAULT_ROOT
 
-VARIANTS = ('legacy', 'nft')
+# The rules' backend names of the two iptables variants (binaries.VARIANTS names the variants legacy and
+# nf_tables; the executables are iptables-legacy and iptables-nft).
+IPTABLES_BACKENDS = ('legacy', 'nft')
 FAMILIES = ('ipv4', 'ipv6')
-TOOL_NAMES = tuple(binary_name(v, f, r) for v in VARIANTS for f in FAMILIES for r in (False, True)) + (
+TOOL_NAMES = tuple(binary_name(v, f, r) for v in IPTABLES_BACKENDS for f in FAMILIES for r in (False, True)) + (
     'nft', 'xtables-monitor', 'timeout', 'unshare', 'systemd-run', 'systemctl', 'rmmod', 'nsenter')
 
 
@@ -48,7 +50,7 @@ class Node:
     def iptables_all(self):
         """Every installed (variant, family) backend; the scan for tagged rules covers them all."""
         found = []
-        for variant in VARIANTS:
+        for variant in IPTABLES_BACKENDS:
             for family in FAMILIES:
                 backend = self.iptables(variant, family)
                 if backend:
