@@ -11,9 +11,10 @@ import difflib
 
 # Variables the playbooks read themselves (not options of a role).
 PLAYBOOK_VARS = ('netdebug_hosts', 'netdebug_bundle_part', 'netdebug_cleanup_kernlog')
-# Facts the roles set for the later plays (present with fact caching, or in a play after the role ran).
-ROLE_FACTS = ('netdebug_trace', 'netdebug_collect', 'netdebug_log_modules', 'netdebug_kernlog_input',
-              'netdebug_kernlog_source', 'netdebug_kernlog_created', 'netdebug_kernlog_log_created')
+# Facts the roles and playbooks set for the later plays (present with fact caching, or in a play after they ran).
+ROLE_FACTS = ('netdebug_trace', 'netdebug_trace_check', 'netdebug_collect', 'netdebug_log_modules',
+              'netdebug_kernlog_input', 'netdebug_kernlog_source', 'netdebug_kernlog_created',
+              'netdebug_kernlog_log_created', 'netdebug_capture_phase', 'netdebug_capture_kernlog')
 # What the playbooks publish with set_stats: AWX hands it to the next job of a workflow as extra variables.
 STATS_KEYS = ('netdebug_bundle_path', 'netdebug_reports', 'netdebug_dropped', 'netdebug_drops', 'netdebug_verdicts',
               'netdebug_summary')
