@@ -803,13 +803,13 @@ def test_controller_killed_with_loggers_bound_nodes_restored_by_ttl(app_guard, l
         started = kill_mid_window(app_guard, lab_ansible, {'netdebug_incident_id': 'kill-2', 'netdebug_duration': 40,
                                                            'netdebug_ttl_margin': 30, 'netdebug_log_rules': True,
                                                            'netdebug_bundle_dir': str(tmp_path)}, traced)
-        # rules: ttl 40 + 30 s from the start of the trace; loggers: as long from the (earlier) prepare step, and
-        # then the node waits while the run's rules last.
+        # rules: ttl 40 + 30 s from the start of the trace; loggers: 40 + 2 * 30 = 100 s from the (earlier) prepare
+        # step (later while the run's rules last).
         wait_for(lambda: snapshots(lab_ansible) == before, 70 + 30 - (time.time() - started), 'the ttl clean-up')
         for node in NODES:
             wait_for(lambda node=node: leftovers(app_guard, node)[0] == [], 30, 'no monitor or reaper on %s' % node)
             wait_for(lambda node=node: loggers(app_guard, node) == before_loggers[node],
-                     70 + 30 - (time.time() - started), 'loggers on %s' % node)
+                     100 + 30 - (time.time() - started), 'loggers on %s' % node)
             assert nf_log_records(app_guard, node) == [], node
             # the nf_log expiry comes last and takes the state directory with it
             wait_for(lambda node=node: state_left(app_guard, node) == [], 10, 'no state left on %s' % node)
