@@ -9,8 +9,8 @@ module: bundle_publish
 short_description: Verify, unpack and publish the hosts' capture archives into the bundle on the controller
 version_added: 0.1.0
 description:
-  - The controller side of the C(netdebug.netfilter.collect) role, run once for every host (C(delegate_to:
-    localhost), C(run_once)) after each host's M(netdebug.netfilter.capture_pack) archive came back inline or by
+  - The controller side of the C(netdebug.netfilter.collect) role, run once for every host (delegated to
+    C(localhost), C(run_once)) after each host's M(netdebug.netfilter.capture_pack) archive came back inline or by
     fetch.
   - For each host, an archive returned inline is written to O(incoming), the archive's sha256 is checked against
     the one the node computed, it is unpacked beside the bundle (regular files and directories only, no path

@@ -103,8 +103,8 @@ options:
       - Use the expiry of the run's rules (M(netdebug.netfilter.iptables_trace) O(ttl)), so that a controller
         that dies mid-capture leaves every node as it was.
       - At the expiry, while a run of the rules engine with the same O(run_id) lasts on the node (its directory
-        under C(runs/) beside O(state_dir)), the node waits, at most until that run's own expiry plus 10 seconds:
-        a ttl counted from an earlier moment than the rules' never unbinds a logger they still use.
+        under C(runs/) beside O(state_dir)), the node waits, at most until that run's own expiry plus 10 seconds, so
+        that a ttl counted from an earlier moment than the rules' never unbinds a logger they still use.
     type: int
 notes:
   - Needs root. Loading modules needs C(modprobe) and C(rmmod) (kmod).

@@ -130,9 +130,9 @@ options:
         restarts rsyslog (C(systemctl try-restart rsyslog.service), or the init script), and removes the log file
         when rsyslog created it for the drop-in, if nobody removed them before (the capture playbook passes one,
         so that a controller lost before its collect step leaves nothing behind). 1 to 86400.
-      - At the expiry, while a netdebug run lasts on the node (a directory under C(runs/) beside O(state_dir): its
-        rules, or its files waiting for the collect step), the node waits, at most until that run's own expiry plus
-        10 seconds.
+      - At the expiry, while a netdebug run lasts on the node (a directory under C(runs/) beside O(state_dir), for
+        its rules or its files waiting for the collect step), the node waits, at most until that run's own expiry
+        plus 10 seconds.
       - Only a drop-in this call creates, or one already under an expiry, is put under one; a later call with a ttl
         moves the expiry later, never earlier. A file changed since is left alone (logged in
         C(<state_dir>/expiry.log)).

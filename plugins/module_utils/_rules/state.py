@@ -144,7 +144,7 @@ def wait_for_runs(root, still_due, say, run_ids=None, clock=time.time, sleep=tim
         if end is None or clock() >= end + RUNS_END_SLACK:
             return
         if not said:
-            say('waits for run(s) %s, which end at %d at the latest' % (
+            say('waits for run(s) %s, which end at %s at the latest' % (
                 ', '.join(r for r in list_runs(root) if run_ids is None or r in run_ids), end))
             said = True
         sleep(max(1, min(step, end + RUNS_END_SLACK - clock())))

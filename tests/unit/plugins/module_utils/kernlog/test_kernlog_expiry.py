@@ -105,8 +105,8 @@ def test_the_expiry_waits_while_a_run_lasts(node, moved):
 
     expiry_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: now[0], sleep=sleep)
     assert len(slept) == (1 if moved else 3)
-    assert 'waits for run(s) inc-1, which end at %d' % (NOW + 500) in open(os.path.join(node['state'],
-                                                                                     expiry_state.LOG)).read()
+    with open(os.path.join(node['state'], expiry_state.LOG)) as handle:
+        assert 'waits for run(s) inc-1, which end at %d' % (NOW + 500) in handle.read()
 
 
 def test_the_expiry_waits_no_longer_than_the_runs_own_expiry(node):

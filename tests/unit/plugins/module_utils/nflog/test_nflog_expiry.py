@@ -339,5 +339,5 @@ def test_the_expiry_waits_while_the_runs_rules_last(tmp_path, run_id, moved, wai
     expiry_main.wait_for_rules(state_dir, 'inc-1', 1, AT, clock=lambda: now[0], sleep=sleep)
     assert (now[0] >= AT + 100) is waits and bool(slept) is waits
     if waits:
-        assert 'waits for run(s) inc-1, which end at %d' % (AT + 100) in open(os.path.join(state_dir,
-                                                                                        expiry_main.LOG)).read()
+        with open(os.path.join(state_dir, expiry_main.LOG)) as handle:
+            assert 'waits for run(s) inc-1, which end at %d' % (AT + 100) in handle.read()
