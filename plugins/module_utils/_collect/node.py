@@ -13,11 +13,12 @@ import os
 import shutil
 import tempfile
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import copied, facts, kernlog, pack, reads
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError, ParameterError
 
 ARCHIVE_NAME = 'bundle.tar.gz'
-KERNEL_LOG = 'trace/kernel.log'
+KERNEL_LOG = layout.KERNEL_LOG
 
 
 def validate(params):
@@ -69,7 +70,7 @@ def _node_texts(params, runner, logger_manager, conntrack_run):
         found, lost = reads.logger_files(logger_manager())
         texts.update(found)
         problems += lost
-    texts['facts.json'] = facts.gather(params.get('facts'))
+    texts[layout.FACTS_JSON] = facts.gather(params.get('facts'))
     return texts, problems
 
 

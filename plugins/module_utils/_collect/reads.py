@@ -8,6 +8,7 @@ left out, as the collect role did when those modules failed: a bundle without co
 
 from __future__ import annotations
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import query as ct_query
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import text
@@ -67,10 +68,10 @@ def conntrack_files(spec, run=None, runner=None):
     except NetdebugError as exc:
         problems.append('conntrack: %s' % exc.msg)
     else:
-        files['conntrack.json'] = {'entries': listing['entries'], 'matched': listing.get('matched'),
+        files[layout.CONNTRACK_JSON] = {'entries': listing['entries'], 'matched': listing.get('matched'),
                                    'truncated': listing.get('truncated'), 'filter': wanted, 'source': source}
     try:
-        files['conntrack-stats.json'] = _without_plumbing(run({'operation': 'stats'}))
+        files[layout.CONNTRACK_STATS_JSON] = _without_plumbing(run({'operation': 'stats'}))
     except NetdebugError as exc:
         problem = 'conntrack: %s' % exc.msg
         if problem not in problems:  # one cause (no ctnetlink, not root) fails both reads alike
@@ -84,4 +85,4 @@ def logger_files(manager):
         result = manager.run({'state': 'query', 'state_dir': NF_LOG_STATE_DIR, 'ttl': None})
     except NetdebugError as exc:
         return {}, ['logger state: %s' % exc.msg]
-    return {'loggers.json': _without_plumbing(result)}, []
+    return {layout.LOGGERS_JSON: _without_plumbing(result)}, []

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import FAMILIES, XTABLES_TABLES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
@@ -26,7 +27,6 @@ from .iptables_backend import legacy_table_names
 from .state import read_json, run_dir, write_file
 from .tag import TAG_PREFIX, TAG_RE
 
-RECORD_DIR = 'ruleset'
 # Raw listings taken while the rules are in: (tool, arguments, file).
 LISTINGS = (
     ('iptables-legacy-save', [], 'iptables-legacy.save'),
@@ -35,8 +35,6 @@ LISTINGS = (
     ('ip6tables-nft-save', [], 'ip6tables-nft.save'),
     ('nft', ['-a', 'list', 'ruleset'], 'nft.ruleset'),
 )
-# /proc/net/ip*_tables_names copied as these files (the legacy tables loaded in the namespace).
-LEGACY_NAMES_FILES = {'ipv4': 'ip_tables_names', 'ipv6': 'ip6_tables_names'}
 # Snapshot texts -> files: (snapshot key, family or None for the nftables text, file).
 SNAPSHOT_FILES = (
     ('legacy', 'ipv4', 'iptables-legacy.save'),
@@ -136,7 +134,7 @@ def _without_others(snap, run_id):
 
 
 def record_dir(root, run_id):
-    return os.path.join(run_dir(root, run_id), RECORD_DIR)
+    return os.path.join(run_dir(root, run_id), layout.RULESET_DIR)
 
 
 def take_snapshot(runner):
@@ -207,11 +205,11 @@ def record_listings(node, run_id):
             texts[name] = result.stdout.rstrip('\n')
     # The legacy tables the kernel holds in this namespace, even when no iptables-legacy is installed (an agent's
     # own binary in a container can make them): the report then knows their chains exist unseen.
-    for family, name in sorted(LEGACY_NAMES_FILES.items()):
+    for family, name in sorted(layout.LEGACY_NAMES_FILES.items()):
         text = legacy_table_names(family)
         if text is not None:
             texts[name] = text.rstrip('\n')
-    return _io(lambda: _write_set(record_dir(node.root, run_id), '', texts, LEGACY_NAMES_FILES.values()))
+    return _io(lambda: _write_set(record_dir(node.root, run_id), '', texts, layout.LEGACY_NAMES_FILES.values()))
 
 
 def record_after(node, run_id):

@@ -12,14 +12,13 @@ import json
 import os
 import re
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.record import LEGACY_NAMES_FILES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import parse_conntrack_json, parse_conntrack_text
 
 STATUSES = ('ok', 'partial', 'unreachable', 'failed')
-RULESET_FILES = ('iptables-legacy.save', 'ip6tables-legacy.save', 'iptables-nft.save', 'ip6tables-nft.save',
-                 'iptables.save', 'ip6tables.save', 'nft.ruleset') + tuple(sorted(LEGACY_NAMES_FILES.values()))
+RULESET_FILES = layout.RULESET_FILES
 _SAFE_DIR = re.compile(r'^[A-Za-z0-9._-]+$')
 
 
@@ -40,15 +39,15 @@ def load_manifest(incident_dir):
 
     A host in several parts is taken from the part that ended last (by `ended_at`): a later run replaced its
     directory, so only that part's checksums match."""
-    main = os.path.join(incident_dir, 'manifest.json')
+    main = os.path.join(incident_dir, layout.MANIFEST)
     parts = sorted(name for name in os.listdir(incident_dir)
-                   if name.startswith('manifest.') and name.endswith('.json') and name != 'manifest.json')
+                   if name.startswith(layout.MANIFEST_PREFIX) and name.endswith('.json') and name != layout.MANIFEST)
     if not os.path.isfile(main) and not parts:
         raise BundleError('no manifest.json in %s: is this the <bundle_dir>/<incident_id> directory of a capture?'
                           % incident_dir)
     merged = {'incident_id': None, 'hosts': {}, 'notes': []}
     taken = {}  # host -> (ended_at, part name) of the entry kept
-    for name in (['manifest.json'] if os.path.isfile(main) else []) + parts:
+    for name in ([layout.MANIFEST] if os.path.isfile(main) else []) + parts:
         data = _read_json(os.path.join(incident_dir, name))
         if not isinstance(data, dict) or not isinstance(data.get('hosts', {}), dict):
             raise BundleError('%s: expected an object with a "hosts" object' % name)
@@ -150,20 +149,20 @@ class HostInput:
         return os.path.normpath(path) not in self._bad
 
     def _collect(self):
-        trace_dir = os.path.join(self.dir, 'trace')
+        trace_dir = os.path.join(self.dir, layout.TRACE_DIR)
         if os.path.isdir(trace_dir):
             for name in sorted(os.listdir(trace_dir)):
                 full = os.path.join(trace_dir, name)
                 if os.path.isfile(full) and self._ok(full):
                     self.trace_files.append(full)
-        ruleset_dir = os.path.join(self.dir, 'ruleset')
+        ruleset_dir = os.path.join(self.dir, layout.RULESET_DIR)
         for sub, target in (('', self.rulesets), ('before', self.rulesets_before), ('after', self.rulesets_after)):
             base = os.path.join(ruleset_dir, sub)
             for name in RULESET_FILES:
                 full = os.path.join(base, name)
                 if os.path.isfile(full) and self._ok(full):
                     target[name] = read_text(full)
-        for name, parser in (('conntrack.json', parse_conntrack_json), ('conntrack.txt', parse_conntrack_text)):
+        for name, parser in ((layout.CONNTRACK_JSON, parse_conntrack_json), (layout.CONNTRACK_TEXT, parse_conntrack_text)):
             full = os.path.join(self.dir, name)
             if os.path.isfile(full) and self._ok(full):
                 try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.layout import LEGACY_NAMES_FILES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import (
     base_chain,
     chain_key,
@@ -34,7 +35,6 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.ipta
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.model import Ruleset
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft, rule_text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import OWN_TABLE
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.record import LEGACY_NAMES_FILES
 
 BUILTIN_HOOKS = {'PREROUTING': 'prerouting', 'INPUT': 'input', 'FORWARD': 'forward', 'OUTPUT': 'output',
                  'POSTROUTING': 'postrouting'}
