@@ -1,0 +1,18 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The capture_pack_args filter (documentation in capture_pack_args.yml); the decisions live in
+module_utils/_bundle/pack_args."""
+
+from __future__ import annotations
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.pack_args import pack_args
+
+
+def capture_pack_args(trace, kernlog_source='dmesg', kernlog_file='/var/log/firewall'):
+    """A host's netdebug_trace fact -> capture_pack's texts, copies and kernlog options."""
+    return pack_args(trace, kernlog_source, kernlog_file)
+
+
+class FilterModule:
+    def filters(self):
+        return {'capture_pack_args': capture_pack_args}

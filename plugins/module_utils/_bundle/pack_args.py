@@ -1,0 +1,42 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What capture_pack packs for one host after a trace (the pack_args filter): the trace's record as trace.json, the
+monitors' capture files and the recorded rulesets to copy, and the kernel log window to read. Pure."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
+
+TRACE_JSON = 'trace.json'
+# Seconds of kernel log read before the run's start (the kernel stamps a line a little before the module sees it).
+KERNLOG_LEAD = 2
+TRACE_KEYS = (('variant', None), ('log', {}), ('removed', {}), ('ruleset_restored', None), ('monitors_died', []),
+              ('monitors_restarted', []), ('monitors_truncated', []), ('packets', None))
+
+
+def pack_args(trace, kernlog_source, kernlog_file):
+    """{'texts', 'copies', 'kernlog'} for capture_pack from the host's netdebug_trace fact ({} or None without a
+    trace: the conntrack playbook)."""
+    trace = trace or {}
+    start = trace.get('start') or {}
+    texts = {}
+    if trace:
+        record = {'run_id': trace.get('run_id'), 'phase': trace.get('phase'), 'error': trace.get('error'),
+                  'start': start}
+        record.update((key, trace.get(key, default)) for key, default in TRACE_KEYS)
+        texts[TRACE_JSON] = record
+    copies = [{'src': path, 'dest': '%s/%s' % (layout.TRACE_DIR, os.path.basename(path))}
+              for path in start.get('capture_files') or []]
+    record_dir = trace.get('record_dir') or start.get('record_dir')
+    if record_dir:
+        copies.append({'src': record_dir, 'dest': layout.RULESET_DIR})
+    log = trace.get('log') or {}
+    kernlog = None
+    if start.get('kernel_log') or 'rules' in log:
+        since = int(start.get('started_at') or 0) - KERNLOG_LEAD
+        kernlog = {'source': kernlog_source, 'file': kernlog_file, 'since': since,
+                   'until': max(int(start.get('expires_at') or 0), since),
+                   'patterns': ['TRACE:'] + ([log['log_prefix']] if 'log_prefix' in log else [])}
+    return {'texts': texts, 'copies': copies, 'kernlog': kernlog}
