@@ -8,9 +8,9 @@ from __future__ import annotations
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.pack_args import pack_args
 
 
-def capture_pack_args(trace, kernlog_source='dmesg', kernlog_file='/var/log/firewall'):
-    """A host's netdebug_trace fact -> capture_pack's texts, copies and kernlog options."""
-    return pack_args(trace, kernlog_source, kernlog_file)
+def capture_pack_args(trace, kernlog_source='dmesg', kernlog_file='/var/log/firewall', match=None, conntrack_limit=None):
+    """A host's netdebug_trace fact -> capture_pack's texts, copies, kernlog and conntrack options."""
+    return pack_args(trace, kernlog_source, kernlog_file, match, conntrack_limit)
 
 
 class FilterModule:

@@ -46,7 +46,13 @@ def test_log_rules_on_an_nftables_node_read_the_kernel_log_too():
 
 @pytest.mark.parametrize('trace', [{}, None])
 def test_without_a_trace_nothing_but_the_nodes_own_reads(trace):
-    assert _args(trace) == {'texts': {}, 'copies': [], 'kernlog': None}
+    assert _args(trace) == {'texts': {}, 'copies': [], 'kernlog': None, 'conntrack': None}
+
+
+def test_the_conntrack_snapshot_is_filtered_by_the_match_and_limited():
+    args = FilterModule().filters()['capture_pack_args']({}, match={'protocol': 'udp', 'destination_port': '53'},
+                                                         conntrack_limit='10000')
+    assert args['conntrack'] == {'protocol': 'udp', 'destination_port': 53, 'limit': 10000}
 
 
 def test_a_trace_that_never_started():
