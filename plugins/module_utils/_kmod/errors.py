@@ -1,11 +1,11 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Errors of the kernel-module package: the kernel-log error type, so one except clause serves both."""
+"""The error type of the kernel-module package, in the collection's one hierarchy (NetdebugError, ToolError)."""
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.errors import KernlogError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ToolError
 
 
-class KmodError(KernlogError):
+class KmodError(ToolError):
     """A kernel module or sysctl problem; carries cmd/rc/stdout/stderr when a command failed."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import sys
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import errors as kernlog_errors
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import errors as kmod_errors
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import index as kmod_index
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import kmod as kmod_kmod
@@ -35,7 +34,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import t
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import check_ttl
 
 # The program: expiry_main and everything it imports (static imports above, so Ansible ships them all).
-PROGRAM_MODULES = (netfilter_errors, netfilter_runner, program, kernlog_errors, kmod_errors, kmod_parsers, kmod_index,
+PROGRAM_MODULES = (netfilter_errors, netfilter_runner, program, kmod_errors, kmod_parsers, kmod_index,
                    kmod_kmod, rules_errors, rules_state, rules_tag, catalog, procnet, runstate, sysctl, manage, expiry_main)
 LAUNCHER = 'nflog_expire.py'
 UNIT_PREFIX = 'netdebug-nflog-'

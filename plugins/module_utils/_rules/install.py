@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 
 # Static imports, so that Ansible ships every file of the program in the module payload.
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import errors as kernlog_errors
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import errors as kmod_errors
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import index as kmod_index
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import parsers as kmod_parsers
@@ -25,7 +24,7 @@ from . import errors, iptables_backend, iptables_parse, legacy_tables, monitor, 
 from . import procs, reaper_main, removal, state, tag
 
 # reaper_main and what it imports, directly or not; each must import only the stdlib and these.
-PROGRAM_MODULES = (shared_binaries, shared_errors, shared_runner, program, kernlog_errors, kmod_errors, kmod_parsers,
+PROGRAM_MODULES = (shared_binaries, shared_errors, shared_runner, program, kmod_errors, kmod_parsers,
                    kmod_index, errors, tag, iptables_parse, iptables_backend, nft_parse, nftables_backend, procs, state,
                    monitor, node, legacy_tables, removal, reaper_main)
 LAUNCHER = 'reap.py'
