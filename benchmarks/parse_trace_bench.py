@@ -86,7 +86,7 @@ def replicated(rel, count):
 
 
 def bench_parse(total):
-    from ansible_collections.netdebug.netfilter.plugins.module_utils._trace import parse as parse_mod
+    from ansible_collections.netdebug.netfilter.plugins.module_utils._report import parse as parse_mod
     lines, base = replicated('node2/trace/dmesg.log', total)
     trace_lines = sum(1 for line in lines if 'TRACE:' in line)
     result = {'lines': len(lines), 'trace_lines': trace_lines, 'recorded_lines_replicated': base}
@@ -214,7 +214,7 @@ def make_mixed_bundle(root, total):
 def report_child(bundle_dir):
     """In a child process: the whole report, timed."""
     _import_path()
-    from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_write import run_report
+    from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_write import run_report
     start = time.perf_counter()
     result = run_report(bundle_dir, 'bench')
     elapsed = time.perf_counter() - start

@@ -1,6 +1,6 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The parse_trace filter (documentation in parse_trace.yml); parsing lives in module_utils/_trace."""
+"""The parse_trace filter (documentation in parse_trace.yml); parsing lives in module_utils/_report."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.parse import parse_trace as _parse_trace
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import parse_trace as _parse_trace
 
 
 def parse_trace(data, host=None, year=None):

@@ -191,8 +191,8 @@ import contextlib
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import BundleError, bundle_lock
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_write import FORMATS, incident_path, run_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import BundleError, bundle_lock
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_write import FORMATS, incident_path, run_report
 
 
 def main():

@@ -1,6 +1,6 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Shared helpers of the _trace unit tests: the recorded fixtures (see tests/unit/fixtures/trace/README.md)."""
+"""Shared helpers of the _report unit tests: the recorded fixtures (see tests/unit/fixtures/trace/README.md)."""
 
 from __future__ import annotations
 

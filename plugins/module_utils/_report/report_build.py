@@ -8,7 +8,7 @@ import os
 import re
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import NFTABLES
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import (
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correlate import (
     correlate,
     hop_order,
     nat_aliases,
@@ -16,8 +16,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlat
     wall_time,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.parse import iter_events
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths import (
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import iter_events
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.paths import (
     Grouper,
     Packet,
     decide,
@@ -26,8 +26,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.paths im
     merge_sources,
     resolve_path,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import HostInput, load_manifest, open_lines
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.resolve import SNAPSHOT_NAMES, Resolver, Snapshot
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import HostInput, load_manifest, open_lines
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.resolve import SNAPSHOT_NAMES, Resolver, Snapshot
 
 SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
                 'in', 'out', 'len')

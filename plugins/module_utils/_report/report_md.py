@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import (
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import (
     chain_label, packet_words, step_label, untraced_text)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_svg import step_text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import step_text
 
 MAX_PATHS_PER_HOST = 20
 MAX_JOURNEYS = 50

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.correlate import (
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correlate import (
     correlate, hop_order, nat_aliases, parse_conntrack_json, parse_conntrack_text, protocols, wall_time)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
 
 
 def test_conntrack_text_recorded(lines):

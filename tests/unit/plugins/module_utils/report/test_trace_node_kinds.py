@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report, step_label
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_html import render_html
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_md import render_md
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report, step_label
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_html import render_html
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_md import render_md
 
 # kind -> {TCP destination port: (verdict, the deciding step's label, its backend)}; 8080 is the ClusterIP
 # 198.18.201.2 that kube-proxy-style rules DNAT to node 2, accepted everywhere.

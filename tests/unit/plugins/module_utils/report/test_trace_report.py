@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import BundleError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_write import run_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import BundleError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_write import run_report
 
 
 def _run(incident, **kwargs):

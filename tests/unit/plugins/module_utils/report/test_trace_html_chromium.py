@@ -15,7 +15,7 @@ import zlib
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_write import run_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_write import run_report
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason='Chromium is not installed (Debian package chromium)')

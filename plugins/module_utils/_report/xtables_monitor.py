@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.events import NFPROTO, VERDICTS, make_event, unparsed
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.fields import parse_fields
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.events import NFPROTO, VERDICTS, make_event, unparsed
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.fields import parse_fields
 
 LINE = re.compile(r'\s*(PACKET|TRACE): (\d+) ([0-9a-fA-F]+) ')
 _STEP = re.compile(r'(\w+):(\S+?):(rule|return|policy):(\S*)')

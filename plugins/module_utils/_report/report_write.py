@@ -9,12 +9,12 @@ import json
 import os
 import tempfile
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_bundle import BundleError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_html import render_html
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_md import render_md
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import BundleError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_html import render_html
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_md import render_md
 
 FORMATS = ('json', 'md', 'html')
 HOST_KEYS = ('status', 'reason', 'events', 'packets', 'unparsed', 'verdicts', 'errors')

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from html import escape
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_build import (
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import (
     chain_label, packet_words, step_label, untraced_text)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._trace.report_svg import render_path_svg, step_text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import render_path_svg, step_text
 
 MAX_PATHS_PER_HOST = 40
 MAX_PACKETS_PER_HOST = 100
