@@ -69,7 +69,7 @@ def conntrack_files(spec, run=None, runner=None):
         problems.append('conntrack: %s' % exc.msg)
     else:
         files[layout.CONNTRACK_JSON] = {'entries': listing['entries'], 'matched': listing.get('matched'),
-                                   'truncated': listing.get('truncated'), 'filter': wanted, 'source': source}
+                                        'truncated': listing.get('truncated'), 'filter': wanted, 'source': source}
     try:
         files[layout.CONNTRACK_STATS_JSON] = _without_plumbing(run({'operation': 'stats'}))
     except NetdebugError as exc:
