@@ -5,28 +5,9 @@ before anything changes on the node."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.netdebug.netfilter.plugins.modules import nf_log, rsyslog_kernlog
-
-MODULES = {'nf_log': nf_log, 'rsyslog_kernlog': rsyslog_kernlog}
-
-
-def _main(name, args, capsys, monkeypatch):
-    ran = []
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
-                        lambda _self, arg, required=False, opt_dirs=None: '/usr/sbin/' + arg)
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda _self, argv, **kw: ran.append(argv) or (1, '', ''))
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            MODULES[name].main()
-    assert ran == [], 'a command ran before the input was refused: %r' % ran
-    return json.loads(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize('args, message', [
@@ -36,8 +17,8 @@ def _main(name, args, capsys, monkeypatch):
     ({'run_id': 'x', 'state': 'absent', 'ttl': 60}, 'ttl: applies to state=present only'),
     ({}, 'state is present but all of the following are missing: run_id'),
 ])
-def test_nf_log_refuses_bad_input(args, message, capsys, monkeypatch, tmp_path):
-    result = _main('nf_log', dict(args, state_dir=str(tmp_path / 'state')), capsys, monkeypatch)
+def test_nf_log_refuses_bad_input(args, message, main_without_commands, tmp_path):
+    result = main_without_commands(nf_log, dict(args, state_dir=str(tmp_path / 'state')))
     assert result['failed'] is True and result['msg'].startswith(message), result['msg']
     assert not (tmp_path / 'state').exists()
 
@@ -48,7 +29,7 @@ def test_nf_log_refuses_bad_input(args, message, capsys, monkeypatch, tmp_path):
     ({'state': 'absent', 'ttl': 5}, 'ttl: only with state=present'),
     ({'conf_path': 'FOREIGN'}, 'conf_path: '),
 ])
-def test_rsyslog_kernlog_refuses_bad_input(args, message, capsys, monkeypatch, tmp_path):
+def test_rsyslog_kernlog_refuses_bad_input(args, message, main_without_commands, tmp_path):
     foreign = tmp_path / 'etc' / '30-theirs.conf'
     foreign.parent.mkdir()
     foreign.write_text('*.* /var/log/theirs\n')
@@ -59,7 +40,7 @@ def test_rsyslog_kernlog_refuses_bad_input(args, message, capsys, monkeypatch, t
     if args['conf_path'] == 'FOREIGN':
         args['conf_path'] = str(foreign)
     before = sorted(p.name for p in tmp_path.rglob('*'))
-    result = _main('rsyslog_kernlog', args, capsys, monkeypatch)
+    result = main_without_commands(rsyslog_kernlog, args)
     assert result['failed'] is True and result['msg'].startswith(message), result['msg']
     assert sorted(p.name for p in tmp_path.rglob('*')) == before
     assert foreign.read_text() == '*.* /var/log/theirs\n'
