@@ -14,6 +14,7 @@ MANIFEST_PREFIX = 'manifest.'  # manifest.<part>.json: one per job slice or --li
 TRACE_DIR = 'trace'
 RULESET_DIR = 'ruleset'
 KERNEL_LOG = TRACE_DIR + '/kernel.log'
+TRACE_JSON = 'trace.json'  # the trace role's record of the run on this host
 CONNTRACK_JSON = 'conntrack.json'
 CONNTRACK_TEXT = 'conntrack.txt'
 CONNTRACK_STATS_JSON = 'conntrack-stats.json'

@@ -11,7 +11,6 @@ import re
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
 
-TRACE_JSON = 'trace.json'
 # Seconds of kernel log read before the run's start (the kernel stamps a line a little before the module sees it).
 KERNLOG_LEAD = 2
 # The trace's protocol names that conntrack knows by number or another name; 'all' filters nothing.
@@ -55,7 +54,7 @@ def pack_args(trace, kernlog_source, kernlog_file, match=None, conntrack_limit=N
         record = {'run_id': trace.get('run_id'), 'phase': trace.get('phase'), 'error': trace.get('error'),
                   'start': start}
         record.update((key, trace.get(key, default)) for key, default in TRACE_KEYS)
-        texts[TRACE_JSON] = record
+        texts[layout.TRACE_JSON] = record
     copies = [{'src': path, 'dest': '%s/%s' % (layout.TRACE_DIR, os.path.basename(path))}
               for path in start.get('capture_files') or []]
     record_dir = trace.get('record_dir') or start.get('record_dir')
