@@ -147,14 +147,17 @@ def removed_at(lab, node, run_id, expires_at, timeout):
     return time.time()
 
 
-def journal_reaped_at(lab, node, unit, expires_at):
-    """Epoch second at which the systemd reaper unit said it removed the run (its line stays in the journal), or
-    None."""
+def journal_reaper_times(lab, node, unit, expires_at):
+    """Epoch seconds at which systemd started the reaper unit and at which the reaper said it removed the run (its
+    lines stay in the journal); None for one not found."""
     out = run(lab, node, ['journalctl', '--no-pager', '-o', 'short-unix', '-u', unit + '.service'], check=False)
+    started = removed = None
     for line in out.splitlines():
+        if started is None and ('Started ' in line or 'Starting ' in line):
+            started = float(line.split()[0])
         if 'reaper for expiry %d: removed' % expires_at in line:
-            return float(line.split()[0])
-    return None
+            removed = float(line.split()[0])
+    return started, removed
 
 
 def wait_for_text(lab, node, path, needle, timeout=10):

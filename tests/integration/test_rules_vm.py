@@ -119,9 +119,13 @@ def test_systemd_timer_removes_the_rules(vm, ansible):
     rs.wait_until(lambda: rs.processes(vm, NODE, 'xtables-monitor --trace'), 10, what='the trace monitor on ' + NODE)
     rs.wait_until(lambda: not rs.tagged_lines(vm, NODE, 'vmtimer') and not rs.processes(vm, NODE, 'xtables-monitor'),
                   res['expires_at'] - time.time() + 30, what='the systemd timer to remove the run')
-    # When the reaper did it, by its line in the journal: polling a TCG VM over SSH is slow, the timer is not. (Its
-    # reaper.log went with the run's directory.)
-    assert rs.journal_reaped_at(vm, NODE, unit, res['expires_at']) - res['expires_at'] <= 4
+    # When, by the journal: polling a TCG VM over SSH is slow, the timer is not. (The reaper.log went with the run's
+    # directory.) The timer fires at the expiry (AccuracySec=1s); the reaper itself, a Python start and the nft and
+    # kill calls, took up to 4.2 s on a loaded TCG guest, so its end gets a wider bound.
+    started, removed = rs.journal_reaper_times(vm, NODE, unit, res['expires_at'])
+    assert started is not None and removed is not None
+    assert started - res['expires_at'] <= 2
+    assert removed - res['expires_at'] <= 10
     assert rs.ruleset(vm, NODE) == before
     journal = rs.run(vm, NODE, ['journalctl', '--no-pager', '-u', unit + '.service'])
     # PREROUTING and OUTPUT, each a TRACE rule and the count rule above it
