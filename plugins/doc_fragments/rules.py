@@ -29,8 +29,24 @@ options:
       - Seconds until the node removes the rules (and stops the trace monitor) by itself, even when the controller
         is gone. From 1 to 86400 (a day).
       - A systemd transient timer runs the removal where systemd is the init system, a detached process elsewhere.
+      - With O(window_start) and O(window_end), the ttl counts from the window's end instead of from now.
     type: int
     default: 300
+  window_start:
+    description:
+      - Start of a trace window fixed in wall-clock time, in epoch seconds of the node's clock. The rules are
+        added now and match only from this second on (a time match, C(-m time --datestart) for iptables,
+        C(meta time) for nftables), so the node's own kernel starts the trace at the same moment whenever the
+        call ran.
+      - Given with O(window_end); a start in the past is allowed (the rules come late, and RV(window.late) says by
+        how much).
+      - The node's kernel needs the time match (module C(xt_time) for iptables; Linux 5.4 or later for nftables).
+    type: int
+  window_end:
+    description:
+      - End of the window, in epoch seconds of the node's clock, after O(window_start) and in the future. The
+        rules stop matching at this second and are removed O(ttl) seconds later.
+    type: int
   backend:
     description:
       - V(legacy) is iptables-legacy, V(nft) is iptables-nft, V(nftables) puts native rules in the module's own

@@ -174,6 +174,24 @@ expires_at:
   description: Epoch seconds when the last rule of this call expires.
   returned: when state is present
   type: int
+window:
+  description:
+    - The window in wall-clock time the rules match in (node's clock, epoch seconds), and how many seconds after its
+      start the rules were added (0 when they were in place before it).
+    - None without O(window_start) and O(window_end).
+  returned: when state is present
+  type: dict
+  sample: {start: 1795000000, end: 1795000060, late: 0}
+  contains:
+    start:
+      description: First second of the window.
+      type: int
+    end:
+      description: The rules stop matching at this second.
+      type: int
+    late:
+      description: Seconds between the window's start and this call's arming, 0 when armed ahead.
+      type: int
 reapers:
   description: The run's scheduled removals (C(systemd) timer units or detached C(process) ids).
   returned: when state is present

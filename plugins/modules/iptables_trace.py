@@ -127,6 +127,15 @@ EXAMPLES = r"""
     run_id: incident-44
     match: "{{ user_match }}"  # for example {"protocol": "udp", "destination_port": "53"}
 
+- name: Arm now, trace from 14:00:00 to 14:01:00 UTC on the node's clock, remove two minutes after that
+  netdebug.netfilter.iptables_trace:
+    run_id: incident-45
+    protocol: udp
+    destination_port: "53"
+    window_start: 1796565600  # 2026-12-06T14:00:00Z
+    window_end: 1796565660
+    ttl: 120
+
 - name: Stop the run early
   netdebug.netfilter.iptables_trace:
     run_id: incident-42
@@ -238,6 +247,24 @@ expires_at:
   description: Epoch seconds when the last rule of this call expires.
   returned: when state is present
   type: int
+window:
+  description:
+    - The window in wall-clock time the rules match in (node's clock, epoch seconds), and how many seconds after its
+      start the rules were added (0 when they were in place before it).
+    - None without O(window_start) and O(window_end).
+  returned: when state is present
+  type: dict
+  sample: {start: 1795000000, end: 1795000060, late: 0}
+  contains:
+    start:
+      description: First second of the window.
+      type: int
+    end:
+      description: The rules stop matching at this second.
+      type: int
+    late:
+      description: Seconds between the window's start and this call's arming, 0 when armed ahead.
+      type: int
 reapers:
   description: The run's scheduled removals (C(systemd) timer units or detached C(process) ids).
   returned: when state is present

@@ -28,6 +28,7 @@ from .spec import HOOKS, IP_VERSIONS, MATCH_PARAMS, build_match
 from .state import DEFAULT_ROOT
 from .tag import ALL_RUNS, check_run_id, check_ttl, default_log_prefix, generate_run_id
 from .target import log_target, trace_target
+from .window import check_window
 
 TRACE_HOOKS = ('PREROUTING', 'OUTPUT')
 
@@ -52,6 +53,8 @@ COMMON_ARGS = dict(
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     run_id=dict(type='str'),
     ttl=dict(type='int', default=300),
+    window_start=dict(type='int'),
+    window_end=dict(type='int'),
     backend=dict(type='str', choices=list(BACKENDS), default='auto'),
     ip_version=dict(MATCH_OPTIONS['ip_version'], default='ipv4'),
     match=dict(type='dict', options=MATCH_OPTIONS),
@@ -214,6 +217,10 @@ def run(kind, node, params, check_mode=False):
                       record_rulesets=record)
     ttl = check_ttl(params['ttl'])
     match = _match(params)
+    match.window = check_window(params.get('window_start'), params.get('window_end'), node.now())
+    if match.window and params.get('duration') is not None:
+        raise ParamError('duration', 'traces now for a number of seconds; window_start and window_end give the '
+                                     'window in wall-clock time instead: use one or the other')
     position = check_position(params['position'])
     if kind == 'trace':
         placements = [('raw', hook) for hook in _trace_hooks(params, match)]
@@ -223,7 +230,7 @@ def run(kind, node, params, check_mode=False):
         target = _log_target(params, run_id)
     max_bytes = monitor.check_max_bytes(params['capture_max_bytes']) if kind == 'trace' else monitor.CAPTURE_MAX_BYTES
     req = Request(kind, run_id, ttl, params['backend'], match, target, placements, position,
-                  lock_timeout=node.lock_wait + 30, record=record, capture_max_bytes=max_bytes)
+                  lock_timeout=node.lock_wait + 30, record=record, capture_max_bytes=max_bytes, window=match.window)
     if kind == 'trace' and params.get('duration') is not None:
         result, warnings = trace_for(node, req, params['duration'], check_mode=check_mode)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 
 from .errors import ParamError
 from .icmp import icmp_type_code
@@ -206,6 +207,7 @@ class Match:
         self.mark = None  # (mark, mask, negated)
         self.uid_owner = None  # (text, negated)
         self.extra = []
+        self.window = None  # (start, end): epoch seconds of the node's clock, the rule matches in [start, end)
 
     # -- placement checks -------------------------------------------------------------------------
     def check_hook(self, hook, chain_param='chain'):
@@ -270,6 +272,10 @@ class Match:
             args += ['-m', 'mark'] + _neg(negated) + ['--mark', text]
         if self.uid_owner:
             args += ['-m', 'owner'] + _neg(self.uid_owner[1]) + ['--uid-owner', self.uid_owner[0]]
+        if self.window:
+            # xt_time compares whole seconds in UTC, both ends included: the last second is end - 1.
+            start, end = self.window
+            args += ['-m', 'time', '--datestart', _utc(start), '--datestop', _utc(end - 1)]
         return args + list(self.extra)
 
     def _iptables_ports(self):
@@ -322,7 +328,14 @@ class Match:
                 words += ['meta', 'mark', 'and', '0x%x' % mask, '!=' if negated else '==', '0x%x' % mark]
         if self.uid_owner:
             words += ['meta', 'skuid'] + _nneg(self.uid_owner[1]) + [self.uid_owner[0]]
+        if self.window:
+            # epoch seconds, not a date: nft would read a date in its own time zone
+            words += ['meta', 'time', '>=', str(self.window[0]), 'meta', 'time', '<', str(self.window[1])]
         return words + list(self.extra)
+
+
+def _utc(epoch):
+    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(epoch))
 
 
 def _neg(negated):

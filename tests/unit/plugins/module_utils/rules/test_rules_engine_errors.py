@@ -27,6 +27,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node imp
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import build_match
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import load_run
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.target import log_target, trace_target
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.window import Window
 
 NOW = 1700000000
 TOOLS = {'iptables-legacy': '/sbin/iptables-legacy', 'ip6tables-legacy': '/sbin/ip6tables-legacy',
@@ -195,6 +196,21 @@ def test_without_a_fault_the_rules_stay(patched, tmp_path):
     assert patched == []
     with open(os.path.join(node.root, 'runs', 'boom', 'run.json')) as handle:
         assert len(json.load(handle)['rules']) == 4
+
+
+@pytest.mark.parametrize('start, late', [(NOW + 30, 0), (NOW - 5, 5)])
+def test_a_window_sets_the_expiry_from_its_end_and_says_how_late(patched, tmp_path, start, late):
+    """With a window the ttl counts from its end; a window that began before the call is reported late."""
+    fake = FakeIptables()
+    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    req = request('trace', 'legacy', 'ipv4')
+    req.match.window = Window(start, start + 60)
+    result, _warnings = present(node, req._replace(window=req.match.window))
+    assert result['window'] == {'start': start, 'end': start + 60, 'late': late}
+    assert result['expires_at'] == start + 60 + 300
+    assert all('--datestart' in call for call in fake.calls if '-I' in call), fake.calls
+    with open(os.path.join(node.root, 'runs', 'boom', 'run.json')) as handle:
+        assert json.load(handle)['window'] == {'start': start, 'end': start + 60}
 
 
 @pytest.mark.parametrize('fault, fault_at', [('vanishes', 1), ('vanishes', 2), ('fails', 2)])

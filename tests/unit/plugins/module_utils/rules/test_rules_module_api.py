@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import pathlib
+import time
 
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -30,6 +31,7 @@ def node(runner, tmp_path):
     return Node(runner, tools, root=str(tmp_path))
 
 
+SOON = int(time.time()) + 600
 # (kind, parameters, parameter named by the error, text in the message)
 CASES = [
     ('log', dict(log_prefix='x' * 30), 'log_prefix', 'at most 29 characters'),
@@ -58,6 +60,12 @@ CASES = [
     ('log', dict(target='NFLOG', log_uid=True), 'target', 'LOG only'),
     ('log', dict(backend='nftables', table='filter', chain='app-guard'), 'chain', 'built-in chain'),
     ('log', dict(wait=0), 'wait', 'between 1 and 300'),
+    ('trace', dict(window_start=SOON), 'window_end', 'give window_start and window_end together'),
+    ('log', dict(window_end=SOON), 'window_start', 'give window_start and window_end together'),
+    ('trace', dict(window_start=SOON, window_end=SOON), 'window_end', 'is not after window_start'),
+    ('trace', dict(window_start=1000, window_end=2000), 'window_end', 'the window ended'),
+    ('trace', dict(window_start=SOON, window_end=SOON + 86401), 'window_end', 'more than a day'),
+    ('trace', dict(window_start=SOON, window_end=SOON + 60, duration=10), 'duration', 'one or the other'),
 ]
 
 
@@ -165,3 +173,22 @@ def test_the_modules_argument_spec_takes_the_match_one_way(given, problem):
         assert result.validated_parameters['match']['destination_port'] == '53'
     else:
         assert problem in messages, messages
+
+
+@pytest.mark.parametrize('kind', ['trace', 'log'])
+def test_a_window_goes_into_the_match_and_is_reported(node, monkeypatch, kind):
+    """window_start / window_end become the rules' time match (the node's kernel starts and ends the trace), and the
+    Request carries the window, from whose end the engine counts the ttl."""
+    seen = {}
+
+    def fake_present(node, req, check_mode=False):  # pylint: disable=unused-argument
+        seen['req'] = req
+        return {'rules': []}, []
+    monkeypatch.setattr(module_api, 'present', fake_present)
+    module_api.run(kind, node, params(kind, run_id='w', protocol='icmp', window_start=SOON, window_end=SOON + 60))
+    req = seen['req']
+    assert tuple(req.window) == (SOON, SOON + 60) and req.match.window == req.window
+    args = req.match.iptables_args('ipv4')
+    assert args[args.index('--datestart') - 2:] == ['-m', 'time', '--datestart', time.strftime(
+        '%Y-%m-%dT%H:%M:%S', time.gmtime(SOON)), '--datestop', time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(SOON + 59))]
+    assert ' '.join(req.match.nft_words()).endswith('meta time >= %d meta time < %d' % (SOON, SOON + 60))
