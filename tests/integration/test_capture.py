@@ -9,11 +9,13 @@ during the capture window, as a user would.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -116,8 +118,15 @@ def assert_as_before(ansible, lab, before, timeout=0, what='every node as before
 
 
 def trace_running(lab, node, incident):
-    proc = lab.exec(node, ['test', '-s', '/run/netdebug/runs/%s/run.json' % incident], timeout=20)
-    return proc.returncode == 0
+    """The run's rules are in place on the node and its window has begun (the rules are armed ahead of it)."""
+    proc = lab.exec(node, ['cat', '/run/netdebug/runs/%s/run.json' % incident], timeout=20)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return False
+    try:
+        window = json.loads(proc.stdout).get('window') or {}
+    except ValueError:
+        return False  # being written
+    return time.time() >= window.get('start', 0)
 
 
 def wait_for(predicate, timeout, what):
@@ -229,12 +238,16 @@ def test_capture_finds_the_drop_and_restores_every_ruleset(app_guard, lab_ansibl
             assert hashlib.sha256(path.read_bytes()).hexdigest() == item['sha256'], path
         names = {item['path'] for item in entry['files']}
         assert {'ruleset/before.json', 'ruleset/after.json', 'facts.json', 'trace.json'} <= names, names
+    # one window in wall-clock time: every node armed ahead of it, with the same bounds (one clock in the lab)
+    windows = [entry['window'] for entry in manifest['hosts'].values()]
+    assert windows[0]['end'] - windows[0]['start'] == 12 and all(w == dict(windows[0], late=0) for w in windows), \
+        windows
     node2_files = {item['path'] for item in manifest['hosts']['node2']['files']}
     assert 'trace/nft.trace' in node2_files
     assert not (incident_dir / '.incoming').exists()
 
     # before the window, the output says how to clean up should the run be interrupted (issue 15)
-    said = [r['result']['msg'] for r in res.results if 'Say when the window ends' in r['task']]
+    said = [r['result']['msg'] for r in res.results if 'Say when the window is' in r['task']]
     assert said and 'ansible-playbook netdebug.netfilter.cleanup' in said[0][1], said
     # the run's files were collected, so its directory went, and with the last run the state directory
     assert_as_before(lab_ansible, app_guard, before)
@@ -312,8 +325,15 @@ def test_check_mode_changes_nothing_and_does_not_wait(app_guard, lab_ansible, tm
         checks = [r for r in res.results if r['task'].endswith('Check the match on each node (check mode, nothing changes)')]
         assert {r['host'] for r in checks} == set(NODES) and not [r for r in checks if r['result'].get('changed')], checks
         said = res.by_host('Say what a real run would do on this host (--check; nothing changes and nothing waits)')
-        assert set(said) == set(NODES) and all('would trace for 120 s' in r['msg'][0] for r in said.values()), said
+        assert set(said) == set(NODES) and all(re.search(r'would trace from (\S+Z) to (\S+Z) ', r['msg'][0])
+                                               for r in said.values()), said
+        start, end = re.search(r'from (\S+Z) to (\S+Z)', said['node1']['msg'][0]).groups()
+        assert _epoch(end) - _epoch(start) == 120 and _epoch(start) >= started, said
         assert all('netdebug:check-1:' in ' '.join(r['msg'][1]) for r in said.values()), said
+
+
+def _epoch(iso):
+    return calendar.timegm(time.strptime(iso, '%Y-%m-%dT%H:%M:%SZ'))
 
 
 def test_cleanup_removes_every_run(app_guard, lab_ansible):

@@ -416,10 +416,10 @@ def test_capture_removes_the_dropin_it_installed_unless_kept(node, ansible, tmp_
 
 def test_a_lost_controller_leaves_no_dropin_after_the_ttl(node, ansible, tmp_path):
     """Issue 15 footprint, by the node itself: the controller is SIGKILLed mid-window, before its collect step
-    could remove the drop-in the capture installed. By the drop-in's ttl (duration + 2 * margin from the prepare
-    step, later while the run lasts) the node has removed the drop-in, its logrotate file and the log file rsyslog created for it, and
-    restarted rsyslog; the rules, the logger bindings and modules, the state directory and our processes are as
-    before too."""
+    could remove the drop-in the capture installed. By the window's end plus the margin (the drop-in's and the
+    loggers' ttl as well as the rules') the node has removed the drop-in, its logrotate file and the log file rsyslog
+    created for it, and restarted rsyslog; the rules, the logger bindings and modules, the state directory and our
+    processes are as before too."""
     node.sh('rm -f /var/log/firewall')
     _without_legacy_raw(node)
     before, pid = _state(node), _rsyslog_pid(node)
@@ -430,12 +430,13 @@ def test_a_lost_controller_leaves_no_dropin_after_the_ttl(node, ansible, tmp_pat
         'netdebug_incident_id': incident, 'netdebug_duration': 10, 'netdebug_ttl_margin': 60,
         'netdebug_backend': 'legacy', 'netdebug_match': {'protocol': 'udp', 'destination_port': '9'},
         'netdebug_conntrack': False, 'netdebug_bundle_dir': str(tmp_path)})]
-    killed = _kill_controller_when(ansible, argv, tmp_path / 'controller.log', lambda: node.sh(
+    _kill_controller_when(ansible, argv, tmp_path / 'controller.log', lambda: node.sh(
         'test -s /run/netdebug/runs/%s/run.json && echo yes || true' % incident).strip())
     assert _exists(node, DROPIN) and _exists(node, '/run/netdebug/kernlog')
-    # the drop-in's ttl: 10 + 2 * 60 s from the prepare step, which came before `killed` (and it waits while the run
-    # lasts: 10 + 60 s from its start)
-    deadline = killed + 130 + 60
+    # Everything goes at the window's end plus the margin (60 s), on the node's clock; 30 s more for the reapers'
+    # Python start and rsyslog's restart on a loaded TCG guest.
+    window = json.loads(node.sh('cat /run/netdebug/runs/%s/run.json' % incident))['window']
+    deadline = time.time() + (window['end'] + 60 + 30 - float(node.sh('date +%s.%N')))
     while time.time() < deadline and (_exists(node, DROPIN) or _state(node) != before):
         time.sleep(2)
     expiry_log = node.sh('journalctl -q --no-pager -t python3 -g "netdebug kernlog" 2>/dev/null | tail -3; true')

@@ -13,6 +13,7 @@ FORMAT = 1
 RULESET_CHANGED = 'the ruleset after the trace differs from the one before (see ruleset/before.json, after.json)'
 # The collect role's placeholder for a host whose collect step never ended (set first, replaced at its end).
 COLLECT_UNFINISHED = 'the collect step did not finish'
+CLOCK_NOTE_SECONDS = 1.0  # a node's clock further off than this is named in its entry's warnings
 
 
 def _problems(trace, pack):
@@ -20,6 +21,11 @@ def _problems(trace, pack):
     for dead in trace.get('monitors_died') or []:
         problems.append('the trace monitor of backend %s (pid %s) stopped before the window ended: trace lines after '
                         'that are missing from %s' % (dead['backend'], dead['pid'], os.path.basename(dead['capture_file'])))
+    late = (trace.get('window') or {}).get('late')
+    if late:
+        problems.append('the trace was armed %d s after the window\'s start (the check step\'s estimate was short, or '
+                        'netdebug_window_start had passed): the first %d s of the window are missing here'
+                        % (late, late))
     for full in trace.get('monitors_truncated') or []:
         problems.append('the capture file %s reached its cap of %s bytes (netdebug_capture_max_bytes): trace lines '
                         'after that are missing' % (os.path.basename(full['capture_file']), full['max_bytes']))
@@ -32,6 +38,12 @@ def _notes(trace, packets):
              'trace lines of the few milliseconds of each restart may be missing'
              % (again['backend'], again['restarts'], again.get('last_error') or 'none')
              for again in trace.get('monitors_restarted') or []]
+    # A node's clock off the controller's: its window was moved by the offset, so a note, not a partial host.
+    offset = (trace.get('clock') or {}).get('offset')
+    if isinstance(offset, (int, float)) and abs(offset) > CLOCK_NOTE_SECONDS:
+        notes.append('the node\'s clock is %+.1f s off the controller\'s: its trace window was moved by that much so '
+                     'that it covers the same interval (fix its time sync; the report orders its packets by the '
+                     'corrected time)' % offset)
     # What the TRACE rules' rate limit held back (their counters, read at the stop): by design, so a note.
     if packets and packets.get('untraced'):
         notes.append('%s of %s matching packets were not traced: over the rate limit of the TRACE rules '
@@ -58,7 +70,7 @@ def host_entry(trace, pack, host_dir):
     cpu = [m['cpu_seconds'] for m in monitors if isinstance(m.get('cpu_seconds'), (int, float))]
     return {'status': status, 'reason': '; '.join(problems) if problems else None, 'dir': host_dir,
             'files': pack.get('files'), 'warnings': problems + _notes(trace, packets),
-            'archive_sha256': pack.get('sha256'), 'clock': trace.get('clock'),
+            'archive_sha256': pack.get('sha256'), 'clock': trace.get('clock'), 'window': trace.get('window'),
             'matched_packets': packets['matched'] if packets else None,
             'untraced_packets': packets['untraced'] if packets else None,
             'monitor_cpu_seconds': round(sum(cpu), 2)}

@@ -28,6 +28,13 @@ def _trace(**changes):
     (STOPPED, dict(PACK, problems=['conntrack: no ctnetlink'], pack_warnings=['copies: x is missing on the node']),
      'partial', ['conntrack: no ctnetlink', 'copies: x is missing on the node'], []),
     (_trace(ruleset_restored=False), PACK, 'partial', [manifest.RULESET_CHANGED], []),
+    (_trace(window={'start': 1796550000, 'end': 1796550060, 'late': 0}), PACK, 'ok', [], []),
+    (_trace(clock={'offset': -2.54, 'error': 0.01}), PACK, 'ok', [],
+     ["the node's clock is -2.5 s off the controller's: its trace window was moved by that much so that it covers the "
+      "same interval (fix its time sync; the report orders its packets by the corrected time)"]),
+    (_trace(window={'start': 1796550000, 'end': 1796550060, 'late': 7}), PACK, 'partial',
+     ["the trace was armed 7 s after the window's start (the check step's estimate was short, or netdebug_window_start "
+      "had passed): the first 7 s of the window are missing here"], []),
     (_trace(monitors_died=[{'backend': 'nft', 'pid': 12, 'capture_file': CAPTURE}]), PACK, 'partial',
      ['the trace monitor of backend nft (pid 12) stopped before the window ended: trace lines after that are '
       'missing from nft.trace'], []),

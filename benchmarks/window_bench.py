@@ -1,0 +1,193 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Window benchmark (issue 17): does every node trace the same interval of wall-clock time, whatever the forks?
+
+Run as root from the repository, holding the lab lock (the netns lab has fixed names):
+
+    flock /run/lock/netdebug-lab.lock .venv/bin/python benchmarks/window_bench.py \
+        [--nodes 50] [--cases 5:10,50:10,2:30] [--interval 0.1]
+
+The netns lab is brought up with --nodes nodes. For each case FORKS:DURATION the controller (198.18.0.254, the
+lab's bridge) pings every node every --interval seconds from before the capture until after it, and
+`netdebug.netfilter.capture` traces ICMP from the controller with that many forks and that window. What the nodes
+recorded then says when each one traced, independently of Ansible's task times:
+
+- first / last: the wall-clock time (the node's own, corrected by its measured offset) of the first and the last
+  traced packet of each node, from report.json;
+- start skew: the spread of the nodes' first traced packets; end skew likewise. The ping interval bounds how
+  precisely a start is seen, so a skew up to one interval means "the same moment";
+- coverage: every node's first packet within one interval (plus 50 ms) of the window's start and its last within
+  one interval of its end, i.e. the rules were in place and tracing for the whole window (no early expiry, no late
+  start); and no traced packet outside the window;
+- overhead (wall time minus the window) and the controller's CPU time, as in fleet_bench.py.
+
+Writes benchmarks/results/window.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleet_bench import BIN, HERE, REPO, close_masters, controller_cpu, lab, load_average, machine  # noqa: E402
+
+CONTROLLER = '198.18.0.254'
+MATCH = {'protocol': 'icmp', 'source': CONTROLLER}
+SLACK = 0.05  # seconds: a packet sent every interval is traced within interval + SLACK of any moment
+
+
+def start_pingers(nodes, interval):
+    """One ping per node from the controller's side, every interval seconds, until stopped."""
+    return [subprocess.Popen(['ping', '-n', '-q', '-i', str(interval), '198.18.0.%d' % index],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for index in range(1, nodes + 1)]
+
+
+def stop_pingers(pingers):
+    for proc in pingers:
+        proc.terminate()
+    for proc in pingers:
+        proc.wait(10)
+
+
+def run_capture(tree_base, inventory, forks, duration, work, tag):
+    incident = 'window-%s' % tag
+    bundle = os.path.join(work, 'bundles')
+    control_dir = tempfile.mkdtemp(prefix='cp-', dir=work)
+    env = dict(os.environ)
+    env.update({'PATH': BIN + os.pathsep + env.get('PATH', ''), 'ANSIBLE_COLLECTIONS_PATH': tree_base,
+                'ANSIBLE_FORKS': str(forks), 'ANSIBLE_PIPELINING': 'True', 'ANSIBLE_HOST_KEY_CHECKING': 'False',
+                'ANSIBLE_SSH_CONTROL_PATH_DIR': control_dir, 'ANSIBLE_RETRY_FILES_ENABLED': '0',
+                'ANSIBLE_NOCOLOR': '1'})
+    extra = {'netdebug_incident_id': incident, 'netdebug_duration': duration, 'netdebug_bundle_dir': bundle,
+             'netdebug_match': MATCH, 'netdebug_conntrack': False}
+    argv = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, 'netdebug.netfilter.capture', '-e',
+            json.dumps(extra)]
+    cpu_before, began = controller_cpu(), time.monotonic()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=3600)
+    wall = time.monotonic() - began
+    cpu = controller_cpu() - cpu_before
+    close_masters(control_dir)
+    if proc.returncode != 0:
+        return {'ok': False, 'problem': 'rc %d: %s' % (proc.returncode, (proc.stdout + proc.stderr)[-3000:])}
+    return dict(measure(os.path.join(bundle, incident)), wall=round(wall, 2), overhead=round(wall - duration, 2),
+                controller_cpu=round(cpu, 2))
+
+
+def measure(incident_dir):
+    """Per host: the window it used and its first and last traced packet, on the controller's clock."""
+    with open(os.path.join(incident_dir, 'manifest.json'), encoding='utf-8') as fh:
+        manifest = json.load(fh)
+    with open(os.path.join(incident_dir, 'report.json'), encoding='utf-8') as fh:
+        report = json.load(fh)
+    hosts = {}
+    for host, entry in manifest['hosts'].items():
+        offset = (entry.get('clock') or {}).get('offset') or 0.0
+        times = sorted(p['ts'] - offset for p in report['packets']
+                       if p['host'] == host and p.get('clock') == 'wall' and p.get('ts') is not None)
+        window = entry.get('window') or {}
+        hosts[host] = {'status': entry['status'], 'window': window, 'packets': len(times),
+                       'first': times[0] if times else None, 'last': times[-1] if times else None,
+                       'untimed': sum(1 for p in report['packets'] if p['host'] == host and p.get('clock') != 'wall')}
+    return {'ok': all(h['status'] == 'ok' for h in hosts.values()), 'hosts': hosts}
+
+
+def judge(result, interval, duration):
+    """Skews and coverage of one run (the windows are on the nodes' clocks, one clock in the netns lab)."""
+    hosts = result['hosts']
+    firsts = [h['first'] for h in hosts.values() if h['first'] is not None]
+    lasts = [h['last'] for h in hosts.values() if h['last'] is not None]
+    bound = interval + SLACK
+    gaps = {}
+    for name, host in hosts.items():
+        start, end = host['window'].get('start'), host['window'].get('end')
+        if host['first'] is None or start is None:
+            gaps[name] = 'no traced packet' if host['first'] is None else 'no window'
+        elif host['first'] - start > bound or end - host['last'] > bound:
+            gaps[name] = 'first +%.2f s after the start, last %.2f s before the end' % (host['first'] - start,
+                                                                                       end - host['last'])
+        elif host['first'] < start or host['last'] >= end:
+            gaps[name] = 'traced outside the window'
+    return {'start_skew': round(max(firsts) - min(firsts), 3) if firsts else None,
+            'end_skew': round(max(lasts) - min(lasts), 3) if lasts else None,
+            'covered': not gaps and len(firsts) == len(hosts), 'gaps': gaps,
+            'late_hosts': sorted(n for n, h in hosts.items() if h['window'].get('late')),
+            'untimed_packets': sum(h['untimed'] for h in hosts.values()),
+            'packets_per_host': round(sum(h['packets'] for h in hosts.values()) / max(len(hosts), 1), 1),
+            'expected_per_host': round(duration / interval, 1)}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
+    parser.add_argument('--nodes', type=int, default=50, help='netns nodes (default 50)')
+    parser.add_argument('--cases', default='5:10,50:10,2:30', help='FORKS:WINDOW_SECONDS,... (default 5:10,50:10,2:30)')
+    parser.add_argument('--interval', type=float, default=0.1, help='ping interval per node, s (default 0.1)')
+    parser.add_argument('--json', default=os.path.join(HERE, 'results', 'window.json'))
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    cases = [tuple(int(v) for v in case.split(':')) for case in args.cases.split(',')]
+    work = tempfile.mkdtemp(prefix='netdebug-window-bench-')
+    tree_base = os.path.join(work, 'tree')
+    subprocess.run([os.path.join(REPO, 'tools', 'collection-tree'), tree_base], check=True, capture_output=True)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    runs = []
+    try:
+        lab('down', '--kind', 'netns')
+        began = time.monotonic()
+        lab('up', '--kind', 'netns', '--nodes', str(args.nodes))
+        lab_up = round(time.monotonic() - began, 1)
+        try:
+            inventory = lab('inventory', '--kind', 'netns').strip().splitlines()[-1]
+            for forks, duration in cases:
+                pingers = start_pingers(args.nodes, args.interval)
+                load_before = load_average()
+                try:
+                    result = run_capture(tree_base, inventory, forks, duration, work, '%d-%d' % (forks, duration))
+                finally:
+                    stop_pingers(pingers)
+                run = {'nodes': args.nodes, 'forks': forks, 'duration': duration, 'load_before': load_before,
+                       'load_after': load_average()}
+                run.update(result)
+                if result.get('hosts'):
+                    run.update(judge(result, args.interval, duration))
+                runs.append(run)
+                sys.stdout.write('%d nodes, forks %d, window %d s: %s\n' % (args.nodes, forks, duration, json.dumps(
+                    {k: run.get(k) for k in ('ok', 'start_skew', 'end_skew', 'covered', 'late_hosts', 'overhead',
+                                             'controller_cpu', 'packets_per_host', 'untimed_packets', 'problem')})))
+                sys.stdout.flush()
+        finally:
+            lab('down', '--kind', 'netns')
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(os.path.dirname(args.json), exist_ok=True)
+        with open(args.json, 'w', encoding='utf-8') as fh:
+            json.dump({'date': started.strftime('%Y-%m-%dT%H:%M:%SZ'), 'machine': machine(), 'nodes': args.nodes,
+                       'interval': args.interval, 'runs': runs}, fh, indent=1)
+    print('| forks | window s | start skew s | end skew s | whole window traced on every node | late hosts | '
+          'overhead s | controller CPU s per node |')
+    print('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |')
+    for run in runs:
+        print('| %d | %d | %s | %s | %s | %s | %s | %s |' % (
+            run['forks'], run['duration'], run.get('start_skew'), run.get('end_skew'),
+            'yes' if run.get('covered') else 'no: %s' % (run.get('gaps') or run.get('problem', '')[:200]),
+            len(run.get('late_hosts') or []), run.get('overhead'),
+            round(run['controller_cpu'] / args.nodes, 2) if run.get('controller_cpu') else None))
+    print('lab up: %s s for %d nodes' % (lab_up, args.nodes))
+    return 0 if all(r.get('ok') and r.get('covered') for r in runs) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

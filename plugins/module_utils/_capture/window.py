@@ -1,0 +1,82 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The capture's one window in wall-clock time (UTC), decided once on the controller.
+
+Every node gets the same interval, moved onto its own clock by its measured offset; its rules carry it as a time
+match, so the trace starts and ends on every node at the same moment however the hosts were batched, and every
+node-side expiry counts from its end. Pure.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+
+from .survey import SurveyInputError
+
+NAME = 'netdebug_window_start'
+# The default start: the check step's time (one module call on every host, in batches of forks) times ARM_FACTOR
+# (the prepare and start steps make two to five such calls on a host), plus ARM_SLACK for the plays in between.
+ARM_FACTOR = 4
+ARM_SLACK = 5
+START_AHEAD_MAX = 86400  # a window a day ahead is a typo, not a plan
+
+
+def _iso(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def parse_start(value, name=NAME):
+    """Epoch seconds of the window's start: an int, digits, or an ISO 8601 time with a zone ('Z' for UTC); None for
+    none given (None, '', 'auto')."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ('', 'auto')):
+        return None
+    if isinstance(value, bool):
+        raise SurveyInputError('%s: %r is not a time' % (name, value))
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.datetime.fromisoformat(text[:-1] + '+00:00' if text.endswith(('Z', 'z')) else text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise SurveyInputError('%s: %r is not a time with its zone: give epoch seconds or ISO 8601 in UTC such as '
+                               '2026-12-06T14:00:00Z' % (name, value))
+    return int(moment.timestamp())
+
+
+def arm_seconds(check_seconds):
+    """The default time from the end of the check step to the window's start."""
+    return int(math.ceil(max(0.0, float(check_seconds)) * ARM_FACTOR)) + ARM_SLACK
+
+
+def decide(start, duration, margin, now, check_seconds=0, name=NAME):
+    """The window: {'start', 'end', 'expires' (end plus margin: every node is back by then), 'start_utc', 'end_utc',
+    'given' (the start came from the user)}, in the controller's epoch seconds."""
+    given = parse_start(start, name)
+    now = int(math.ceil(now))
+    begin = now + arm_seconds(check_seconds) if given is None else given
+    end = begin + int(duration)
+    if end <= now:
+        raise SurveyInputError('%s: the window %s to %s is over (now %s): give a later start, or none for the '
+                               'default (now plus the time to arm every host)' % (name, _iso(begin), _iso(end),
+                                                                                  _iso(now)))
+    if begin - now > START_AHEAD_MAX:
+        raise SurveyInputError('%s: %s is more than a day ahead (now %s)' % (name, _iso(begin), _iso(now)))
+    return {'start': begin, 'end': end, 'expires': end + int(margin), 'start_utc': _iso(begin), 'end_utc': _iso(end),
+            'given': given is not None}
+
+
+def on_node(window, offset):
+    """The window on a node's clock: {'start', 'end'} moved by the node's offset (node minus controller, seconds;
+    None when it could not be measured)."""
+    shift = int(round(offset or 0))
+    return {'start': window['start'] + shift, 'end': window['end'] + shift}
+
+
+def seconds_until(epoch, now):
+    """Whole seconds from now to epoch, 0 when it has passed."""
+    return max(0, int(math.ceil(epoch - now)))

@@ -1,0 +1,48 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The capture's window in wall-clock time, decided once on the controller."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture import window
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.survey import SurveyInputError
+
+NOW = 1796565600  # 2026-12-06T14:00:00Z
+
+
+@pytest.mark.parametrize('given, start', [
+    # the default: now (rounded up to the second) plus four times the check step's 3 s, plus 5 s
+    (None, NOW + 1 + 4 * 3 + 5), ('', NOW + 18), ('auto', NOW + 18),
+    (NOW + 100, NOW + 100), (str(NOW + 100), NOW + 100),
+    ('2026-12-06T14:05:00Z', NOW + 300), ('2026-12-06T15:05:00+01:00', NOW + 300),
+    (NOW - 30, NOW - 30),                      # begun, not over: the hosts arm late and say so
+])
+def test_the_start_and_its_bounds(given, start):
+    got = window.decide(given, 60, 120, NOW + 0.2, check_seconds=3)
+    assert (got['start'], got['end'], got['expires']) == (start, start + 60, start + 180)
+    assert got['given'] == (given not in (None, '', 'auto'))
+    assert got['start_utc'].endswith('Z') and got['end_utc'] == window._iso(start + 60)
+
+
+@pytest.mark.parametrize('given, text', [
+    ('2026-12-06 14:05', 'not a time with its zone'),
+    ('tomorrow', 'not a time with its zone'),
+    (True, 'is not a time'),
+    (NOW - 60, 'is over'),
+    (NOW + 86401, 'more than a day ahead'),
+])
+def test_a_bad_start_is_refused_naming_the_variable(given, text):
+    with pytest.raises(SurveyInputError) as err:
+        window.decide(given, 60, 120, NOW)
+    assert str(err.value).startswith('netdebug_window_start: ') and text in str(err.value)
+
+
+@pytest.mark.parametrize('offset, shift', [(None, 0), (0.4, 0), (-2.6, -3), (30.5, 30)])
+def test_on_a_nodes_clock(offset, shift):
+    assert window.on_node({'start': NOW, 'end': NOW + 60}, offset) == {'start': NOW + shift, 'end': NOW + 60 + shift}
+
+
+def test_seconds_until():
+    assert (window.seconds_until(NOW + 10, NOW + 0.5), window.seconds_until(NOW, NOW + 1)) == (10, 0)
