@@ -13,10 +13,10 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._capture import
 from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.survey import SurveyInputError
 
 
-def capture_window(start, duration, margin, check_seconds=0):
+def capture_window(start, duration, margin, check_seconds=0, kernel_log=False):
     """netdebug_window_start (none: now plus the time to arm every host) -> the capture's window."""
     try:
-        return _window.decide(start, duration, margin, time.time(), check_seconds)
+        return _window.decide(start, duration, margin, time.time(), check_seconds, bool(kernel_log))
     except SurveyInputError as exc:
         raise AnsibleFilterError(str(exc))
 

@@ -117,11 +117,23 @@ def assert_as_before(ansible, lab, before, timeout=0, what='every node as before
     assert not diff, '%s: %s' % (what, '\n'.join(line[:2000] for line in diff))
 
 
-def trace_running(lab, node, incident):
-    """The run's rules are in place on the node and its window has begun (the rules are armed ahead of it)."""
+def run_window(lab, node, incident):
+    """The window recorded in the run's run.json on the node ({} when there is none)."""
+    proc = lab.exec(node, ['cat', '/run/netdebug/runs/%s/run.json' % incident], timeout=20)
+    try:
+        return json.loads(proc.stdout).get('window') or {} if proc.returncode == 0 else {}
+    except ValueError:
+        return {}
+
+
+def trace_running(lab, node, incident, armed=False):
+    """The run's rules are in place on the node and its window has begun (the rules are armed ahead of it); with
+    armed, as soon as its start began (its run.json is written first)."""
     proc = lab.exec(node, ['cat', '/run/netdebug/runs/%s/run.json' % incident], timeout=20)
     if proc.returncode != 0 or not proc.stdout.strip():
         return False
+    if armed:
+        return True
     try:
         window = json.loads(proc.stdout).get('window') or {}
     except ValueError:
@@ -414,13 +426,14 @@ CLEANUP_HINT = 'remove everything now with: ansible-playbook netdebug.netfilter.
 
 @pytest.mark.parametrize('sig, point', [(signal.SIGINT, 'window'), (signal.SIGTERM, 'window'), (signal.SIGKILL, 'window'),
                                         (signal.SIGINT, 'start'), (signal.SIGTERM, 'start'), (signal.SIGKILL, 'start'),
+                                        (signal.SIGINT, 'collect'), (signal.SIGTERM, 'collect'),
                                         (signal.SIGKILL, 'collect')])
 def test_interrupted_capture_says_how_to_clean_up_and_nodes_clean_by_ttl(app_guard, lab_ansible, tmp_path,
                                                                          sig, point):
     """Issue 15's interrupt rows: SIGINT (Ctrl-C in a terminal, a cancelled CI job) or SIGTERM to the controller's
     whole process group, or SIGKILL to every controller process at once, mid-window or while the trace starts (the
-    first node has its run, not every node yet), and SIGKILL between the stop and the collect step (every node
-    stopped, its files waiting). Ansible ends at once with a failure status; on SIGINT and SIGTERM mid-window the
+    first node has its run, not every node yet), and between the stop and the collect step (every node stopped,
+    its files waiting). Ansible ends at once with a failure status; on SIGINT and SIGTERM mid-window the
     output says how to clean up now (printed before the window, so an interrupt at the start may come before it:
     the hint is then not promised), and without the cleanup every node's whole state is as before by the end of
     the window plus netdebug_ttl_margin."""
@@ -435,7 +448,7 @@ def test_interrupted_capture_says_how_to_clean_up_and_nodes_clean_by_ttl(app_gua
             return 'Pausing for' in output  # the hint is printed, every node traces
         if point == 'collect':  # the task after the stop has begun: every node is stopped, nothing collected
             return 'TASK [netdebug.netfilter.trace : Record what was removed' in output
-        return any(trace_running(app_guard, n, incident) for n in NODES)
+        return any(trace_running(app_guard, n, incident, armed=True) for n in NODES)
 
     def stop(proc):
         if sig == signal.SIGKILL:  # Ansible's workers leave the process group: every process, at once
@@ -445,6 +458,7 @@ def test_interrupted_capture_says_how_to_clean_up_and_nodes_clean_by_ttl(app_gua
 
     rc, output, started = interrupt(app_guard, lab_ansible, extra, ready, stop)
     ended = time.time()
+    window_end = max(run_window(app_guard, n, incident).get('end', 0) for n in NODES)
     assert rc != 0 and ended - started < 30, (rc, output[-2000:])
     # SIGKILL is delivered at once, but a process takes a moment to exit
     wait_for(lambda: not [pid for pid in killed if _alive(pid)], 10, 'every controller process gone after SIGKILL')
@@ -452,13 +466,12 @@ def test_interrupted_capture_says_how_to_clean_up_and_nodes_clean_by_ttl(app_gua
         assert CLEANUP_HINT in ' '.join(output.split()), output[-3000:]
     assert not (tmp_path / incident / 'manifest.json').exists()  # nothing was collected
     if point == 'collect':  # the files wait for the collect step that never comes
-        assert any(trace_running(app_guard, n, incident) for n in NODES)
-    # The run's ttl (20 + 30 s) counts from each node's trace start, which came before `started` (for the collect
-    # point: 20 s before); the reaper runs at expiry and takes the rules, the monitors, the run's files and then
-    # the state directory.
-    ttl_left = 50 - (20 if point == 'collect' else 0)
+        assert any(trace_running(app_guard, n, incident, armed=True) for n in NODES)
+    # Every node's expiry is the window's end plus the margin (30 s); the reaper runs then and takes the rules, the
+    # monitors, the run's files and then the state directory (20 s for it on a loaded machine).
+    assert window_end, 'no node recorded the window'
     try:
-        assert_as_before(lab_ansible, app_guard, before, ttl_left + 20 - (time.time() - started), 'as before by the ttl')
+        assert_as_before(lab_ansible, app_guard, before, window_end + 30 + 20 - time.time(), 'as before by the ttl')
     except AssertionError as exc:
         runs = node_run(app_guard, 'node1', ['sh', '-c', 'cat /run/netdebug/runs/*/run.json /run/netdebug/runs/*/*.log '
                                                          '2>/dev/null || true'])
@@ -496,6 +509,9 @@ def test_ending_the_window_early_keeps_every_nodes_data(app_guard, lab_ansible, 
             if not read_some(1):
                 break
         assert b'Pausing for' in output, output.decode('utf-8', 'replace')[-3000:]
+        # the pause waits for the window's start too: ping once it has begun
+        while not trace_running(app_guard, 'node2', incident) and time.time() - began < 240:
+            read_some(0.5)
         app_guard.exec('node1', ['ping', '-c', '3', '-i', '0.5', '-W', '1', '198.18.0.2'], timeout=30)
         paused = time.time()
         os.write(master, b'\x03')
@@ -923,7 +939,7 @@ def test_node_lost_at_the_start_is_reported_in_the_connections_words(app_guard, 
 
     def cut_when_node1_traces():
         while not done.is_set():
-            if trace_running(app_guard, 'node1', incident):
+            if trace_running(app_guard, 'node1', incident, armed=True):
                 subprocess.run(['ip', 'link', 'set', port, 'down'], check=True)
                 return
             time.sleep(0.2)

@@ -15,9 +15,11 @@ import math
 from .survey import SurveyInputError
 
 NAME = 'netdebug_window_start'
-# The default start: the check step's time (one module call on every host, in batches of forks) times ARM_FACTOR
-# (the prepare and start steps make two to five such calls on a host), plus ARM_SLACK for the plays in between.
-ARM_FACTOR = 4
+# The default start: the check step's time (one module call on every host, in batches of forks) times the rounds of
+# such calls arming takes - the clock offset and the start, plus the prepare step's kernel-log set-up (loggers,
+# rsyslog probe) where a host's lines go through the kernel log - plus ARM_SLACK for the plays in between.
+ARM_ROUNDS = 3
+ARM_ROUNDS_KERNEL_LOG = 8
 ARM_SLACK = 5
 START_AHEAD_MAX = 86400  # a window a day ahead is a typo, not a plan
 
@@ -48,17 +50,18 @@ def parse_start(value, name=NAME):
     return int(moment.timestamp())
 
 
-def arm_seconds(check_seconds):
+def arm_seconds(check_seconds, kernel_log=False):
     """The default time from the end of the check step to the window's start."""
-    return int(math.ceil(max(0.0, float(check_seconds)) * ARM_FACTOR)) + ARM_SLACK
+    rounds = ARM_ROUNDS_KERNEL_LOG if kernel_log else ARM_ROUNDS
+    return int(math.ceil(max(0.0, float(check_seconds)) * rounds)) + ARM_SLACK
 
 
-def decide(start, duration, margin, now, check_seconds=0, name=NAME):
+def decide(start, duration, margin, now, check_seconds=0, kernel_log=False, name=NAME):
     """The window: {'start', 'end', 'expires' (end plus margin: every node is back by then), 'start_utc', 'end_utc',
     'given' (the start came from the user)}, in the controller's epoch seconds."""
     given = parse_start(start, name)
     now = int(math.ceil(now))
-    begin = now + arm_seconds(check_seconds) if given is None else given
+    begin = now + arm_seconds(check_seconds, kernel_log) if given is None else given
     end = begin + int(duration)
     if end <= now:
         raise SurveyInputError('%s: the window %s to %s is over (now %s): give a later start, or none for the '

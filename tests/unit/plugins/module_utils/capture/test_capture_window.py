@@ -13,8 +13,8 @@ NOW = 1796565600  # 2026-12-06T14:00:00Z
 
 
 @pytest.mark.parametrize('given, start', [
-    # the default: now (rounded up to the second) plus four times the check step's 3 s, plus 5 s
-    (None, NOW + 1 + 4 * 3 + 5), ('', NOW + 18), ('auto', NOW + 18),
+    # the default: now (rounded up to the second) plus three times the check step's 3 s, plus 5 s
+    (None, NOW + 1 + 3 * 3 + 5), ('', NOW + 15), ('auto', NOW + 15),
     (NOW + 100, NOW + 100), (str(NOW + 100), NOW + 100),
     ('2026-12-06T14:05:00Z', NOW + 300), ('2026-12-06T15:05:00+01:00', NOW + 300),
     (NOW - 30, NOW - 30),                      # begun, not over: the hosts arm late and say so
@@ -46,3 +46,7 @@ def test_on_a_nodes_clock(offset, shift):
 
 def test_seconds_until():
     assert (window.seconds_until(NOW + 10, NOW + 0.5), window.seconds_until(NOW, NOW + 1)) == (10, 0)
+
+
+def test_kernel_log_hosts_get_more_time_to_arm():
+    assert window.decide(None, 60, 120, NOW, check_seconds=2.1, kernel_log=True)['start'] == NOW + 17 + 5
