@@ -1,6 +1,6 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The capture_window, node_window and seconds_until filters (documentation in their .yml files); the decisions live
+"""The capture_window, window_moved, node_window and seconds_until filters (documentation in their .yml files); the decisions live
 in module_utils/_capture/window.py."""
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ def capture_window(start, duration, margin, check_seconds=0, kernel_log=False):
         raise AnsibleFilterError(str(exc))
 
 
+def window_moved(window):
+    """The capture's window as the trace step arms it (a default one the prepare step overran starts later)."""
+    return _window.moved(window, time.time())
+
+
 def node_window(window, offset=None):
     """The capture's window -> {start, end} on a node's clock, given its offset from the controller."""
     return _window.on_node(window, offset)
@@ -33,4 +38,5 @@ def seconds_until(epoch):
 
 class FilterModule:
     def filters(self):
-        return {'capture_window': capture_window, 'node_window': node_window, 'seconds_until': seconds_until}
+        return {'capture_window': capture_window, 'node_window': node_window, 'seconds_until': seconds_until,
+                'window_moved': window_moved}

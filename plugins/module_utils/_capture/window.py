@@ -21,6 +21,10 @@ NAME = 'netdebug_window_start'
 ARM_ROUNDS = 3
 ARM_ROUNDS_KERNEL_LOG = 8
 ARM_SLACK = 5
+# The trace step alone (the clock offset and the start): what a default window needs ahead of it when the trace step
+# begins; one the prepare step overran is moved by that much from then (moved()).
+START_ROUNDS = 2
+START_SLACK = 3
 START_AHEAD_MAX = 86400  # a window a day ahead is a typo, not a plan
 
 
@@ -70,7 +74,20 @@ def decide(start, duration, margin, now, check_seconds=0, kernel_log=False, name
     if begin - now > START_AHEAD_MAX:
         raise SurveyInputError('%s: %s is more than a day ahead (now %s)' % (name, _iso(begin), _iso(now)))
     return {'start': begin, 'end': end, 'expires': end + int(margin), 'start_utc': _iso(begin), 'end_utc': _iso(end),
-            'given': given is not None}
+            'given': given is not None,
+            'arm_seconds': int(math.ceil(max(0.0, float(check_seconds)) * START_ROUNDS)) + START_SLACK}
+
+
+def moved(window, now):
+    """The window as the trace step arms it: a default window whose start comes sooner than the trace step needs to
+    arm every host (the prepare step took longer than estimated) starts that much after now instead, with the same
+    length and margin, and says where it was ('moved_from'); a given start is kept (hosts armed after it are late)."""
+    ready = int(math.ceil(now)) + int(window.get('arm_seconds') or START_SLACK)
+    if window.get('given') or window['start'] >= ready:
+        return window
+    length, margin = window['end'] - window['start'], window['expires'] - window['end']
+    return dict(window, start=ready, end=ready + length, expires=ready + length + margin, start_utc=_iso(ready),
+                end_utc=_iso(ready + length), moved_from=window['start_utc'])
 
 
 def on_node(window, offset):

@@ -50,3 +50,16 @@ def test_seconds_until():
 
 def test_kernel_log_hosts_get_more_time_to_arm():
     assert window.decide(None, 60, 120, NOW, check_seconds=2.1, kernel_log=True)['start'] == NOW + 17 + 5
+
+
+@pytest.mark.parametrize('given, now, start', [
+    (None, NOW, NOW + 12),            # arm_seconds 2 * 3 + 3 = 9: still ahead, kept
+    (None, NOW + 5, NOW + 5 + 9),     # overrun: moved to now + arm_seconds
+    ('2026-12-06T14:00:12Z', NOW + 30, NOW + 12),  # a given start is never moved
+])
+def test_a_default_window_the_prepare_step_overran_is_moved(given, now, start):
+    planned = window.decide(given, 60, 120, NOW, check_seconds=3) if given else dict(
+        window.decide(None, 60, 120, NOW, check_seconds=3), start=NOW + 12, end=NOW + 72, expires=NOW + 192)
+    got = window.moved(planned, now)
+    assert (got['start'], got['end'], got['expires']) == (start, start + 60, start + 180)
+    assert got.get('moved_from') == (planned['start_utc'] if start != planned['start'] else None)
