@@ -15,7 +15,8 @@ recorded then says when each one traced, independently of Ansible's task times:
 - start skew: the spread, across nodes, of the moment each node's rules began to trace: the window's start on the
   node's clock, or the moment its rules went in when that was later (manifest.json `window`: start + late);
 - coverage: the pings each node traced (report.json). Each node gets one every interval for the whole run, so a
-  node that traced for exactly the window has duration / interval of them (one more or less at its edges); fewer
+  node that traced for exactly the window has the window's length times the rate ping really sent at (from its
+  summary; a little under 1 / interval) of them, give or take 1.5 at its edges; fewer
   means a late start or an early expiry, more means tracing outside the window. The monitor lines of iptables-nft
   and nftables carry no time of their own, so the count is what shows it on every backend;
 - overhead (wall time minus the window) and the controller's CPU time, as in fleet_bench.py.
@@ -29,6 +30,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -46,15 +48,21 @@ MATCH = {'protocol': 'icmp', 'source': CONTROLLER}
 def start_pingers(nodes, interval):
     """One ping per node from the controller's side, every interval seconds, until stopped."""
     return [subprocess.Popen(['ping', '-n', '-q', '-i', str(interval), '198.18.0.%d' % index],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             for index in range(1, nodes + 1)]
 
 
 def stop_pingers(pingers):
+    """Stops them (SIGINT: ping prints its summary); returns the pings each really sent per second (ping's
+    interval is a minimum, so the rate is a little under 1 / interval)."""
     for proc in pingers:
-        proc.terminate()
+        proc.send_signal(signal.SIGINT)
+    rates = []
     for proc in pingers:
-        proc.wait(10)
+        out, _err = proc.communicate(timeout=10)
+        match = re.search(r'(\d+) packets transmitted.* time (\d+)ms', out)
+        rates.append((int(match.group(1)) - 1) / (int(match.group(2)) / 1000.0) if match and int(match.group(2)) else None)
+    return rates
 
 
 def run_capture(tree_base, inventory, forks, duration, work, tag):
@@ -76,7 +84,9 @@ def run_capture(tree_base, inventory, forks, duration, work, tag):
     cpu = controller_cpu() - cpu_before
     close_masters(control_dir)
     if proc.returncode != 0:
-        return {'ok': False, 'problem': 'rc %d: %s' % (proc.returncode, (proc.stdout + proc.stderr)[-3000:])}
+        fatal = [line for line in (proc.stdout + proc.stderr).splitlines() if 'fatal:' in line or 'FAILED!' in line]
+        return {'ok': False, 'problem': 'rc %d: %s' % (proc.returncode, '\n'.join(fatal[:3])[:3000]
+                                                       or (proc.stdout + proc.stderr)[-3000:])}
     return dict(measure(os.path.join(bundle, incident)), wall=round(wall, 2), overhead=round(wall - duration, 2),
                 controller_cpu=round(cpu, 2))
 
@@ -95,14 +105,17 @@ def measure(incident_dir):
     return {'ok': all(h['status'] == 'ok' for h in hosts.values()), 'hosts': hosts}
 
 
-def judge(result, interval, duration):
-    """Start skew and coverage of one run (the windows are on the nodes' clocks, one clock in the netns lab)."""
+def judge(result, rates, duration):
+    """Start skew and coverage of one run (the windows are on the nodes' clocks, one clock in the netns lab); rates:
+    the pings per second each node was sent (node1 first)."""
     hosts = result['hosts']
     began = [h['window']['start'] + h['window'].get('late', 0) for h in hosts.values() if h['window']]
-    expected = duration / interval
-    off = {name: h['packets'] for name, h in hosts.items() if abs(h['packets'] - expected) > 1}
+    expected = {'node%d' % (index + 1): rate * duration for index, rate in enumerate(rates) if rate}
+    off = {name: (h['packets'], round(expected.get(name, 0), 1)) for name, h in hosts.items()
+           if abs(h['packets'] - expected.get(name, 0)) > 1.5}
     return {'start_skew': (max(began) - min(began)) if len(began) == len(hosts) else None,
-            'covered': not off, 'off': off, 'expected_per_host': expected,
+            'covered': not off, 'off': off,
+            'expected_per_host': round(sum(expected.values()) / max(len(expected), 1), 1),
             'packets_min': min(h['packets'] for h in hosts.values()),
             'packets_max': max(h['packets'] for h in hosts.values()),
             'late_hosts': sorted(n for n, h in hosts.items() if h['window'].get('late'))}
@@ -121,7 +134,7 @@ def main(argv=None):
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cases = [tuple(int(v) for v in case.split(':')) for case in args.cases.split(',')]
-    work = tempfile.mkdtemp(prefix='netdebug-window-bench-')
+    work = tempfile.mkdtemp(prefix='ndwb-')  # short: SSH control socket paths are limited to 108 bytes
     tree_base = os.path.join(work, 'tree')
     subprocess.run([os.path.join(REPO, 'tools', 'collection-tree'), tree_base], check=True, capture_output=True)
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -139,12 +152,12 @@ def main(argv=None):
                 try:
                     result = run_capture(tree_base, inventory, forks, duration, work, '%d-%d' % (forks, duration))
                 finally:
-                    stop_pingers(pingers)
+                    rates = stop_pingers(pingers)
                 run = {'nodes': args.nodes, 'forks': forks, 'duration': duration, 'load_before': load_before,
                        'load_after': load_average()}
                 run.update(result)
                 if result.get('hosts'):
-                    run.update(judge(result, args.interval, duration))
+                    run.update(judge(result, rates, duration))
                 runs.append(run)
                 sys.stdout.write('%d nodes, forks %d, window %d s: %s\n' % (args.nodes, forks, duration, json.dumps(
                     {k: run.get(k) for k in ('ok', 'start_skew', 'covered', 'packets_min', 'packets_max',
