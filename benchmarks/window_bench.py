@@ -14,11 +14,10 @@ recorded then says when each one traced, independently of Ansible's task times:
 
 - start skew: the spread, across nodes, of the moment each node's rules began to trace: the window's start on the
   node's clock, or the moment its rules went in when that was later (manifest.json `window`: start + late);
-- coverage: the pings each node traced (report.json). Each node gets one every interval for the whole run, so a
-  node that traced for exactly the window has the window's length times the rate ping really sent at (from its
-  summary; a little under 1 / interval) of them, give or take 1.5 at its edges; fewer
-  means a late start or an early expiry, more means tracing outside the window. The monitor lines of iptables-nft
-  and nftables carry no time of their own, so the count is what shows it on every backend;
+- coverage: the pings each node traced (report.json) against the pings it received inside its window (ping -D
+  time-stamps every reply, well under a millisecond after the request in the lab), give or take one at the edges:
+  fewer means a late start or an early expiry, more means tracing outside the window. The monitor lines of
+  iptables-nft and nftables carry no time of their own, so the count is what shows it on every backend;
 - overhead (wall time minus the window) and the controller's CPU time, as in fleet_bench.py.
 
 Writes benchmarks/results/window.json and prints a Markdown table.
@@ -45,24 +44,32 @@ CONTROLLER = '198.18.0.254'
 MATCH = {'protocol': 'icmp', 'source': CONTROLLER}
 
 
-def start_pingers(nodes, interval):
-    """One ping per node from the controller's side, every interval seconds, until stopped."""
-    return [subprocess.Popen(['ping', '-n', '-q', '-i', str(interval), '198.18.0.%d' % index],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            for index in range(1, nodes + 1)]
+def start_pingers(nodes, interval, work):
+    """One ping per node from the controller's side, every interval seconds, until stopped; each reply line with
+    its arrival time (-D) in a file (a pipe would fill and stop ping)."""
+    pingers = []
+    for index in range(1, nodes + 1):
+        path = os.path.join(work, 'ping-node%d.log' % index)
+        with open(path, 'w', encoding='ascii') as out:
+            pingers.append((path, subprocess.Popen(['ping', '-D', '-n', '-i', str(interval), '198.18.0.%d' % index],
+                                                   stdout=out, stderr=subprocess.DEVNULL)))
+    return pingers
+
+
+REPLY_RE = re.compile(r'^\[(\d+\.\d+)\] \d+ bytes from ')
 
 
 def stop_pingers(pingers):
-    """Stops them (SIGINT: ping prints its summary); returns the pings each really sent per second (ping's
-    interval is a minimum, so the rate is a little under 1 / interval)."""
-    for proc in pingers:
-        proc.send_signal(signal.SIGINT)
-    rates = []
-    for proc in pingers:
-        out, _err = proc.communicate(timeout=10)
-        match = re.search(r'(\d+) packets transmitted.* time (\d+)ms', out)
-        rates.append((int(match.group(1)) - 1) / (int(match.group(2)) / 1000.0) if match and int(match.group(2)) else None)
-    return rates
+    """Stops them; returns, per node (node1 first), the times of the echo replies they got: a reply comes well
+    under a millisecond after its request in the lab, so these are the moments the node saw a request."""
+    for _path, proc in pingers:
+        proc.terminate()
+    times = []
+    for path, proc in pingers:
+        proc.wait(10)
+        with open(path, encoding='ascii', errors='replace') as fh:
+            times.append([float(m.group(1)) for m in map(REPLY_RE.match, fh) if m])
+    return times
 
 
 def run_capture(tree_base, inventory, forks, duration, work, tag):
@@ -105,14 +112,19 @@ def measure(incident_dir):
     return {'ok': all(h['status'] == 'ok' for h in hosts.values()), 'hosts': hosts}
 
 
-def judge(result, rates, duration):
-    """Start skew and coverage of one run (the windows are on the nodes' clocks, one clock in the netns lab); rates:
-    the pings per second each node was sent (node1 first)."""
+def judge(result, sent):
+    """Start skew and coverage of one run (the windows are on the nodes' clocks, one clock in the netns lab); sent:
+    per node (node1 first) the moments it received a ping."""
     hosts = result['hosts']
     began = [h['window']['start'] + h['window'].get('late', 0) for h in hosts.values() if h['window']]
-    expected = {'node%d' % (index + 1): rate * duration for index, rate in enumerate(rates) if rate}
-    off = {name: (h['packets'], round(expected.get(name, 0), 1)) for name, h in hosts.items()
-           if abs(h['packets'] - expected.get(name, 0)) > 1.5}
+    expected = {}
+    for index, times in enumerate(sent):
+        window = hosts.get('node%d' % (index + 1), {}).get('window') or {}
+        if window:
+            expected['node%d' % (index + 1)] = sum(1 for t in times if window['start'] <= t < window['end'])
+    # one ping at each edge may fall either side of the kernel's second against the reply's time stamp
+    off = {name: (h['packets'], expected.get(name)) for name, h in hosts.items()
+           if expected.get(name) is None or abs(h['packets'] - expected[name]) > 1}
     return {'start_skew': (max(began) - min(began)) if len(began) == len(hosts) else None,
             'covered': not off, 'off': off,
             'expected_per_host': round(sum(expected.values()) / max(len(expected), 1), 1),
@@ -147,17 +159,17 @@ def main(argv=None):
         try:
             inventory = lab('inventory', '--kind', 'netns').strip().splitlines()[-1]
             for forks, duration in cases:
-                pingers = start_pingers(args.nodes, args.interval)
+                pingers = start_pingers(args.nodes, args.interval, work)
                 load_before = load_average()
                 try:
                     result = run_capture(tree_base, inventory, forks, duration, work, '%d-%d' % (forks, duration))
                 finally:
-                    rates = stop_pingers(pingers)
+                    sent = stop_pingers(pingers)
                 run = {'nodes': args.nodes, 'forks': forks, 'duration': duration, 'load_before': load_before,
                        'load_after': load_average()}
                 run.update(result)
                 if result.get('hosts'):
-                    run.update(judge(result, rates, duration))
+                    run.update(judge(result, sent))
                 runs.append(run)
                 sys.stdout.write('%d nodes, forks %d, window %d s: %s\n' % (args.nodes, forks, duration, json.dumps(
                     {k: run.get(k) for k in ('ok', 'start_skew', 'covered', 'packets_min', 'packets_max',

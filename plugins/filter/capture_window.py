@@ -26,9 +26,9 @@ def window_moved(window):
     return _window.moved(window, time.time())
 
 
-def node_window(window, offset=None):
-    """The capture's window -> {start, end} on a node's clock, given its offset from the controller."""
-    return _window.on_node(window, offset)
+def node_window(window, offset=None, error=None):
+    """The capture's window -> {start, end} on a node's clock, given its offset from the controller (+/- error)."""
+    return _window.on_node(window, offset, error)
 
 
 def seconds_until(epoch):

@@ -90,10 +90,14 @@ def moved(window, now):
                 end_utc=_iso(ready + length), moved_from=window['start_utc'])
 
 
-def on_node(window, offset):
+def on_node(window, offset, error=None):
     """The window on a node's clock: {'start', 'end'} moved by the node's offset (node minus controller, seconds;
-    None when it could not be measured)."""
-    shift = int(round(offset or 0))
+    None when it could not be measured), in whole seconds. The offset is known only within +/- error: the shift
+    is the one nearest to zero that the measurement allows, so that noise (a loaded controller's round trips) does
+    not move nodes whose clocks agree apart by a second."""
+    offset, error = float(offset or 0), abs(float(error or 0))
+    nearest = 0.0 if abs(offset) <= error else offset - math.copysign(error, offset)
+    shift = int(round(nearest))
     return {'start': window['start'] + shift, 'end': window['end'] + shift}
 
 

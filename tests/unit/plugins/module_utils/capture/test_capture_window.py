@@ -39,9 +39,15 @@ def test_a_bad_start_is_refused_naming_the_variable(given, text):
     assert str(err.value).startswith('netdebug_window_start: ') and text in str(err.value)
 
 
-@pytest.mark.parametrize('offset, shift', [(None, 0), (0.4, 0), (-2.6, -3), (30.5, 30)])
-def test_on_a_nodes_clock(offset, shift):
-    assert window.on_node({'start': NOW, 'end': NOW + 60}, offset) == {'start': NOW + shift, 'end': NOW + 60 + shift}
+@pytest.mark.parametrize('offset, error, shift', [
+    (None, None, 0), (0.4, 0.001, 0), (-2.6, 0.001, -3), (30.4, 0.01, 30),
+    (0.6, 0.4, 0),      # a loaded controller's measurement of an agreeing clock: not moved
+    (-1.7, 0.3, -1),    # somewhere in -2.0 .. -1.4: the shift nearest to zero that fits
+    (1.2, None, 1),
+])
+def test_on_a_nodes_clock(offset, error, shift):
+    assert window.on_node({'start': NOW, 'end': NOW + 60}, offset, error) == {'start': NOW + shift,
+                                                                              'end': NOW + 60 + shift}
 
 
 def test_seconds_until():
