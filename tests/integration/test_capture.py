@@ -439,13 +439,13 @@ def test_interrupted_capture_says_how_to_clean_up_and_nodes_clean_by_ttl(app_gua
     the window plus netdebug_ttl_margin."""
     before = node_state(lab_ansible, app_guard)
     incident = 'int-%s-%s' % (sig.name.lower(), point)
-    extra = {'netdebug_incident_id': incident, 'netdebug_duration': 20, 'netdebug_ttl_margin': 30,
+    extra = {'netdebug_incident_id': incident, 'netdebug_duration': 12, 'netdebug_ttl_margin': 30,
              'netdebug_bundle_dir': str(tmp_path)}
     killed = []
 
     def ready(output):
-        if point == 'window':
-            return 'Pausing for' in output  # the hint is printed, every node traces
+        if point == 'window':  # the hint is printed, and every node traces (the pause begins before the window)
+            return 'Pausing for' in output and all(trace_running(app_guard, n, incident) for n in NODES)
         if point == 'collect':  # the task after the stop has begun: every node is stopped, nothing collected
             return 'TASK [netdebug.netfilter.trace : Record what was removed' in output
         return any(trace_running(app_guard, n, incident, armed=True) for n in NODES)

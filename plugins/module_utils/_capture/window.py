@@ -18,13 +18,15 @@ NAME = 'netdebug_window_start'
 # The default start: the check step's time (one module call on every host, in batches of forks) times the rounds of
 # such calls arming takes - the clock offset and the start, plus the prepare step's kernel-log set-up (loggers,
 # rsyslog probe) where a host's lines go through the kernel log - plus ARM_SLACK for the plays in between.
-ARM_ROUNDS = 3
+ARM_ROUNDS = 2
 ARM_ROUNDS_KERNEL_LOG = 8
-ARM_SLACK = 5
+ARM_SLACK = 3
 # The trace step alone (the clock offset and the start): what a default window needs ahead of it when the trace step
-# begins; one the prepare step overran is moved by that much from then (moved()).
+# begins. One that comes sooner than START_ROUNDS rounds plus MIN_LEAD seconds from then (the prepare step overran
+# it) is moved to START_ROUNDS rounds plus START_SLACK from then (moved()).
 START_ROUNDS = 2
 START_SLACK = 3
+MIN_LEAD = 1
 START_AHEAD_MAX = 86400  # a window a day ahead is a typo, not a plan
 
 
@@ -83,7 +85,7 @@ def moved(window, now):
     arm every host (the prepare step took longer than estimated) starts that much after now instead, with the same
     length and margin, and says where it was ('moved_from'); a given start is kept (hosts armed after it are late)."""
     ready = int(math.ceil(now)) + int(window.get('arm_seconds') or START_SLACK)
-    if window.get('given') or window['start'] >= ready:
+    if window.get('given') or window['start'] >= ready - (START_SLACK - MIN_LEAD):
         return window
     length, margin = window['end'] - window['start'], window['expires'] - window['end']
     return dict(window, start=ready, end=ready + length, expires=ready + length + margin, start_utc=_iso(ready),

@@ -13,8 +13,8 @@ NOW = 1796565600  # 2026-12-06T14:00:00Z
 
 
 @pytest.mark.parametrize('given, start', [
-    # the default: now (rounded up to the second) plus three times the check step's 3 s, plus 5 s
-    (None, NOW + 1 + 3 * 3 + 5), ('', NOW + 15), ('auto', NOW + 15),
+    # the default: now (rounded up to the second) plus twice the check step's 3 s, plus 3 s
+    (None, NOW + 1 + 2 * 3 + 3), ('', NOW + 10), ('auto', NOW + 10),
     (NOW + 100, NOW + 100), (str(NOW + 100), NOW + 100),
     ('2026-12-06T14:05:00Z', NOW + 300), ('2026-12-06T15:05:00+01:00', NOW + 300),
     (NOW - 30, NOW - 30),                      # begun, not over: the hosts arm late and say so
@@ -55,12 +55,13 @@ def test_seconds_until():
 
 
 def test_kernel_log_hosts_get_more_time_to_arm():
-    assert window.decide(None, 60, 120, NOW, check_seconds=2.1, kernel_log=True)['start'] == NOW + 17 + 5
+    assert window.decide(None, 60, 120, NOW, check_seconds=2.1, kernel_log=True)['start'] == NOW + 17 + 3
 
 
 @pytest.mark.parametrize('given, now, start', [
     (None, NOW, NOW + 12),            # arm_seconds 2 * 3 + 3 = 9: still ahead, kept
-    (None, NOW + 5, NOW + 5 + 9),     # overrun: moved to now + arm_seconds
+    (None, NOW + 5, NOW + 12),        # 7 s ahead: at least 2 * 3 + 1, kept
+    (None, NOW + 6, NOW + 6 + 9),     # 6 s ahead: overrun, moved to now + arm_seconds
     ('2026-12-06T14:00:12Z', NOW + 30, NOW + 12),  # a given start is never moved
 ])
 def test_a_default_window_the_prepare_step_overran_is_moved(given, now, start):
