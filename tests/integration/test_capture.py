@@ -117,28 +117,29 @@ def assert_as_before(ansible, lab, before, timeout=0, what='every node as before
     assert not diff, '%s: %s' % (what, '\n'.join(line[:2000] for line in diff))
 
 
+def read_run(lab, node, incident):
+    """The run's run.json on the node, None while there is none (or it is being written)."""
+    proc = lab.exec(node, ['cat', '/run/netdebug/runs/%s/run.json' % incident], timeout=20)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return None
+
+
 def run_window(lab, node, incident):
     """The window recorded in the run's run.json on the node ({} when there is none)."""
-    proc = lab.exec(node, ['cat', '/run/netdebug/runs/%s/run.json' % incident], timeout=20)
-    try:
-        return json.loads(proc.stdout).get('window') or {} if proc.returncode == 0 else {}
-    except ValueError:
-        return {}
+    return (read_run(lab, node, incident) or {}).get('window') or {}
 
 
 def trace_running(lab, node, incident, armed=False):
     """The run's rules are in place on the node and its window has begun (the rules are armed ahead of it); with
     armed, as soon as its start began (its run.json is written first)."""
-    proc = lab.exec(node, ['cat', '/run/netdebug/runs/%s/run.json' % incident], timeout=20)
-    if proc.returncode != 0 or not proc.stdout.strip():
+    run = read_run(lab, node, incident)
+    if run is None:
         return False
-    if armed:
-        return True
-    try:
-        window = json.loads(proc.stdout).get('window') or {}
-    except ValueError:
-        return False  # being written
-    return time.time() >= window.get('start', 0)
+    return armed or time.time() >= (run.get('window') or {}).get('start', 0)
 
 
 def wait_for(predicate, timeout, what):

@@ -56,10 +56,13 @@ def parse_start(value, name=NAME):
     return int(moment.timestamp())
 
 
+def _rounds(check_seconds, rounds, slack):
+    return int(math.ceil(max(0.0, float(check_seconds)) * rounds)) + slack
+
+
 def arm_seconds(check_seconds, kernel_log=False):
     """The default time from the end of the check step to the window's start."""
-    rounds = ARM_ROUNDS_KERNEL_LOG if kernel_log else ARM_ROUNDS
-    return int(math.ceil(max(0.0, float(check_seconds)) * rounds)) + ARM_SLACK
+    return _rounds(check_seconds, ARM_ROUNDS_KERNEL_LOG if kernel_log else ARM_ROUNDS, ARM_SLACK)
 
 
 def decide(start, duration, margin, now, check_seconds=0, kernel_log=False, name=NAME):
@@ -77,7 +80,7 @@ def decide(start, duration, margin, now, check_seconds=0, kernel_log=False, name
         raise SurveyInputError('%s: %s is more than a day ahead (now %s)' % (name, _iso(begin), _iso(now)))
     return {'start': begin, 'end': end, 'expires': end + int(margin), 'start_utc': _iso(begin), 'end_utc': _iso(end),
             'given': given is not None,
-            'arm_seconds': int(math.ceil(max(0.0, float(check_seconds)) * START_ROUNDS)) + START_SLACK}
+            'arm_seconds': _rounds(check_seconds, START_ROUNDS, START_SLACK)}
 
 
 def moved(window, now):

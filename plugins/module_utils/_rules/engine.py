@@ -33,11 +33,10 @@ MONITOR_BACKENDS = ('nft', 'nftables')
 
 
 class Request(namedtuple('Request', 'kind run_id ttl backend match target placements position lock_timeout record '
-                                    'capture_max_bytes window',
-                         defaults=(30, False, monitor.CAPTURE_MAX_BYTES, None))):
+                                    'capture_max_bytes', defaults=(30, False, monitor.CAPTURE_MAX_BYTES))):
     """A validated module call (built by module_api.run); record: write the rulesets (record_rulesets);
-    capture_max_bytes: the cap of each trace monitor's capture file; window: a window.Window (its time match is in
-    match), from whose end the ttl then counts."""
+    capture_max_bytes: the cap of each trace monitor's capture file. A window (match.window, a window.Window) makes
+    the ttl count from its end."""
 
     __slots__ = ()
 
@@ -292,7 +291,9 @@ def _present_locked(node, req, check_mode, rules, chosen, warnings, modules_befo
                 recs.append(rec)
             else:
                 to_add.append(rule)
-        expires_at = (req.window.end if req.window else now) + req.ttl
+        window = req.match.window
+        expires_at = (window.end if window else now) + req.ttl
+        described = window.describe(now) if window else None
         tag = make_tag(req.run_id, expires_at)
         if check_mode or not to_add:
             planned = [{'backend': r.backend, 'family': r.family, 'table': r.table,
@@ -300,7 +301,7 @@ def _present_locked(node, req, check_mode, rules, chosen, warnings, modules_befo
                         'rule': r.nft_text(tag) if r.native else restore_line(['-A', r.chain] + r.args(tag)),
                         'expires_at': expires_at} for r in to_add]
             result = _summary(node, run, req.kind, recs, backends, variant)
-            result['window'] = req.window.describe(now) if req.window else None
+            result['window'] = described
             result['rules'] += planned
             result.update(changed=bool(to_add), diff={'before': '', 'after': _diff_text(planned)})
             if req.kind == 'trace':
@@ -312,8 +313,8 @@ def _present_locked(node, req, check_mode, rules, chosen, warnings, modules_befo
         run['tools'] = node.tools
         run['lock_wait'] = node.lock_wait
         run.setdefault('started_at', now)
-        if req.window:
-            run['window'] = dict(req.window._asdict())  # when the kernel traces (tests and the demo wait for it)
+        if window:
+            run['window'] = dict(window._asdict())  # when the kernel traces (tests and the demo wait for it)
         save_run(node.root, run)
         added, monitors, reapers = [], [], []
         try:
@@ -335,7 +336,7 @@ def _present_locked(node, req, check_mode, rules, chosen, warnings, modules_befo
             raise
         result = _summary(node, run, req.kind, recs + added, backends, variant)
         result.update(changed=True, diff={'before': '', 'after': _diff_text([_describe(r) for r in added])},
-                      window=req.window.describe(now) if req.window else None)
+                      window=described)
         if req.kind == 'trace':
             recorded += _record_listings(node, req, warnings) if req.record else []
             result.update(_record_keys(node, req.run_id, req.record, recorded))

@@ -230,7 +230,7 @@ def run(kind, node, params, check_mode=False):
         target = _log_target(params, run_id)
     max_bytes = monitor.check_max_bytes(params['capture_max_bytes']) if kind == 'trace' else monitor.CAPTURE_MAX_BYTES
     req = Request(kind, run_id, ttl, params['backend'], match, target, placements, position,
-                  lock_timeout=node.lock_wait + 30, record=record, capture_max_bytes=max_bytes, window=match.window)
+                  lock_timeout=node.lock_wait + 30, record=record, capture_max_bytes=max_bytes)
     if kind == 'trace' and params.get('duration') is not None:
         result, warnings = trace_for(node, req, params['duration'], check_mode=check_mode)
     else:

@@ -205,7 +205,7 @@ def test_a_window_sets_the_expiry_from_its_end_and_says_how_late(patched, tmp_pa
     node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
     req = request('trace', 'legacy', 'ipv4')
     req.match.window = Window(start, start + 60)
-    result, _warnings = present(node, req._replace(window=req.match.window))
+    result, _warnings = present(node, req)
     assert result['window'] == {'start': start, 'end': start + 60, 'late': late}
     assert result['expires_at'] == start + 60 + 300
     assert all('--datestart' in call for call in fake.calls if '-I' in call), fake.calls
