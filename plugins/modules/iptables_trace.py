@@ -91,9 +91,10 @@ options:
         the kernel log), from V(65536) to V(1073741824). The node lowers it to a quarter of the free space of the
         state directory's file system (C(/run), in RAM) when that is less, and refuses to start a monitor below 64
         KiB.
-      - At the cap the kernel refuses further writes to the file (C(RLIMIT_FSIZE)); the monitor keeps reading its
-        netlink socket and the rules stay. The stop cuts the file back to its last whole line and lists the monitor
-        in RV(monitors_truncated), with a warning.
+      - Each line in the file has the node's wall-clock time in front (C(@<epoch seconds> <monitor line>)),
+        written by a stamper between the monitor and the file, which also keeps the cap - past it, it reads on but
+        writes nothing more, so the monitor keeps reading its netlink socket, and the rules stay. The stop cuts the
+        file back to its last whole line and lists the monitor in RV(monitors_truncated), with a warning.
     type: int
     default: 33554432
 seealso:

@@ -138,6 +138,12 @@ def read_file(lab, node, path):
     return run(lab, node, ['cat', path], check=False)
 
 
+def monitor_lines(lab, node, path):
+    """The lines of a trace monitor's capture file on the node, without the stamper's times in front."""
+    return [line.split(' ', 1)[1] if line.startswith('@') else line
+            for line in read_file(lab, node, path).splitlines()]
+
+
 def removed_at(lab, node, run_id, expires_at, timeout):
     """Epoch time (polled every 0.2 s) at which the run's rules tagged with expires_at were gone. The reaper's
     log goes with the run's directory, so the ruleset itself is watched."""

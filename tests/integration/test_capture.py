@@ -257,6 +257,13 @@ def test_capture_finds_the_drop_and_restores_every_ruleset(app_guard, lab_ansibl
         windows
     node2_files = {item['path'] for item in manifest['hosts']['node2']['files']}
     assert 'trace/nft.trace' in node2_files
+    # every packet of a monitor node has the time the node traced it, on the controller's clock, inside the window
+    # that report.json gives for its host (issue 17)
+    monitored = [p for p in report['packets'] if p['format'] in ('xtables-monitor', 'nft-monitor')]
+    assert monitored and all(p['clock'] == 'wall' for p in monitored), monitored[:3]
+    for packet in monitored:
+        window = report['hosts'][packet['host']]['window']
+        assert window['start'] - 1 <= packet['controller_ts'] <= window['end'] + 1, (packet, window)
     assert not (incident_dir / '.incoming').exists()
 
     # before the window, the output says how to clean up should the run be interrupted (issue 15)

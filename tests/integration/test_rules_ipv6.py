@@ -154,7 +154,7 @@ def _monitor_traced(lab, node, path, family, source):
     xtables-monitor prints 'PACKET: <nfproto> <id> ... SRC=<address> ...' and ' TRACE: <nfproto> <id> raw:...'.
     """
     nfproto = {'ipv4': '2', 'ipv6': '10'}[family]
-    lines = rs.read_file(lab, node, path).splitlines()
+    lines = rs.monitor_lines(lab, node, path)
     ids = set(l.split()[2] for l in lines if l.startswith('PACKET: %s ' % nfproto) and ' SRC=%s ' % source in l)
     return any(l.split()[:2] == ['TRACE:', nfproto] and l.split()[2] in ids and 'raw:PREROUTING:' in l
                for l in lines)

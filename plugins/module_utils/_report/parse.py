@@ -2,6 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """parse_trace: any mix of kernel, xtables-monitor and nft monitor lines -> one event per line.
 
+Monitor lines come as the monitor printed them or as the node's stamper wrote them, with the node's wall-clock
+time in front (``@1796600581.633243 PACKET: ...``, see _rules/stamp_main.py).
+
 Pure and exception-free per line: a line that is not understood becomes an `unparsed` event.
 """
 
@@ -76,6 +79,22 @@ def _dispatch_message(ctx, lineno, message, time, ts, clock, host):
     return event
 
 
+def _stamped(ctx, lineno, line):
+    """A monitor line with the stamper's time in front -> event with that wall-clock time."""
+    stamp, _space, rest = line[1:].partition(' ')
+    try:
+        ts = float(stamp)
+    except ValueError:
+        return unparsed(lineno, line, 'time stamp %r is not a number' % stamp[:40])
+    time = iso_utc(ts)
+    event = _monitor_event(ctx, lineno, rest, time, ts, 'wall')
+    if event is None:
+        return unparsed(lineno, line, 'stamped line is not a monitor line', None, ctx.host, time, ts, 'wall')
+    if event['kind'] == 'unparsed':
+        event['text'] = line
+    return event
+
+
 def parse_line(ctx, lineno, line):
     """One input line -> one event."""
     if not isinstance(line, str):
@@ -90,6 +109,8 @@ def parse_line(ctx, lineno, line):
     if first == 't' and line.startswith('trace id '):
         event = _monitor_event(ctx, lineno, line)
         return event or unparsed(lineno, line, 'nft monitor line of unknown form', 'nft-monitor', ctx.host)
+    if first == '@':
+        return _stamped(ctx, lineno, line)
     if first == '{':
         return _journal_json(ctx, lineno, line)
     if first in (' ', 'P', 'T'):

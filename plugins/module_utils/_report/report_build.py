@@ -288,10 +288,13 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
             'unparsed': host.grouper.unparsed, 'packets': count, 'untraced': host.input.untraced, 'verdicts': verdicts,
             'trace_files': [os.path.relpath(p, incident_dir) for p in host.input.trace_files],
             'snapshots': host.snapshot.names, 'conntrack_entries': len(host.input.conntrack),
-            'errors': host.input.errors, 'notes': host.notes, 'clock_offset': offset,
+            'errors': host.input.errors, 'notes': host.notes, 'clock_offset': offset, 'window': entry.get('window'),
         }
         host.grouper = None  # the records hold what is needed; let the grouping state go
-    times = [wall_time(record) if record['clock'] == 'wall' else record['ts'] for record in records]
+    for record in records:
+        wall = wall_time(record)
+        record['controller_ts'] = None if wall is None else round(wall, 6)
+    times = [record['controller_ts'] if record['clock'] == 'wall' else record['ts'] for record in records]
     order = sorted(range(len(records)), key=lambda i: (times[i] is None, times[i] or 0, records[i]['host'],
                                                        records[i]['line']))
     records = [records[i] for i in order]

@@ -199,7 +199,7 @@ def _rollback(node, run, added, monitors, reapers):
     save_run(node.root, run)
 
 
-def _ensure_monitors(node, run, backends, expires_at, max_bytes):
+def _ensure_monitors(node, run, backends, program, expires_at, max_bytes):
     started = []
     for backend in backends:
         live = [m for m in run['monitors'] if m['backend'] == backend and not m.get('stopped') and monitor.running(m)]
@@ -208,8 +208,8 @@ def _ensure_monitors(node, run, backends, expires_at, max_bytes):
         for record in live:  # too short for the new rules: replace (a short gap beats duplicated lines)
             monitor.stop(record)
             record['stopped'] = True
-        record, _proc = monitor.start(run_dir(node.root, run['run_id']), backend, node.tools, expires_at, node.now(),
-                                      max_bytes)
+        record, _proc = monitor.start(run_dir(node.root, run['run_id']), backend, node.tools,
+                                      install.stamper(program, sys.executable), expires_at, node.now(), max_bytes)
         run['monitors'].append(record)
         save_run(node.root, run)
         started.append(record)
@@ -324,8 +324,8 @@ def _present_locked(node, req, check_mode, rules, chosen, warnings, modules_befo
             # The snapshot before comes before any change to the ruleset: it must not see anything of this call.
             recorded = record.record_before(node, req.run_id) if req.record else []
             if req.kind == 'trace':
-                monitors = _ensure_monitors(node, run, [b for b in backends if b in MONITOR_BACKENDS], expires_at,
-                                            req.capture_max_bytes)
+                monitors = _ensure_monitors(node, run, [b for b in backends if b in MONITOR_BACKENDS], program,
+                                            expires_at, req.capture_max_bytes)
             for rule in to_add:
                 rec = _insert(node, rule, tag, expires_at, modules_before)
                 added.append(rec)

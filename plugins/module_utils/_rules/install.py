@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Install the reaper program on the node (see _netfilter/program.py): the stdlib-only files of this package and
 the shared files they import, copied from the running module's own code (they arrive in the AnsiballZ payload),
-under <root>/lib/<digest>/.
+under <root>/lib/<digest>/. The trace monitors' stamper (stamp_main.py) comes with it, with its own launcher.
 
 The reaper must outlive the module, whose payload is deleted when it exits, so it needs its own copy.
 """
@@ -21,21 +21,31 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter impo
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import runner as shared_runner
 
 from . import errors, iptables_backend, iptables_parse, legacy_tables, monitor, nft_parse, nftables_backend, node
-from . import procs, reaper_main, removal, state, tag
+from . import procs, reaper_main, removal, stamp_main, state, tag
 
-# reaper_main and what it imports, directly or not; each must import only the stdlib and these.
+# reaper_main and what it imports, directly or not, and the monitors' stamper; each must import only the stdlib
+# and these.
 PROGRAM_MODULES = (shared_binaries, shared_errors, shared_runner, program, kmod_errors, kmod_parsers,
                    kmod_index, errors, tag, iptables_parse, iptables_backend, nft_parse, nftables_backend, procs, state,
-                   monitor, node, legacy_tables, removal, reaper_main)
+                   monitor, node, legacy_tables, removal, reaper_main, stamp_main)
 LAUNCHER = 'reap.py'
+STAMP_LAUNCHER = 'stamp.py'
 
 
 def sources():
-    """{path under the install directory: source text} of the program's files."""
-    return program.module_files(PROGRAM_MODULES)
+    """{path under the install directory: source text} of the program's files, the stamper's launcher included."""
+    files = program.module_files(PROGRAM_MODULES)
+    files[STAMP_LAUNCHER] = program.LAUNCHER % {'what': 'writes trace monitor lines with their time',
+                                                'module': stamp_main.__name__}
+    return files
 
 
 def install(root):
     """Path of the installed launcher (reap.py), installing it first if needed."""
     return program.install(os.path.join(root, 'lib'), sources(), LAUNCHER, reaper_main.__name__,
                            'removes the rules of one run at its expiry')
+
+
+def stamper(launcher, python):
+    """The argv prefix that runs the installed stamper, beside the launcher install() returned."""
+    return [python, os.path.join(os.path.dirname(launcher), STAMP_LAUNCHER)]

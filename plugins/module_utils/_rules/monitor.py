@@ -12,9 +12,11 @@ exits with a non-zero status: xtables-monitor exits ("error: No such file or dir
 deleted before it looks the rule up by handle, which an agent rewriting its chains does all the time. ``timeout``
 and stop() signal the whole process group, so the loop ends with the monitor.
 
-The capture file has a size cap (RLIMIT_FSIZE, set by the loop with ``ulimit -f``, with SIGXFSZ ignored): at the
-cap the kernel refuses further writes, the monitor goes on reading its netlink socket (so the kernel never blocks
-on it) and the run goes on; the stop cuts the file back to its last whole line and reports it truncated.
+Between ``timeout`` and the loop runs the stamper (stamp_main.py, installed with the reaper): it writes each line
+the monitor prints to the capture file with the node's wall-clock time in front, so that every packet record of an
+nf_tables node has a time as kernel-log records do. The file has a size cap, which the stamper keeps: at the cap
+it writes no more but goes on reading (so neither the monitor nor the kernel ever blocks) and the run goes on; the
+stop cuts the file back to its last whole line and reports it truncated.
 """
 
 from __future__ import annotations
@@ -44,17 +46,14 @@ CAPTURE_MAX_BYTES = 32 * 1024 * 1024  # default cap of one capture file
 CAPTURE_MIN_BYTES = 64 * 1024  # a smaller cap holds too few lines to be of use
 CAPTURE_MAX_BYTES_LIMIT = 1024 * 1024 * 1024
 FREE_SHARE = 4  # a capture file takes at most this fraction of its file system's free space at the start
-BLOCK = 512  # unit of ulimit -f (POSIX)
+BLOCK = 512  # caps are whole blocks (file system allocation unit)
 
-# $1 failures and $2 window (seconds) of the rate cap, $3 pause, $4 the monitor's name for the log lines, $5 the
-# capture file's cap in 512-byte blocks, then the monitor's argv. Its stdout is the capture file: the newline ends
-# a line the monitor may have left half-written. Its stderr is <backend>.stderr: one line per exit, read back by
-# restarts(). Failure times come from /proc/uptime in centiseconds (monotonic, no fork); $recent keeps those within
-# the window.
+# $1 failures and $2 window (seconds) of the rate cap, $3 pause, $4 the monitor's name for the log lines, then the
+# monitor's argv. Its stdout is the stamper's pipe: the newline ends a line the monitor may have left half-written.
+# Its stderr is <backend>.stderr: one line per exit, read back by restarts(). Failure times come from /proc/uptime
+# in centiseconds (monotonic, no fork); $recent keeps those within the window.
 SUPERVISOR = r"""max=$1 window=$2 pause=$3 name=$4
-ulimit -f "$5" || exit 1
-trap '' XFSZ
-shift 5
+shift 4
 recent=
 while :; do
   "$@"
@@ -117,22 +116,24 @@ def free_bytes(path):
     return stat.f_bavail * stat.f_frsize
 
 
-def start(run_path, backend, tools, expires_at, now=None, max_bytes=CAPTURE_MAX_BYTES):
-    """Start a monitor for backend ('nft' or 'nftables'); returns (record, Popen)."""
+def start(run_path, backend, tools, stamper, expires_at, now=None, max_bytes=CAPTURE_MAX_BYTES):
+    """Start a monitor for backend ('nft' or 'nftables') under the stamper (the argv that runs stamp_main.py);
+    returns (record, Popen)."""
     now = time.time() if now is None else now
     ensure_dir(run_path)
     cap = effective_cap(max_bytes, free_bytes(run_path))
     seconds = max(1, int(expires_at - now) + GRACE)
     watched = monitor_argv(backend, tools)
-    argv = [tools['timeout'], '--kill-after=%d' % KILL_AFTER, str(seconds)] + supervised(watched, max_bytes=cap)
     capture = capture_file(run_path, backend)
+    argv = ([tools['timeout'], '--kill-after=%d' % KILL_AFTER, str(seconds)] + list(stamper) + [str(cap), capture]
+            + supervised(watched))
     errors = stderr_file(run_path, backend)
     env = dict(os.environ)
     env.update(C_LOCALE, PATH=':'.join(p for p in (env.get('PATH'), DEFAULT_PATH) if p))
-    with open(capture, 'ab') as out, open(errors, 'ab') as err:
+    with open(errors, 'ab') as err:
         offset = err.seek(0, os.SEEK_END)
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, close_fds=True,
-                                start_new_session=True, env=env, cwd='/')
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                close_fds=True, start_new_session=True, env=env, cwd='/')
     record = {'backend': backend, 'pid': proc.pid, 'start': procs.start_time(proc.pid), 'argv': argv,
               'capture_file': capture, 'stderr_file': errors, 'stderr_offset': offset,
               'started_at': int(now), 'expires_at': int(expires_at), 'max_bytes': cap}
@@ -159,11 +160,10 @@ def stderr_file(run_path, backend):
     return os.path.join(run_path, '%s.stderr' % backend)
 
 
-def supervised(argv, max_failures=MAX_FAILURES, window=FAILURE_WINDOW, pause=RESTART_PAUSE,
-               max_bytes=CAPTURE_MAX_BYTES):
+def supervised(argv, max_failures=MAX_FAILURES, window=FAILURE_WINDOW, pause=RESTART_PAUSE):
     """The restart loop running argv; argv's words are the loop's arguments, never shell text."""
     return ['/bin/sh', '-c', SUPERVISOR, 'netdebug-monitor', str(max_failures), str(int(window)), pause,
-            os.path.basename(argv[0]), str(max_bytes // BLOCK)] + list(argv)
+            os.path.basename(argv[0])] + list(argv)
 
 
 def parse_restarts(text):

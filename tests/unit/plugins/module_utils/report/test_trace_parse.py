@@ -113,6 +113,9 @@ def test_string_input_and_crlf(lines):
     (' TRACE: 2 0c87760e raw', 'TRACE line without table:chain:type'),
     (' TRACE: 2 0c87760e raw:PREROUTING:rule:zz', 'rule step without handle:verdict'),
     ('Error: match extension not found', 'not a netfilter TRACE or LOG message'),
+    ('@17966x.5 trace id 12ab inet t c policy drop ', "time stamp '17966x.5' is not a number"),
+    ('@1796600581.5 Error: match extension not found', 'stamped line is not a monitor line'),
+    ('@1796600581.5 trace id 12ab inet t c rule no verdict here', 'rule line without (verdict ...)'),
 ])
 def test_malformed_lines_are_unparsed(line, error):
     event = parse_trace([line])[0]

@@ -1,21 +1,24 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The trace monitor's restart loop, run for real on /bin/sh scripts standing in for the monitor (fast and local;
-the netlink readiness check is the only thing replaced), and the parsing of what the loop logs."""
+"""The trace monitor's restart loop under the stamper, run for real on /bin/sh scripts standing in for the monitor
+(fast and local; the netlink readiness check is the only thing replaced), and the parsing of what the loop logs."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import monitor, procs
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import install, monitor, procs, stamp_main
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
 
 TIMEOUT = shutil.which('timeout')
+STAMP = re.compile(r'^@(\d{10}\.\d{6}) ')
 ERROR = 'error: No such file or directory'
 
 # Exits 1 (half a line written, like xtables-monitor caught mid-line), after SLOW seconds, while the counter is
@@ -42,16 +45,41 @@ def fake(tmp_path):
     return str(path)
 
 
-def run_loop(tmp_path, argv, seconds, fails=2, slow=0, cap=(monitor.MAX_FAILURES, monitor.FAILURE_WINDOW),
+@pytest.fixture(scope='module')
+def stamper(tmp_path_factory):
+    """The stamper as the node runs it: installed with the reaper program, through its own launcher."""
+    return install.stamper(install.install(str(tmp_path_factory.mktemp('root'))), sys.executable)
+
+
+def unstamped(text, began, ended):
+    """The capture text without its stamps, each checked to be a time between began and ended (a line cut at the
+    cap is left as it is)."""
+    lines = []
+    whole = text.split('\n')
+    for line in whole[:-1]:
+        m = STAMP.match(line)
+        if line:
+            assert m and began - 0.01 <= float(m.group(1)) <= ended + 0.01, (line, began, ended)
+            line = line[m.end():]
+        lines.append(line)
+    return '\n'.join(lines + whole[-1:])
+
+
+def run_loop(tmp_path, stamper, argv, seconds, fails=2, slow=0, cap=(monitor.MAX_FAILURES, monitor.FAILURE_WINDOW),
              pause='0.01', max_bytes=monitor.CAPTURE_MAX_BYTES):
-    """Runs the loop under timeout as start() does; returns (rc, capture text, stderr text, elapsed seconds)."""
-    cmd = [TIMEOUT, '--kill-after=1', str(seconds)] + monitor.supervised(argv, cap[0], cap[1], pause, max_bytes)
+    """Runs the loop under the stamper and timeout as start() does; returns (rc, capture text without its
+    checked stamps, stderr text, elapsed seconds)."""
+    capture = str(tmp_path / 'm.trace')
+    cmd = ([TIMEOUT, '--kill-after=1', str(seconds)] + stamper + [str(max_bytes), capture]
+           + monitor.supervised(argv, cap[0], cap[1], pause))
     began = time.time()
-    with open(str(tmp_path / 'm.trace'), 'ab') as out, open(str(tmp_path / 'm.stderr'), 'ab') as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True,
+    with open(str(tmp_path / 'm.stderr'), 'ab') as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
                                 env=dict(os.environ, FAILS=str(fails), SLOW=str(slow)))
     rc = proc.wait(timeout=seconds + 5)
-    return rc, (tmp_path / 'm.trace').read_text(), (tmp_path / 'm.stderr').read_text(), time.time() - began
+    ended = time.time()
+    text = (tmp_path / 'm.trace').read_text() if os.path.exists(capture) else ''
+    return rc, unstamped(text, began, ended), (tmp_path / 'm.stderr').read_text(), ended - began
 
 
 def gone(pid, wait=2.0):
@@ -63,8 +91,8 @@ def gone(pid, wait=2.0):
     return False
 
 
-def test_the_loop_restarts_a_failing_monitor_on_a_new_line_until_the_timeout(tmp_path, fake):
-    rc, capture, errors, elapsed = run_loop(tmp_path, [fake], 1, fails=3)
+def test_the_loop_restarts_a_failing_monitor_on_a_new_line_until_the_timeout(tmp_path, fake, stamper):
+    rc, capture, errors, elapsed = run_loop(tmp_path, stamper, [fake], 1, fails=3)
     assert rc == 124 and 0.9 < elapsed < 3  # timeout's status: the loop ran until the deadline
     assert capture == 'half 1\nhalf 2\nhalf 3\nhalf 4 whole\n'
     lines = errors.splitlines()
@@ -77,39 +105,40 @@ def test_the_loop_restarts_a_failing_monitor_on_a_new_line_until_the_timeout(tmp
     assert gone(int((tmp_path / 'fake-monitor.child').read_text()))
 
 
-def test_a_monitor_that_always_fails_at_once_gives_up_at_the_rate_cap(tmp_path, fake):
+def test_a_monitor_that_always_fails_at_once_gives_up_at_the_rate_cap(tmp_path, fake, stamper):
     """The values and the pause the module uses: MAX_FAILURES runs, then the loop ends well before the window."""
-    rc, capture, errors, elapsed = run_loop(tmp_path, [fake], 60, fails=99, pause=monitor.RESTART_PAUSE)
+    rc, capture, errors, elapsed = run_loop(tmp_path, stamper, [fake], 60, fails=99, pause=monitor.RESTART_PAUSE)
     assert rc == 1 and elapsed < monitor.FAILURE_WINDOW / 2
-    assert capture == '\n'.join('half %d' % n for n in range(1, monitor.MAX_FAILURES + 1))
+    assert capture == ''.join('half %d\n' % n for n in range(1, monitor.MAX_FAILURES + 1))  # the last at the end
     last = errors.splitlines()[-1]
     assert last.startswith('netdebug: fake-monitor exited with status 1 at ')
     assert last.endswith('; not restarted: %d failures within %d s' % (monitor.MAX_FAILURES, monitor.FAILURE_WINDOW))
     assert monitor.parse_restarts(errors) == (monitor.MAX_FAILURES - 1, ERROR)
 
 
-def test_a_monitor_that_fails_slowly_is_restarted_past_the_cap_count(tmp_path, fake):
+def test_a_monitor_that_fails_slowly_is_restarted_past_the_cap_count(tmp_path, fake, stamper):
     """Failures 0.3 s apart at least: 5 never fall within 1 s, so the loop restarts it more than 5 times (a
     lifetime count of 5 would have ended it) until the timeout."""
-    rc, capture, errors, elapsed = run_loop(tmp_path, [fake], 3, fails=99, slow=0.3, cap=(5, 1))
+    rc, capture, errors, elapsed = run_loop(tmp_path, stamper, [fake], 3, fails=99, slow=0.3, cap=(5, 1))
     restarts, last_error = monitor.parse_restarts(errors)
     assert rc == 124 and 2.9 < elapsed < 5 and restarts > 5 and last_error == ERROR, errors
     assert 'not restarted' not in errors
     assert capture.split('\n')[:restarts + 1] == ['half %d' % n for n in range(1, restarts + 2)]
 
 
-def test_a_monitor_that_ends_well_is_not_restarted(tmp_path):
-    rc, capture, errors, _elapsed = run_loop(tmp_path, ['/bin/echo', 'done'], 5)
+def test_a_monitor_that_ends_well_is_not_restarted(tmp_path, stamper):
+    rc, capture, errors, _elapsed = run_loop(tmp_path, stamper, ['/bin/echo', 'done'], 5)
     assert (rc, capture, errors) == (0, 'done\n', '')
 
 
-def test_monitor_words_are_arguments_not_shell_text(tmp_path):
+def test_monitor_words_are_arguments_not_shell_text(tmp_path, stamper):
     marker = tmp_path / 'injected'
-    rc, capture, _errors, _elapsed = run_loop(tmp_path, ['/bin/echo', '$(touch %s)' % marker, ';', '`id`'], 5)
+    words = ['/bin/echo', '$(touch %s)' % marker, ';', '`id`']
+    rc, capture, _errors, _elapsed = run_loop(tmp_path, stamper, words, 5)
     assert rc == 0 and capture == '$(touch %s) ; `id`\n' % marker and not marker.exists()
 
 
-def test_start_records_the_loop_and_stop_ends_the_monitor_process_too(monkeypatch, tmp_path, fake):
+def test_start_records_the_loop_and_stop_ends_the_monitor_process_too(monkeypatch, tmp_path, fake, stamper):
     """start() as the module runs it (readiness: the fake's listening child is up); stop() ends the whole group."""
     monkeypatch.setattr(monitor, 'monitor_argv', lambda backend, tools: [fake])
     monkeypatch.setattr(procs, 'subscribed_to_trace', lambda pids: (tmp_path / 'fake-monitor.child').exists())
@@ -118,9 +147,11 @@ def test_start_records_the_loop_and_stop_ends_the_monitor_process_too(monkeypatc
     with open(os.path.join(run_path, 'nft.stderr'), 'w') as handle:
         handle.write('from an earlier monitor of the run\n')
     now = time.time()
-    record, proc = monitor.start(run_path, 'nft', {'timeout': TIMEOUT}, now + 30, now)
+    record, proc = monitor.start(run_path, 'nft', {'timeout': TIMEOUT}, stamper, now + 30, now)
+    capture = os.path.join(run_path, 'nft.trace')
     try:
-        assert record['argv'][:3] == [TIMEOUT, '--kill-after=5', '40'] and record['argv'][3:5] == ['/bin/sh', '-c']
+        assert record['argv'][:7] == [TIMEOUT, '--kill-after=5', '40'] + stamper + [str(record['max_bytes']), capture]
+        assert record['argv'][7:9] == ['/bin/sh', '-c'] and record['capture_file'] == capture
         assert record['argv'][-1] == fake and record['stderr_file'] == os.path.join(run_path, 'nft.stderr')
         assert record['stderr_offset'] == len('from an earlier monitor of the run\n')
         assert monitor.running(record) and monitor.restarts(record) == (2, ERROR)
@@ -131,10 +162,49 @@ def test_start_records_the_loop_and_stop_ends_the_monitor_process_too(monkeypatc
         proc.wait(timeout=5)
     assert stopped and not monitor.running(record) and gone(child)
     assert not procs.group_members(record['pid'])
+    assert unstamped(open(capture).read(), now, time.time()) == 'half 1\nhalf 2\nhalf 3 whole\n'
 
 
-# Writes 3000 numbered lines of 44 bytes (132,000 bytes), then says on another file that it is still alive: a
-# monitor past its cap must neither die (SIGXFSZ) nor stop reading.
+# Says it is listening, then on SIGTERM prints one last line after a short while and exits, like a monitor caught
+# with a packet's lines still to print.
+LAST_WORDS = """#!/bin/sh
+trap 'sleep 0.2; echo "last line"; exit 0' TERM
+echo listening
+while :; do sleep 0.05; done
+"""
+
+
+def test_the_stamper_reads_the_monitors_last_lines_after_a_sigterm(tmp_path, stamper):
+    script = tmp_path / 'last-words'
+    script.write_text(LAST_WORDS)
+    script.chmod(0o755)
+    capture = tmp_path / 'm.trace'
+    began = time.time()
+    proc = subprocess.Popen(stamper + ['65536', str(capture), str(script)], start_new_session=True)
+    deadline = time.time() + 5
+    while not (capture.exists() and capture.read_text()) and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, 15)
+    rc = proc.wait(timeout=5)
+    assert rc == 128 + 15 and unstamped(capture.read_text(), began, time.time()) == 'listening\nlast line\n'
+
+
+STAMP_CASES = [
+    (b'a\nb\n', b'', [b'a', b'b'], b''),
+    (b'a\nhalf', b'', [b'a'], b'half'),
+    (b' done\n\n  \nc', b'half', [b'half done'], b'c'),  # blank lines (the loop's newline after a restart) go
+    (b'', b'', [], b''),
+]
+
+
+@pytest.mark.parametrize('chunk, rest, lines, left', STAMP_CASES)
+def test_stamp_prefixes_each_whole_line_with_the_reading_time(chunk, rest, lines, left):
+    data, kept = stamp_main.stamp(chunk, rest, 1796600581.5)
+    assert data == b''.join(b'@1796600581.500000 ' + line + b'\n' for line in lines) and kept == left
+
+
+# Writes 3000 numbered lines of 44 bytes (63 with the stamp: 189,000 bytes), then says on another file that it is
+# still alive: a monitor past its cap must neither die nor block.
 FLOOD = """#!/bin/sh
 i=1000
 while [ "$i" -lt 4000 ]; do
@@ -145,18 +215,19 @@ echo alive > "$0.alive"
 """
 
 
-def test_the_loop_caps_the_capture_file_and_the_monitor_runs_on(tmp_path):
+def test_the_loop_caps_the_capture_file_and_the_monitor_runs_on(tmp_path, stamper):
     flood = tmp_path / 'flood-monitor'
     flood.write_text(FLOOD)
     flood.chmod(0o755)
-    rc, capture, errors, _elapsed = run_loop(tmp_path, [str(flood)], 10, max_bytes=65536)
+    rc, capture, errors, _elapsed = run_loop(tmp_path, stamper, [str(flood)], 10, max_bytes=65536)
     assert rc == 0 and (tmp_path / 'flood-monitor.alive').read_text() == 'alive\n'
-    assert len(capture) == 65536 and not capture.endswith('\n')  # the kernel refused the rest mid-line
+    written = (tmp_path / 'm.trace').read_text()
+    assert len(written) == 65536 and not written.endswith('\n')  # the stamper wrote up to the cap, mid-line
     record = {'capture_file': str(tmp_path / 'm.trace'), 'max_bytes': 65536}
     size, truncated = monitor.settle_capture(record)
     kept = (tmp_path / 'm.trace').read_text()
-    assert truncated and size == len(kept) == 65536 // 44 * 44  # cut back to the last whole line
-    assert kept.splitlines()[-1] == 'trace id %d ip raw PREROUTING packet: ...' % (1000 + 65536 // 44 - 1)
+    assert truncated and size == len(kept) == 65536 // 63 * 63  # cut back to the last whole line
+    assert kept.splitlines()[-1][19:] == 'trace id %d ip raw PREROUTING packet: ...' % (1000 + 65536 // 63 - 1)
     assert monitor.settle_capture(record) == (size, False)  # below the cap once cut: settled once
 
 
