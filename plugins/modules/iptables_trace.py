@@ -422,6 +422,9 @@ packets:
     matched:
       description: Packets that matched the rules during the run.
       type: int
+    traced:
+      description: Of those, the packets traced.
+      type: int
     untraced:
       description: Of those, the packets the rate limit let pass untraced.
       type: int
@@ -432,6 +435,7 @@ packets:
       elements: dict
   sample:
     matched: 1000000
+    traced: 2199
     untraced: 997801
     rules:
       - run_id: incident-42

@@ -269,6 +269,11 @@ def test_capture_finds_the_drop_and_restores_every_ruleset(app_guard, lab_ansibl
     # before the window, the output says how to clean up should the run be interrupted (issue 15)
     said = [r['result']['msg'] for r in res.results if 'Say when the window is' in r['task']]
     assert said and 'ansible-playbook netdebug.netfilter.cleanup' in said[0][1], said
+    # during the window, progress at most every 10 s: every host answered its count (issue 17)
+    progress = [r['result']['msg'] for r in res.results
+                if "Show the window's progress" in r['task'] and r['status'] == 'ok']
+    assert progress and all(re.match(r'^\d+ s of the window left(; |$)', line) and 'no answer' not in line
+                            for line in progress), progress
     # the run's files were collected, so its directory went, and with the last run the state directory
     assert_as_before(lab_ansible, app_guard, before)
 

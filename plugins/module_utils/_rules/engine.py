@@ -399,7 +399,7 @@ def packets_summary(counts):
         total = totals.setdefault(item['backend'], [0, 0])
         total[0] += item['matched']
         total[1] += item['traced']
-    return {'matched': max(m for m, _t in totals.values()),
+    return {'matched': max(m for m, _t in totals.values()), 'traced': max(t for _m, t in totals.values()),
             'untraced': max(max(0, m - t) for m, t in totals.values()), 'rules': counts}
 
 

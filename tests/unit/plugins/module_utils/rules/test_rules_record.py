@@ -26,6 +26,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine i
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import restore_line
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.progress import progress
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import build_match
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import make_tag
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.target import trace_target
@@ -332,8 +333,14 @@ def test_rate_limited_trace_counts_what_its_limit_held_back(patched, tmp_path):
     assert fake.chains[('ipv4', 'raw', 'PREROUTING')] == [count, trace, FOREIGN]
     assert [r['rule'] for r in result['rules']] == [restore_line(['-A', 'PREROUTING'] + r) for r in (trace, count)]
     fake.packets = {restore_line(['-A', 'PREROUTING'] + count): 50000, restore_line(['-A', 'PREROUTING'] + trace): 3200}
+    # the window's progress reads the same counters and changes nothing
+    assert progress(node, 'run-1') == {'run_id': 'run-1', 'armed': True, 'matched': 50000, 'traced': 3200,
+                                       'untraced': 46800}
+    assert len(fake.chains[('ipv4', 'raw', 'PREROUTING')]) == 3
     gone, warnings = absent(node, 'run-1')
-    assert gone['packets'] == {'matched': 50000, 'untraced': 46800, 'rules': [
+    assert progress(node, 'run-1') == {'run_id': 'run-1', 'armed': False, 'matched': None, 'traced': None,
+                                       'untraced': None}
+    assert gone['packets'] == {'matched': 50000, 'traced': 3200, 'untraced': 46800, 'rules': [
         {'run_id': 'run-1', 'backend': 'legacy', 'family': 'ipv4', 'table': 'raw', 'chain': 'PREROUTING',
          'matched': 50000, 'traced': 3200}]}
     assert len(gone['removed']['rules']) == 2 and all(r['verified'] for r in gone['removed']['rules'])
@@ -358,6 +365,8 @@ def test_unlimited_trace_has_no_count_rule_and_no_packet_counts(patched, tmp_pat
     node = make_node(tmp_path, fake)
     present(node, request(record_rulesets=False))
     assert len(fake.chains[('ipv4', 'raw', 'PREROUTING')]) == 2
+    assert progress(node, 'run-1') == {'run_id': 'run-1', 'armed': True, 'matched': None, 'traced': None,
+                                       'untraced': None}
     assert absent(node, 'run-1')[0]['packets'] is None
 
 

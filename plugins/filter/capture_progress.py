@@ -1,0 +1,36 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The progress_rounds, progress_pause, progress_counting and progress_line filters (documentation in their .yml
+files); the decisions live in module_utils/_capture/progress.py."""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture import progress as _progress
+
+
+def progress_rounds(end):
+    """The window's end -> the rounds of the wait until then, as a list to loop over."""
+    return _progress.rounds(float(end), time.time())
+
+
+def progress_pause(end):
+    """The window's end -> seconds to wait in this round (at most 10, never past the end)."""
+    return _progress.pause(float(end), time.time())
+
+
+def progress_counting(end):
+    """The window's end -> whether enough of it is left to count the packets now."""
+    return _progress.counting(float(end), time.time())
+
+
+def progress_line(end, results):
+    """The window's end and {host: trace_progress result} -> one line of progress."""
+    return _progress.line(float(end), time.time(), dict(results or {}))
+
+
+class FilterModule:
+    def filters(self):
+        return {'progress_rounds': progress_rounds, 'progress_pause': progress_pause,
+                'progress_counting': progress_counting, 'progress_line': progress_line}

@@ -1,0 +1,40 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The window's progress on the controller: the rounds of the wait, when to count, and the line it prints."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture import progress
+
+END = 1796565660  # 2026-12-06T14:01:00Z
+
+
+@pytest.mark.parametrize('left, rounds, first_pause', [
+    (30, 3, 10), (25.5, 3, 10), (10, 1, 10), (4.2, 1, 5), (0.5, 1, 1), (0, 0, 0), (-3, 0, 0),
+])
+def test_the_wait_in_rounds_of_at_most_ten_seconds(left, rounds, first_pause):
+    assert progress.rounds(END, END - left) == list(range(rounds))
+    assert progress.pause(END, END - left) == first_pause
+
+
+@pytest.mark.parametrize('left, counting', [(30, True), (5, True), (4.9, False), (0, False)])
+def test_no_count_close_to_the_end(left, counting):
+    assert progress.counting(END, END - left) is counting
+
+
+OK = {'armed': True, 'matched': 0, 'traced': 0, 'untraced': 0, 'changed': False}
+
+
+@pytest.mark.parametrize('results, text', [
+    ({'node1': OK, 'node2': dict(OK, matched=420, traced=412), 'node3': dict(OK, traced=12)},
+     '18 s of the window left; traced so far: node2 412, node3 12; 1 host(s) with none yet'),
+    ({'node1': OK, 'node2': OK}, '18 s of the window left; nothing traced yet: 2 host(s) with none yet'),
+    ({'node1': dict(OK, traced=None, matched=None, untraced=None), 'node2': {'unreachable': True, 'msg': 'x'},
+      'node3': {'failed': True, 'msg': 'x'}, 'node4': {'skipped': True}, 'node5': dict(OK, armed=False)},
+     '18 s of the window left; not counted (no rate limit): node1; no answer: node2, node3, node4, node5'),
+    ({}, '18 s of the window left'),
+])
+def test_the_progress_line(results, text):
+    assert progress.line(END, END - 17.5, results) == text
