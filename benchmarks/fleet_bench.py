@@ -42,7 +42,8 @@ LAB = os.path.join(REPO, 'tests', 'lab', 'lab')
 BASELINE = os.path.join(HERE, 'fleet_baseline.yml')
 BASELINE_FILES = ('xtables-monitor.trace', 'iptables.save', 'nft.ruleset', 'kernel.log')
 MATCH = {'protocol': 'icmp', 'source': '198.18.0.1'}
-CONTENDERS = ('capture', 'baseline')
+# capture-quiet: the capture with netdebug_progress false, to measure what the window's progress lines cost
+CONTENDERS = ('capture', 'capture-quiet', 'baseline')
 BIN = os.path.dirname(sys.executable)  # the venv's ansible-playbook, whatever PATH says
 
 
@@ -100,7 +101,9 @@ def run_playbook(contender, tree_base, inventory, nodes, duration, forks, work, 
     })
     extra = {'netdebug_incident_id': incident, 'netdebug_duration': duration, 'netdebug_bundle_dir': bundle,
              'netdebug_match': MATCH}
-    playbook = 'netdebug.netfilter.capture' if contender == 'capture' else BASELINE
+    if contender == 'capture-quiet':
+        extra['netdebug_progress'] = False
+    playbook = 'netdebug.netfilter.capture' if contender.startswith('capture') else BASELINE
     argv = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, playbook, '-e', json.dumps(extra)]
     load_before = load_average()
     cpu_before = controller_cpu()
@@ -127,7 +130,7 @@ def run_playbook(contender, tree_base, inventory, nodes, duration, forks, work, 
 def check_result(contender, bundle, incident, nodes):
     """None when the run did its job on every node, else what is missing."""
     hosts = ['node%d' % i for i in range(1, nodes + 1)]
-    if contender == 'capture':
+    if contender.startswith('capture'):
         with open(os.path.join(bundle, incident, 'manifest.json'), encoding='utf-8') as fh:
             manifest = json.load(fh)
         bad = {h: (manifest['hosts'].get(h) or {}).get('status') for h in hosts}
@@ -172,26 +175,39 @@ def summarise(runs, sizes):
 
 
 def verdict(rows):
-    """The issue's target: at the largest size at most half the baseline's overhead, growing sublinearly."""
+    """The targets at the largest size: issue 9's (at most half the baseline's overhead, growing sublinearly) and
+    issue 17's (at most 0.3 times the baseline, at most 0.4 s of controller CPU per node, and progress lines
+    costing at most 10% of the capture's overhead: capture against capture-quiet)."""
     last = rows[-1]
-    half = last['ratio'] is not None and last['ratio'] <= 0.5
+    ratio = last['ratio']
     growth = [(b['capture'] / a['capture']) / (b['nodes'] / a['nodes'])
               for a, b in zip(rows, rows[1:]) if a['capture'] and b['capture']]
-    sublinear = bool(growth) and all(g < 1 for g in growth)
-    return {'half_of_baseline_at_%d' % last['nodes']: half, 'sublinear': sublinear,
-            'growth_per_node_ratio': [round(g, 2) for g in growth], 'met': half and sublinear}
+    cpu = last.get('capture_controller_cpu')
+    per_node = round(cpu / last['nodes'], 2) if cpu is not None else None
+    progress = (round(last['capture'] / last['capture-quiet'] - 1, 3)
+                if last['capture'] is not None and last['capture-quiet'] else None)
+    return {'ratio_at_%d' % last['nodes']: ratio, 'half_of_baseline': ratio is not None and ratio <= 0.5,
+            'sublinear': bool(growth) and all(g < 1 for g in growth),
+            'growth_per_node_ratio': [round(g, 2) for g in growth],
+            'ratio_at_most_0.3': ratio is not None and ratio <= 0.3,
+            'controller_cpu_per_node': per_node, 'cpu_per_node_at_most_0.4': per_node is not None and per_node <= 0.4,
+            'progress_overhead_share': progress,
+            'progress_at_most_10_percent': None if progress is None else progress <= 0.1}
 
 
 def markdown(rows):
-    lines = ['| nodes | capture overhead s | baseline overhead s | capture / baseline | controller CPU s (capture; '
-             'baseline) | cores busy (capture; baseline) | runs (capture; baseline) |',
-             '| ---: | ---: | ---: | ---: | --- | --- | --- |']
+    lines = ['| nodes | capture overhead s | progress off s | baseline overhead s | capture / baseline | controller CPU '
+             's (capture; progress off; baseline) | cores busy (capture; baseline) | runs (capture; progress off; '
+             'baseline) |',
+             '| ---: | ---: | ---: | ---: | ---: | --- | --- | --- |']
     for row in rows:
-        lines.append('| %d | %s | %s | %s | %s; %s | %s; %s | %s; %s |' % (
-            row['nodes'], fmt(row['capture']), fmt(row['baseline']), fmt(row['ratio']),
-            fmt(row['capture_controller_cpu']), fmt(row['baseline_controller_cpu']),
+        lines.append('| %d | %s | %s | %s | %s | %s; %s; %s | %s; %s | %s; %s; %s |' % (
+            row['nodes'], fmt(row['capture']), fmt(row['capture-quiet']), fmt(row['baseline']), fmt(row['ratio']),
+            fmt(row['capture_controller_cpu']), fmt(row['capture-quiet_controller_cpu']),
+            fmt(row['baseline_controller_cpu']),
             fmt(row.get('capture_cores_busy')), fmt(row.get('baseline_cores_busy')),
             ', '.join(fmt(v) for v in row['capture_runs']) or '-',
+            ', '.join(fmt(v) for v in row['capture-quiet_runs']) or '-',
             ', '.join(fmt(v) for v in row['baseline_runs']) or '-'))
     return '\n'.join(lines)
 
@@ -235,8 +251,9 @@ def svg(rows, duration, when):
     out.append('<text x="%d" y="%d" text-anchor="middle">netns nodes</text>' % (left + plot_w / 2, height - 10))
     out.append('<text transform="translate(16 %d) rotate(-90)" text-anchor="middle">overhead, s (median)</text>'
                % (top + plot_h / 2))
-    colours = {'capture': '#1f77b4', 'baseline': '#d62728'}
-    labels = {'capture': 'netdebug.netfilter.capture', 'baseline': 'builtin-module baseline'}
+    colours = {'capture': '#1f77b4', 'capture-quiet': '#2ca02c', 'baseline': '#d62728'}
+    labels = {'capture': 'netdebug.netfilter.capture', 'capture-quiet': 'capture, netdebug_progress false',
+              'baseline': 'builtin-module baseline'}
     for index, contender in enumerate(CONTENDERS):
         points = [(x(r['nodes']), y(r[contender])) for r in rows if r[contender] is not None]
         colour = colours[contender]
@@ -266,7 +283,8 @@ def parse_args(argv):
     parser.add_argument('--reps', type=int, default=2, help='runs per contender and size (median reported)')
     parser.add_argument('--duration', type=int, default=5, help='netdebug_duration in seconds (default 5)')
     parser.add_argument('--forks', type=int, default=50, help='Ansible forks for both contenders (default 50)')
-    parser.add_argument('--contenders', default=','.join(CONTENDERS), help='capture,baseline (default both)')
+    parser.add_argument('--contenders', default='capture,baseline',
+                        help='capture,baseline (default), capture-quiet (progress off) as well or instead')
     parser.add_argument('--rev', help='measure the capture of this git revision (default: the working tree)')
     parser.add_argument('--tree', help='a directory holding ansible_collections/netdebug/netfilter to measure '
                         '(default: a copy of the working tree)')

@@ -16,11 +16,14 @@ recorded then says when each one traced, independently of Ansible's task times:
   node's clock, or the moment its rules went in when that was later (manifest.json `window`: start + late);
 - coverage: the pings each node traced (report.json) against the pings it received inside its window (ping -D
   time-stamps every reply, well under a millisecond after the request in the lab), give or take one at the edges:
-  fewer means a late start or an early expiry, more means tracing outside the window. The monitor lines of
-  iptables-nft and nftables carry no time of their own, so the count is what shows it on every backend;
+  fewer means a late start or an early expiry, more means tracing outside the window;
+- traced span: the first and the last traced packet of each node on the controller's clock (report.json
+  `controller_ts`, from the node's own time stamps), against the window: their spread across nodes is the skew as
+  the packets show it (at most one ping interval when every node traced from the start);
 - overhead (wall time minus the window) and the controller's CPU time, as in fleet_bench.py.
 
-Writes benchmarks/results/window.json and prints a Markdown table.
+Writes benchmarks/results/window.json and docs/window-span.svg (per case, each node's traced span against the
+window), and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ import datetime
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -72,6 +77,36 @@ def stop_pingers(pingers):
     return times
 
 
+def mem_available():
+    with open('/proc/meminfo', encoding='ascii') as fh:
+        for line in fh:
+            if line.startswith('MemAvailable:'):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class MemorySampler:
+    """The machine's memory in use at its peak during a run (MemAvailable sampled every second, against before),
+    and the controller's largest process (ru_maxrss of the finished children)."""
+
+    def __init__(self):
+        self.before = mem_available()
+        self.lowest = self.before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self):
+        while not self._stop.wait(1.0):
+            self.lowest = min(self.lowest, mem_available())
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        return {'machine_peak_mb': round((self.before - self.lowest) / 2 ** 20),
+                'controller_max_rss_mb': round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}
+
+
 def run_capture(tree_base, inventory, forks, duration, work, tag):
     incident = 'window-%s' % tag
     bundle = os.path.join(work, 'bundles')
@@ -85,17 +120,18 @@ def run_capture(tree_base, inventory, forks, duration, work, tag):
              'netdebug_match': MATCH, 'netdebug_conntrack': False}
     argv = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, 'netdebug.netfilter.capture', '-e',
             json.dumps(extra)]
-    cpu_before, began = controller_cpu(), time.monotonic()
+    cpu_before, began, memory = controller_cpu(), time.monotonic(), MemorySampler()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=3600)
     wall = time.monotonic() - began
     cpu = controller_cpu() - cpu_before
+    memory = memory.stop()
     close_masters(control_dir)
     if proc.returncode != 0:
         fatal = [line for line in (proc.stdout + proc.stderr).splitlines() if 'fatal:' in line or 'FAILED!' in line]
         return {'ok': False, 'problem': 'rc %d: %s' % (proc.returncode, '\n'.join(fatal[:3])[:3000]
                                                        or (proc.stdout + proc.stderr)[-3000:])}
     return dict(measure(os.path.join(bundle, incident)), wall=round(wall, 2), overhead=round(wall - duration, 2),
-                controller_cpu=round(cpu, 2))
+                controller_cpu=round(cpu, 2), **memory)
 
 
 def measure(incident_dir):
@@ -104,10 +140,14 @@ def measure(incident_dir):
         manifest = json.load(fh)
     with open(os.path.join(incident_dir, 'report.json'), encoding='utf-8') as fh:
         report = json.load(fh)
-    counts = {}
+    counts, times = {}, {}
     for packet in report['packets']:
         counts[packet['host']] = counts.get(packet['host'], 0) + 1
-    hosts = {host: {'status': entry['status'], 'window': entry.get('window') or {}, 'packets': counts.get(host, 0)}
+        if packet.get('controller_ts') is not None:
+            times.setdefault(packet['host'], []).append(packet['controller_ts'])
+    hosts = {host: {'status': entry['status'], 'window': entry.get('window') or {}, 'packets': counts.get(host, 0),
+                    'first': min(times[host]) if times.get(host) else None,
+                    'last': max(times[host]) if times.get(host) else None}
              for host, entry in manifest['hosts'].items()}
     return {'ok': all(h['status'] == 'ok' for h in hosts.values()), 'hosts': hosts}
 
@@ -125,12 +165,57 @@ def judge(result, sent):
     # one ping at each edge may fall either side of the kernel's second against the reply's time stamp
     off = {name: (h['packets'], expected.get(name)) for name, h in hosts.items()
            if expected.get(name) is None or abs(h['packets'] - expected[name]) > 1}
+    firsts = [h['first'] for h in hosts.values() if h['first'] is not None]
+    lasts = [h['last'] for h in hosts.values() if h['last'] is not None]
+    start = min((h['window']['start'] for h in hosts.values() if h['window']), default=None)
+    end = max((h['window']['end'] for h in hosts.values() if h['window']), default=None)
     return {'start_skew': (max(began) - min(began)) if len(began) == len(hosts) else None,
+            'first_traced_skew': round(max(firsts) - min(firsts), 3) if len(firsts) == len(hosts) else None,
+            'last_traced_skew': round(max(lasts) - min(lasts), 3) if len(lasts) == len(hosts) else None,
+            'first_after_start': [round(min(firsts) - start, 3), round(max(firsts) - start, 3)] if firsts else None,
+            'last_before_end': [round(end - max(lasts), 3), round(end - min(lasts), 3)] if lasts else None,
             'covered': not off, 'off': off,
             'expected_per_host': round(sum(expected.values()) / max(len(expected), 1), 1),
             'packets_min': min(h['packets'] for h in hosts.values()),
             'packets_max': max(h['packets'] for h in hosts.values()),
             'late_hosts': sorted(n for n, h in hosts.items() if h['window'].get('late'))}
+
+
+def svg(runs, when):
+    """Per case a band of lines, one per node: its first to last traced packet, in seconds from the window's start;
+    the window drawn behind. Plain SVG, no plotting library."""
+    cases = [r for r in runs if r.get('hosts')]
+    width, left, right, band, top = 760, 120, 30, 120, 40
+    height = top + band * max(len(cases), 1) + 40
+    longest = max([r['duration'] for r in cases] + [1])
+    lo, hi = -2.0, longest + 2.0
+
+    def x(v):
+        return left + (width - left - right) * (v - lo) / (hi - lo)
+
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif"'
+           ' font-size="12">' % (width, height, width, height), '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="20" font-size="14">Traced span of each node against the window (s from its start), %s'
+           '</text>' % (left, when)]
+    for index, run in enumerate(cases):
+        y0 = top + band * index
+        out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="#e8f0fe"/>'
+                   % (x(0), y0, x(run['duration']) - x(0), band - 20))
+        out.append('<text x="%d" y="%d" text-anchor="end">forks %d, %d s</text>'
+                   % (left - 8, y0 + band / 2, run['forks'], run['duration']))
+        start = min(h['window']['start'] for h in run['hosts'].values() if h['window'])
+        hosts = sorted(run['hosts'].items(), key=lambda item: int(item[0].replace('node', '') or 0))
+        step = (band - 24) / max(len(hosts), 1)
+        for row, (_name, host) in enumerate(hosts):
+            if host['first'] is None:
+                continue
+            y = y0 + 2 + step * row
+            out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#1f77b4"/>'
+                       % (x(host['first'] - start), y, x(host['last'] - start), y))
+    for tick in range(int(lo), int(hi) + 1, 5 if longest > 10 else 1):
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>' % (x(tick), height - 20, tick))
+    out.append('</svg>')
+    return '\n'.join(out) + '\n'
 
 
 def parse_args(argv):
@@ -139,6 +224,7 @@ def parse_args(argv):
     parser.add_argument('--cases', default='5:10,50:10,2:30', help='FORKS:WINDOW_SECONDS,... (default 5:10,50:10,2:30)')
     parser.add_argument('--interval', type=float, default=0.1, help='ping interval per node, s (default 0.1)')
     parser.add_argument('--json', default=os.path.join(HERE, 'results', 'window.json'))
+    parser.add_argument('--svg', default=os.path.join(REPO, 'docs', 'window-span.svg'))
     return parser.parse_args(argv)
 
 
@@ -151,6 +237,7 @@ def main(argv=None):
     subprocess.run([os.path.join(REPO, 'tools', 'collection-tree'), tree_base], check=True, capture_output=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     runs = []
+    lab_up = None
     try:
         lab('down', '--kind', 'netns')
         began = time.monotonic()
@@ -174,7 +261,8 @@ def main(argv=None):
                 sys.stdout.write('%d nodes, forks %d, window %d s: %s\n' % (args.nodes, forks, duration, json.dumps(
                     {k: run.get(k) for k in ('ok', 'start_skew', 'covered', 'packets_min', 'packets_max',
                                              'expected_per_host', 'late_hosts', 'overhead', 'controller_cpu',
-                                             'problem')})))
+                                             'first_traced_skew', 'last_traced_skew', 'machine_peak_mb',
+                                             'controller_max_rss_mb', 'problem')})))
                 sys.stdout.flush()
         finally:
             lab('down', '--kind', 'netns')
@@ -183,13 +271,17 @@ def main(argv=None):
         os.makedirs(os.path.dirname(args.json), exist_ok=True)
         with open(args.json, 'w', encoding='utf-8') as fh:
             json.dump({'date': started.strftime('%Y-%m-%dT%H:%M:%SZ'), 'machine': machine(), 'nodes': args.nodes,
-                       'interval': args.interval, 'runs': runs}, fh, indent=1)
-    print('| forks | window s | start skew s | pings traced per node (expected) | whole window, nothing outside, on '
-          'every node | late hosts | overhead s | controller CPU s per node |')
-    print('| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |')
+                       'interval': args.interval, 'lab_up_seconds': lab_up, 'runs': runs}, fh, indent=1)
+        if any(r.get('hosts') for r in runs):
+            with open(args.svg, 'w', encoding='utf-8') as fh:
+                fh.write(svg(runs, started.strftime('%Y-%m-%d')))
+    print('| forks | window s | start skew s | first / last traced skew s | pings traced per node (expected) | whole '
+          'window, nothing outside, on every node | late hosts | overhead s | controller CPU s per node |')
+    print('| ---: | ---: | ---: | --- | --- | --- | ---: | ---: | ---: |')
     for run in runs:
-        print('| %d | %d | %s | %s-%s (%s) | %s | %s | %s | %s |' % (
-            run['forks'], run['duration'], run.get('start_skew'), run.get('packets_min'), run.get('packets_max'),
+        print('| %d | %d | %s | %s / %s | %s-%s (%s) | %s | %s | %s | %s |' % (
+            run['forks'], run['duration'], run.get('start_skew'), run.get('first_traced_skew'),
+            run.get('last_traced_skew'), run.get('packets_min'), run.get('packets_max'),
             run.get('expected_per_host'),
             'yes' if run.get('covered') else 'no: %s' % (run.get('off') or (run.get('problem') or '')[:200]),
             len(run.get('late_hosts') or []), run.get('overhead'),
