@@ -9,7 +9,9 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import 
 
 
 def host_entry(pack, trace=None, host_dir=None):
-    """capture_pack's result -> this host's manifest entry."""
+    """capture_pack's result -> this host's manifest entry (None: the entry of a collect step not finished yet)."""
+    if pack is None:
+        return manifest.unfinished(host_dir)
     return manifest.host_entry(trace, pack, host_dir)
 
 

@@ -51,6 +51,11 @@ def _notes(trace, packets):
     return notes
 
 
+def unfinished(host_dir):
+    """The entry a host starts the collect step with: failed until the collect step finishes and replaces it."""
+    return {'status': 'failed', 'reason': COLLECT_UNFINISHED, 'dir': host_dir, 'files': [], 'warnings': []}
+
+
 def host_entry(trace, pack, host_dir):
     """This host's manifest entry from its netdebug_trace fact ({} without a trace) and its capture_pack result: ok,
     or partial with every reason why not; failed or unreachable when the trace failed."""

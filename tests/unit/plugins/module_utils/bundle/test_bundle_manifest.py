@@ -88,7 +88,10 @@ def test_a_host_that_dropped_out(trace, phase, reason):
 
 def test_manifest_keeps_finished_entries_and_explains_the_others():
     done = manifest.host_entry(STOPPED, PACK, 'node1')
-    unfinished = {'status': 'failed', 'reason': manifest.COLLECT_UNFINISHED}
+    # the entry the collect role starts each host with (host_entry of no capture_pack result)
+    unfinished = FilterModule().filters()['host_entry'](None, host_dir='node2')
+    assert unfinished == {'status': 'failed', 'reason': 'the collect step did not finish', 'dir': 'node2',
+                          'files': [], 'warnings': []}
     failed = {'status': 'failed', 'reason': 'Unpack beside the bundle: bad', 'dir': 'node3', 'files': [],
               'warnings': []}
     later = _trace(start={'started_at': 1796550009})
