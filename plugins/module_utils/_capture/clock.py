@@ -9,6 +9,8 @@ trip gives the tightest bound.
 
 from __future__ import annotations
 
+import math
+
 MAX_SAMPLES = 20
 
 
@@ -22,6 +24,14 @@ def parse_node_time(text):
     except ValueError:
         return None
     return value if value > 0 else None
+
+
+def least_offset(offset, error=None):
+    """The offset nearest to zero that a measurement (offset +/- error, seconds) allows: 0.0 when it cannot tell
+    the clocks apart. Noise (a loaded controller's round trips) then moves nothing on nodes whose clocks agree,
+    and a real offset is taken off all but its error."""
+    offset, error = float(offset or 0), abs(float(error or 0))
+    return 0.0 if abs(offset) <= error else offset - math.copysign(error, offset)
 
 
 def best_offset(samples):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import math
 
+from .clock import least_offset
 from .survey import SurveyInputError
 
 NAME = 'netdebug_window_start'
@@ -100,9 +101,7 @@ def on_node(window, offset, error=None):
     None when it could not be measured), in whole seconds. The offset is known only within +/- error: the shift
     is the one nearest to zero that the measurement allows, so that noise (a loaded controller's round trips) does
     not move nodes whose clocks agree apart by a second."""
-    offset, error = float(offset or 0), abs(float(error or 0))
-    nearest = 0.0 if abs(offset) <= error else offset - math.copysign(error, offset)
-    shift = int(round(nearest))
+    shift = int(round(least_offset(offset, error)))
     return {'start': window['start'] + shift, 'end': window['end'] + shift}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.clock import least_offset
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import NFTABLES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correlate import (
     correlate,
@@ -246,11 +247,23 @@ def verdict_lines(drops, limit=20):
     return lines
 
 
+def _number(value):
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def clock_offset(entry):
     """The host's measured clock offset (seconds, node minus controller) from its manifest entry, or None."""
     clock = entry.get('clock')
-    offset = clock.get('offset') if isinstance(clock, dict) else None
-    return float(offset) if isinstance(offset, (int, float)) and not isinstance(offset, bool) else None
+    return _number(clock.get('offset')) if isinstance(clock, dict) else None
+
+
+def clock_correction(entry):
+    """What is taken off the host's wall-clock times: its measured offset less the measurement's error (the
+    correction nearest zero it allows, as the window was moved), or None when none was measured."""
+    offset = clock_offset(entry)
+    if offset is None:
+        return None
+    return round(least_offset(offset, _number(entry['clock'].get('error'))), 6)
 
 
 def build_report(incident_dir, incident_id=None, window=2.0, correlation_window=10.0):
@@ -271,13 +284,13 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
         host = _Host(name, entry, incident_dir, year, window)
         host.read()
         aliases[name] = nat_aliases(host.input.conntrack)
-        offset = clock_offset(entry)
+        offset, correction = clock_offset(entry), clock_correction(entry)
         verdicts = {}
         count = 0
         for packet, record, path, deciding in host.records():
             verdicts[record['verdict']] = verdicts.get(record['verdict'], 0) + 1
             record['_pairs'] = packet.pairs
-            record['_offset'] = offset
+            record['_offset'] = correction
             record['_ttl'] = (packet.fields or {}).get('ttl', (packet.fields or {}).get('hoplimit'))
             records.append(record)
             full_paths.append(path)
@@ -288,7 +301,8 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
             'unparsed': host.grouper.unparsed, 'packets': count, 'untraced': host.input.untraced, 'verdicts': verdicts,
             'trace_files': [os.path.relpath(p, incident_dir) for p in host.input.trace_files],
             'snapshots': host.snapshot.names, 'conntrack_entries': len(host.input.conntrack),
-            'errors': host.input.errors, 'notes': host.notes, 'clock_offset': offset, 'window': entry.get('window'),
+            'errors': host.input.errors, 'notes': host.notes, 'clock_offset': offset, 'clock_correction': correction,
+            'window': entry.get('window'),
         }
         host.grouper = None  # the records hold what is needed; let the grouping state go
     for record in records:

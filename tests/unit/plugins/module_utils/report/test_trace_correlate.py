@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correlate import (
     correlate, hop_order, nat_aliases, parse_conntrack_json, parse_conntrack_text, protocols, wall_time)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report, clock_correction
 
 
 def test_conntrack_text_recorded(lines):
@@ -126,4 +126,17 @@ def test_journey_order_in_a_report_does_not_depend_on_the_clocks(bundle):
     (incident / 'manifest.json').write_text(json.dumps(manifest))
     report = build_report(str(incident))
     assert report['hosts']['node1']['clock_offset'] == 3.0 and report['hosts']['node2']['clock_offset'] is None
+    assert report['hosts']['node1']['clock_correction'] == 2.998 and report['hosts']['node2']['clock_correction'] is None
     assert report['journeys'] and all(j['hosts'] == ['node1', 'node2'] for j in report['journeys'])
+
+
+@pytest.mark.parametrize('clock, correction', [
+    ({'offset': 3.0, 'error': 0.002}, 2.998),
+    ({'offset': -1.1, 'error': 0.4}, -0.7),
+    ({'offset': 0.9, 'error': 1.2}, 0.0),  # the noise of a loaded controller: clocks that agree stay together
+    ({'offset': 0.5}, 0.5),
+    ({'offset': None, 'error': None}, None),
+    (None, None),
+])
+def test_the_clock_correction_is_the_offset_nearest_zero_the_measurement_allows(clock, correction):
+    assert clock_correction({'clock': clock}) == correction
