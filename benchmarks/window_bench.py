@@ -212,7 +212,7 @@ def svg(runs, when):
             y = y0 + 2 + step * row
             out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#1f77b4"/>'
                        % (x(host['first'] - start), y, x(host['last'] - start), y))
-    for tick in range(int(lo), int(hi) + 1, 5 if longest > 10 else 1):
+    for tick in range(0, int(hi) + 1, 5 if longest > 10 else 2):
         out.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>' % (x(tick), height - 20, tick))
     out.append('</svg>')
     return '\n'.join(out) + '\n'
