@@ -299,7 +299,7 @@ def main(argv=None):
     # timeout(1) and Ctrl-C: unwind, so the lab goes down and the sizes measured so far are kept.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = [int(s) for s in args.sizes.split(',')]
-    work = tempfile.mkdtemp(prefix='netdebug-fleet-bench-')
+    work = tempfile.mkdtemp(prefix='ndfb-')  # short: SSH control socket paths are limited to 107 bytes
     tree_base = os.path.join(work, 'tree')
     if args.tree:
         tree_base = os.path.abspath(args.tree)
