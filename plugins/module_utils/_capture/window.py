@@ -18,14 +18,16 @@ from .survey import SurveyInputError
 NAME = 'netdebug_window_start'
 # The default start: the check step's time (one module call on every host, in batches of forks) times the rounds of
 # such calls arming takes - the clock offset and the start, plus the prepare step's kernel-log set-up (loggers,
-# rsyslog probe) where a host's lines go through the kernel log - plus ARM_SLACK for the plays in between.
-ARM_ROUNDS = 2
+# rsyslog probe) where a host's lines go through the kernel log - plus ARM_SLACK for the plays in between. Three
+# rounds: the start does more than the check (records the ruleset, starts a monitor, schedules a reaper); with two,
+# the window benchmark's last 6 of 50 nodes were armed up to 3 s late on a loaded controller.
+ARM_ROUNDS = 3
 ARM_ROUNDS_KERNEL_LOG = 8
 ARM_SLACK = 3
 # The trace step alone (the clock offset and the start): what a default window needs ahead of it when the trace step
 # begins. One that comes sooner than START_ROUNDS rounds plus MIN_LEAD seconds from then (the prepare step overran
 # it) is moved to START_ROUNDS rounds plus START_SLACK from then (moved()).
-START_ROUNDS = 2
+START_ROUNDS = 3
 START_SLACK = 3
 MIN_LEAD = 1
 START_AHEAD_MAX = 86400  # a window a day ahead is a typo, not a plan

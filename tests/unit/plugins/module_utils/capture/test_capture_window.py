@@ -13,8 +13,8 @@ NOW = 1796565600  # 2026-12-06T14:00:00Z
 
 
 @pytest.mark.parametrize('given, start', [
-    # the default: now (rounded up to the second) plus twice the check step's 3 s, plus 3 s
-    (None, NOW + 1 + 2 * 3 + 3), ('', NOW + 10), ('auto', NOW + 10),
+    # the default: now (rounded up to the second) plus three times the check step's 3 s, plus 3 s
+    (None, NOW + 1 + 3 * 3 + 3), ('', NOW + 13), ('auto', NOW + 13),
     (NOW + 100, NOW + 100), (str(NOW + 100), NOW + 100),
     ('2026-12-06T14:05:00Z', NOW + 300), ('2026-12-06T15:05:00+01:00', NOW + 300),
     (NOW - 30, NOW - 30),                      # begun, not over: the hosts arm late and say so
@@ -59,9 +59,9 @@ def test_kernel_log_hosts_get_more_time_to_arm():
 
 
 @pytest.mark.parametrize('given, now, start', [
-    (None, NOW, NOW + 12),            # arm_seconds 2 * 3 + 3 = 9: still ahead, kept
-    (None, NOW + 5, NOW + 12),        # 7 s ahead: at least 2 * 3 + 1, kept
-    (None, NOW + 6, NOW + 6 + 9),     # 6 s ahead: overrun, moved to now + arm_seconds
+    (None, NOW, NOW + 12),            # arm_seconds 3 * 3 + 3 = 12: still ahead, kept
+    (None, NOW + 2, NOW + 12),        # 10 s ahead: at least 3 * 3 + 1, kept
+    (None, NOW + 3, NOW + 3 + 12),    # 9 s ahead: overrun, moved to now + arm_seconds
     ('2026-12-06T14:00:12Z', NOW + 30, NOW + 12),  # a given start is never moved
 ])
 def test_a_default_window_the_prepare_step_overran_is_moved(given, now, start):
