@@ -10,19 +10,19 @@ import time
 from ansible_collections.netdebug.netfilter.plugins.module_utils._capture import progress as _progress
 
 
-def progress_rounds(end):
-    """The window's end -> the rounds of the wait until then, as a list to loop over."""
-    return _progress.rounds(float(end), time.time())
+def progress_rounds(window):
+    """The capture's window -> the rounds of the wait until its end, as a list to loop over."""
+    return _progress.rounds(float(window['start']), float(window['end']), time.time())
 
 
-def progress_pause(end):
-    """The window's end -> seconds to wait in this round (at most 10, never past the end)."""
-    return _progress.pause(float(end), time.time())
+def progress_pause(window):
+    """The capture's window -> seconds to wait in this round (at most 10, never past its start or end)."""
+    return _progress.pause(float(window['start']), float(window['end']), time.time())
 
 
-def progress_counting(end):
-    """The window's end -> whether enough of it is left to count the packets now."""
-    return _progress.counting(float(end), time.time())
+def progress_counting(window, took=0):
+    """The capture's window (and the seconds the last count took) -> whether to count the packets now."""
+    return _progress.counting(float(window['start']), float(window['end']), time.time(), took)
 
 
 def progress_line(end, results):

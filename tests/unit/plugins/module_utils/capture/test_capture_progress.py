@@ -13,15 +13,21 @@ END = 1796565660  # 2026-12-06T14:01:00Z
 
 @pytest.mark.parametrize('left, rounds, first_pause', [
     (30, 3, 10), (25.5, 3, 10), (10, 1, 10), (4.2, 1, 5), (0.5, 1, 1), (0, 0, 0), (-3, 0, 0),
+    (34, 4, 4),    # the window (30 s) starts in 4 s: one round up to its start, then three of 10 s
+    (52.5, 6, 10),  # 22.5 s ahead: 10, 10 and 2.5 up to the start, then three
 ])
 def test_the_wait_in_rounds_of_at_most_ten_seconds(left, rounds, first_pause):
-    assert progress.rounds(END, END - left) == list(range(rounds))
-    assert progress.pause(END, END - left) == first_pause
+    assert progress.rounds(END - 30, END, END - left) == list(range(rounds))
+    assert progress.pause(END - 30, END, END - left) == first_pause
 
 
-@pytest.mark.parametrize('left, counting', [(30, True), (5, True), (4.9, False), (0, False)])
-def test_no_count_close_to_the_end(left, counting):
-    assert progress.counting(END, END - left) is counting
+@pytest.mark.parametrize('left, took, counting', [
+    (30, 0, True), (5, 0, True), (4.9, 0, False), (0, 0, False),
+    (12, 10.5, True), (11, 10.5, False),  # a count that took 10.5 s needs 11.5 s of the window ahead
+    (45, 0, False),  # before the window's start (30 s long here): nothing traced yet
+])
+def test_counts_only_inside_the_window(left, took, counting):
+    assert progress.counting(END - 30, END, END - left, took) is counting
 
 
 OK = {'armed': True, 'matched': 0, 'traced': 0, 'untraced': 0, 'changed': False}
