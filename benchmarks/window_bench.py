@@ -107,7 +107,7 @@ class MemorySampler:
                 'controller_max_rss_mb': round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}
 
 
-def run_capture(tree_base, inventory, forks, duration, work, tag):
+def run_capture(tree_base, inventory, forks, duration, work, tag, margin=None):
     incident = 'window-%s' % tag
     bundle = os.path.join(work, 'bundles')
     control_dir = tempfile.mkdtemp(prefix='cp-', dir=work)
@@ -118,6 +118,8 @@ def run_capture(tree_base, inventory, forks, duration, work, tag):
                 'ANSIBLE_NOCOLOR': '1'})
     extra = {'netdebug_incident_id': incident, 'netdebug_duration': duration, 'netdebug_bundle_dir': bundle,
              'netdebug_match': MATCH, 'netdebug_conntrack': False}
+    if margin:
+        extra['netdebug_ttl_margin'] = margin
     argv = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, 'netdebug.netfilter.capture', '-e',
             json.dumps(extra)]
     cpu_before, began, memory = controller_cpu(), time.monotonic(), MemorySampler()
@@ -145,11 +147,13 @@ def measure(incident_dir):
         counts[packet['host']] = counts.get(packet['host'], 0) + 1
         if packet.get('controller_ts') is not None:
             times.setdefault(packet['host'], []).append(packet['controller_ts'])
-    hosts = {host: {'status': entry['status'], 'window': entry.get('window') or {}, 'packets': counts.get(host, 0),
+    hosts = {host: {'status': entry['status'], 'reason': entry.get('reason'), 'window': entry.get('window') or {},
+                    'packets': counts.get(host, 0),
                     'first': min(times[host]) if times.get(host) else None,
                     'last': max(times[host]) if times.get(host) else None}
              for host, entry in manifest['hosts'].items()}
-    return {'ok': all(h['status'] == 'ok' for h in hosts.values()), 'hosts': hosts}
+    reasons = sorted(set('%s: %s' % (h['status'], h['reason']) for h in hosts.values() if h['status'] != 'ok'))
+    return {'ok': not reasons, 'hosts': hosts, 'problem': '; '.join(reasons[:3])[:2000] or None}
 
 
 def judge(result, sent):
@@ -223,6 +227,8 @@ def parse_args(argv):
     parser.add_argument('--nodes', type=int, default=50, help='netns nodes (default 50)')
     parser.add_argument('--cases', default='5:10,50:10,2:30', help='FORKS:WINDOW_SECONDS,... (default 5:10,50:10,2:30)')
     parser.add_argument('--interval', type=float, default=0.1, help='ping interval per node, s (default 0.1)')
+    parser.add_argument('--margin', type=int, help='netdebug_ttl_margin (default: the collection\'s, 120 s): the '
+                        'stop and collect of every host must come within it after the window')
     parser.add_argument('--json', default=os.path.join(HERE, 'results', 'window.json'))
     parser.add_argument('--svg', default=os.path.join(REPO, 'docs', 'window-span.svg'))
     return parser.parse_args(argv)
@@ -249,7 +255,8 @@ def main(argv=None):
                 pingers = start_pingers(args.nodes, args.interval, work)
                 load_before = load_average()
                 try:
-                    result = run_capture(tree_base, inventory, forks, duration, work, '%d-%d' % (forks, duration))
+                    result = run_capture(tree_base, inventory, forks, duration, work, '%d-%d' % (forks, duration),
+                                         args.margin)
                 finally:
                     sent = stop_pingers(pingers)
                 run = {'nodes': args.nodes, 'forks': forks, 'duration': duration, 'load_before': load_before,
