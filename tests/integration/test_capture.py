@@ -526,6 +526,12 @@ def test_ending_the_window_early_keeps_every_nodes_data(app_guard, lab_ansible, 
         while not trace_running(app_guard, 'node2', incident) and time.time() - began < 240:
             read_some(0.5)
         app_guard.exec('node1', ['ping', '-c', '3', '-i', '0.5', '-W', '1', '198.18.0.2'], timeout=30)
+        # at a prompt, as documented: with progress on, the wait's rounds of 10 s are separated by the counts, and
+        # a Ctrl-C during a count is an interrupt
+        seen = len(output)
+        while b'Pausing for' not in output[seen:] and time.time() - began < 300:
+            read_some(0.5)
+        time.sleep(0.5)
         paused = time.time()
         os.write(master, b'\x03')
         time.sleep(1)
