@@ -19,15 +19,14 @@ INTERVAL = 10  # seconds between two counts at least (issue 17: at most every 10
 MIN_LEFT = 5  # seconds of window a count needs ahead of it to be made
 
 
-def _ahead(start, now, interval):
-    return int(math.ceil(max(0.0, start - now) / interval))
+def _rounds(since, until, interval):
+    return int(math.ceil(max(0.0, until - since) / interval))
 
 
 def rounds(start, end, now, interval=INTERVAL):
     """The rounds of the wait until end, as a list to loop over: [0, 1, ...] (empty once end has passed). Rounds
     before the window end at its start, so that those inside it end every interval seconds from the start."""
-    inside = int(math.ceil(max(0.0, end - max(now, start)) / interval))
-    return list(range(_ahead(start, now, interval) + inside))
+    return list(range(_rounds(now, start, interval) + _rounds(max(now, start), end, interval)))
 
 
 def pause(start, end, now, interval=INTERVAL):

@@ -6,11 +6,9 @@ no lock is taken and nothing on the node changes. A window's time match keeps th
 
 from __future__ import annotations
 
-import os
-
 from .engine import packets_summary
 from .removal import packet_counts
-from .state import run_dir
+from .state import has_run
 from .tag import check_run_id
 
 
@@ -18,8 +16,8 @@ def progress(node, run_id):
     """{'run_id', 'armed', 'matched', 'traced', 'untraced'}; the counts are None when the run has no rules here
     (not armed, or already removed) or traces without a rate limit (no count rule)."""
     run_id = check_run_id(run_id)
-    result = {'run_id': run_id, 'armed': os.path.isfile(os.path.join(run_dir(node.root, run_id), 'run.json')),
-              'matched': None, 'traced': None, 'untraced': None}
+    result = {'run_id': run_id, 'armed': has_run(node.root, run_id), 'matched': None, 'traced': None,
+              'untraced': None}
     summary = packets_summary(packet_counts(node, [run_id])) if result['armed'] else None
     if summary:
         result.update(matched=summary['matched'], untraced=summary['untraced'], traced=summary['traced'])

@@ -91,11 +91,11 @@ def empty_run(run_id):
 
 
 def load_run(root, run_id):
-    return dict(empty_run(run_id), **read_json(os.path.join(run_dir(root, run_id), 'run.json'), {}))
+    return dict(empty_run(run_id), **read_json(run_file(root, run_id), {}))
 
 
 def save_run(root, run):
-    write_json(os.path.join(run_dir(root, run['run_id']), 'run.json'), run)
+    write_json(run_file(root, run['run_id']), run)
 
 
 def list_runs(root):
@@ -103,7 +103,16 @@ def list_runs(root):
         names = sorted(os.listdir(runs_dir(root)))
     except OSError:
         return []
-    return [n for n in names if os.path.isfile(os.path.join(runs_dir(root), n, 'run.json'))]
+    return [n for n in names if has_run(root, n)]
+
+
+def run_file(root, run_id):
+    return os.path.join(run_dir(root, run_id), 'run.json')
+
+
+def has_run(root, run_id):
+    """Whether the run is on the node (its run.json is there)."""
+    return os.path.isfile(run_file(root, run_id))
 
 
 def finished(run):
