@@ -163,26 +163,34 @@ def test_agent_rewriting_its_chains(lab, lab_ansible, node, tool):
             ipt, table, hook, chain))
 
 
+# A run's processes that name its monitor: timeout, the stamper, the restart loop and the monitor itself.
+MONITOR_PROCESSES = 4
+
+
 def test_two_runs_do_not_interfere(lab, lab_ansible):
     before = rs.ruleset(lab, 'node2')
-    long_run = ok(lab_ansible.module('node2', TRACE, {'run_id': 'long', 'protocol': 'icmp', 'ttl': 300}), 'node2')
-    short = ok(lab_ansible.module('node2', TRACE, {'run_id': 'short', 'protocol': 'udp', 'ttl': 6}), 'node2')
-    assert long_run['capture_files'] != short['capture_files']
-    assert len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == 2 * 3  # timeout, restart loop, monitor
-    rs.wait_until(lambda: not rs.tagged_lines(lab, 'node2', 'short'), short['expires_at'] - time.time() + 5,
-                  what='the short run to expire')
-    # The reaper removes the rules first, then stops the monitor's process group (timeout, loop, monitor): on a
-    # loaded machine the check can land in between. The monitor must go well before its own timeout (ttl + 10 s).
-    rs.wait_until(lambda: len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == 3,
-                  short['expires_at'] + 8 - time.time(), what="the short run's monitor to be stopped by its reaper")
-    assert len(rs.tagged_lines(lab, 'node2', 'long')) == 4
-    assert rs.processes(lab, 'node2', '--run-id long ')
-    again = ok(lab_ansible.module('node2', TRACE, {'run_id': 'long', 'protocol': 'icmp', 'ttl': 300}), 'node2')
-    assert not again['changed']
-    gone = ok(lab_ansible.module('node2', TRACE, {'run_id': 'short', 'state': 'absent'}), 'node2')
-    assert not gone['changed']
-    assert len(rs.tagged_lines(lab, 'node2', 'long')) == 4
-    ok(lab_ansible.module('node2', TRACE, {'run_id': 'long', 'state': 'absent'}), 'node2')
+    try:
+        long_run = ok(lab_ansible.module('node2', TRACE, {'run_id': 'long', 'protocol': 'icmp', 'ttl': 300}), 'node2')
+        short = ok(lab_ansible.module('node2', TRACE, {'run_id': 'short', 'protocol': 'udp', 'ttl': 6}), 'node2')
+        assert long_run['capture_files'] != short['capture_files']
+        assert len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == 2 * MONITOR_PROCESSES
+        rs.wait_until(lambda: not rs.tagged_lines(lab, 'node2', 'short'), short['expires_at'] - time.time() + 5,
+                      what='the short run to expire')
+        # The reaper removes the rules first, then stops the monitor's process group: on a loaded machine the check
+        # can land in between. The monitor must go well before its own timeout (ttl + 10 s).
+        rs.wait_until(lambda: len(rs.processes(lab, 'node2', 'xtables-monitor --trace')) == MONITOR_PROCESSES,
+                      short['expires_at'] + 8 - time.time(), what="the short run's monitor to be stopped by its reaper")
+        assert len(rs.tagged_lines(lab, 'node2', 'long')) == 4
+        assert rs.processes(lab, 'node2', '--run-id long ')
+        again = ok(lab_ansible.module('node2', TRACE, {'run_id': 'long', 'protocol': 'icmp', 'ttl': 300}), 'node2')
+        assert not again['changed']
+        gone = ok(lab_ansible.module('node2', TRACE, {'run_id': 'short', 'state': 'absent'}), 'node2')
+        assert not gone['changed']
+        assert len(rs.tagged_lines(lab, 'node2', 'long')) == 4
+    finally:
+        # A failed assertion must not leave the long run's rules to the tests that follow.
+        for run_id in ('long', 'short'):
+            lab_ansible.module('node2', TRACE, {'run_id': run_id, 'state': 'absent'})
     assert rs.ruleset(lab, 'node2') == before and not rs.processes(lab, 'node2', 'reap.py')
 
 
