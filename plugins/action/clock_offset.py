@@ -12,6 +12,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.clock import (
     MAX_SAMPLES,
     best_offset,
+    enough,
     parse_node_time,
 )
 
@@ -33,18 +34,19 @@ class ActionModule(ActionBase):
             return result
         samples = []
         last = None
-        for _index in range(count):
+        found = None
+        while len(samples) < count and not enough(found):
             before = time.time()
             last = self._low_level_execute_command('date +%s.%N', sudoable=False)
             after = time.time()
             samples.append((before, parse_node_time(last.get('stdout')) if last.get('rc') == 0 else None, after))
-        found = best_offset(samples)
+            found = best_offset(samples)
         result['changed'] = False
         if found is None:
-            result.update(offset=None, error=None, samples=count,
+            result.update(offset=None, error=None, samples=len(samples),
                           warnings=['the node clock could not be read with "date +%%s.%%N" (rc %s: %s); journeys '
                                     'are ordered without its offset' % (last.get('rc'), (last.get('stderr') or
                                                                                          last.get('stdout') or '').strip()[:200])])
         else:
-            result.update(found, samples=count)
+            result.update(found, samples=len(samples))
         return result

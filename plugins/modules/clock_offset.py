@@ -9,9 +9,11 @@ module: clock_offset
 short_description: Measure how far a node's clock is from the controller's
 version_added: 0.1.0
 description:
-  - Reads the node's clock with C(date +%s.%N) over the connection O(samples) times, each read timed on the
+  - Reads the node's clock with C(date +%s.%N) over the connection up to O(samples) times, each read timed on the
     controller, and returns the offset from the read with the shortest round trip (the node read its clock within
     that round trip, so the offset is off by at most RV(error)).
+  - Stops reading once a read's round trip is at most 0.5 s (RV(error) at most 0.25 s): the capture's window moves
+    in whole seconds, and every further read is one more command per host.
   - The capture records each node's offset in the bundle, and the trace report uses it to order a packet's journey
     across nodes whose clocks disagree.
   - Runs on the controller (action plugin) with one plain command per sample on the node; needs GNU or
@@ -28,7 +30,7 @@ attributes:
     description: Runs as an action plugin on the controller.
 options:
   samples:
-    description: Reads of the node's clock, 1 to 20.
+    description: Most reads of the node's clock, 1 to 20.
     type: int
     default: 5
 """

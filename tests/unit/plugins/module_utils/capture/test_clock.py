@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.clock import best_offset, parse_node_time
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.clock import best_offset, enough, parse_node_time
 
 
 @pytest.mark.parametrize('text, expected', [
@@ -29,3 +29,11 @@ def test_nothing_readable():
     assert best_offset([(1.0, None, 2.0)]) is None
     assert best_offset([]) is None
     assert best_offset([(2.0, 5.0, 1.0)]) is None  # the controller clock stepped back: no bound
+
+
+@pytest.mark.parametrize('found, stop', [
+    (None, False), ({'offset': 3.0, 'error': 0.3}, False), ({'offset': 3.0, 'error': 0.25}, True),
+    ({'offset': 0.0, 'error': 0.001}, True),
+])
+def test_enough_once_a_read_is_within_half_a_second(found, stop):
+    assert enough(found) is stop
