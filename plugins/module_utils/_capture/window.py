@@ -30,6 +30,13 @@ ARM_SLACK = 3
 START_ROUNDS = 3
 START_SLACK = 3
 MIN_LEAD = 1
+# The default margin after the window's end (netdebug_ttl_margin unset): DEFAULT_MARGIN, or MARGIN_ROUNDS rounds of
+# the check step's time plus MARGIN_SLACK where that is longer. The stop and the collect step of the last batch come
+# that long after the end (a round each, and the controller's own tasks), and a node that expires its run first
+# loses its capture: at 200 nodes and forks 50, a fixed 120 s lost every host's data. A given margin is kept.
+DEFAULT_MARGIN = 120
+MARGIN_ROUNDS = 6
+MARGIN_SLACK = 30
 START_AHEAD_MAX = 86400  # a window a day ahead is a typo, not a plan
 
 
@@ -69,7 +76,8 @@ def arm_seconds(check_seconds, kernel_log=False):
 
 
 def decide(start, duration, margin, now, check_seconds=0, kernel_log=False, name=NAME):
-    """The window: {'start', 'end', 'expires' (end plus margin: every node is back by then), 'start_utc', 'end_utc',
+    """The window: {'start', 'end', 'expires' (end plus the margin: every node is back by then), 'margin' (seconds
+    from end to expires: the given margin, or for None the default, which grows with the check step's time), 'start_utc', 'end_utc',
     'given' (the start came from the user)}, in the controller's epoch seconds."""
     given = parse_start(start, name)
     now = int(math.ceil(now))
@@ -81,8 +89,10 @@ def decide(start, duration, margin, now, check_seconds=0, kernel_log=False, name
                                                                                   _iso(now)))
     if begin - now > START_AHEAD_MAX:
         raise SurveyInputError('%s: %s is more than a day ahead (now %s)' % (name, _iso(begin), _iso(now)))
-    return {'start': begin, 'end': end, 'expires': end + int(margin), 'start_utc': _iso(begin), 'end_utc': _iso(end),
-            'given': given is not None,
+    margin = int(margin) if margin not in (None, '') else max(DEFAULT_MARGIN, _rounds(check_seconds, MARGIN_ROUNDS,
+                                                                                         MARGIN_SLACK))
+    return {'start': begin, 'end': end, 'expires': end + margin, 'margin': margin, 'start_utc': _iso(begin),
+            'end_utc': _iso(end), 'given': given is not None,
             'arm_seconds': _rounds(check_seconds, START_ROUNDS, START_SLACK)}
 
 

@@ -70,3 +70,16 @@ def test_a_default_window_the_prepare_step_overran_is_moved(given, now, start):
     got = window.moved(planned, now)
     assert (got['start'], got['end'], got['expires']) == (start, start + 60, start + 180)
     assert got.get('moved_from') == (planned['start_utc'] if start != planned['start'] else None)
+
+
+@pytest.mark.parametrize('margin, check_seconds, expected', [
+    (None, 3, 120),        # the default: 120 s, as long as six rounds of the check plus 30 s are shorter
+    ('', 15, 120),         # 6 * 15 + 30 = 120
+    (None, 15.2, 122),     # a fleet that takes longer to check gets the stop and collect steps' time
+    (None, 95, 600),       # 200 nodes at forks 50 on the development machine: about 95 s of check
+    (30, 95, 30),          # a given margin is kept as it is
+    (600, 0, 600),
+])
+def test_the_default_margin_grows_with_the_check_step(margin, check_seconds, expected):
+    got = window.decide(None, 60, margin, NOW, check_seconds=check_seconds)
+    assert (got['margin'], got['expires']) == (expected, got['end'] + expected)
