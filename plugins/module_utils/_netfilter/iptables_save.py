@@ -52,6 +52,15 @@ def rule_target(text):
     return target, goto
 
 
+def rule_comment(text):
+    """The ``--comment`` of an iptables rule in any printed form, or None."""
+    try:
+        args = shlex.split(text)
+    except ValueError:
+        args = text.split()
+    return _rule_fields(args)[2]
+
+
 class _Parser:
     def __init__(self, family, source):
         self.family = family

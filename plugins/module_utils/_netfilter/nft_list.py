@@ -202,6 +202,11 @@ def _rule_fields(text):
     return target, goto, jumps, comment
 
 
+def rule_comment(text):
+    """The ``comment "..."`` of an nft rule as ``nft list ruleset`` prints it, or None."""
+    return _rule_fields(text)[3]
+
+
 def _chain(node, source):
     chain = Chain(_unquote(node.header.split(None, 1)[1]), handle=node.handle)
     for child in node.children:

@@ -17,6 +17,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correla
     wall_time,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import iter_events
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.paths import (
     Grouper,
@@ -32,10 +33,11 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._report.resolve
 
 SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
                 'in', 'out', 'len')
-VERDICT_RULE_KEYS = ('table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target', 'hook', 'family', 'backend')
+VERDICT_RULE_KEYS = ('table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target', 'hook', 'family', 'backend',
+                     'k8s')
 PATH_STEP_KEYS = ('table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target')
 FULL_STEP_KEYS = PATH_STEP_KEYS + ('effect', 'hook', 'family', 'resolved', 'note', 'chain_type', 'base_chain',
-                                   'backend', 'priority')
+                                   'backend', 'priority', 'k8s')
 
 
 # A rule that matched names the packet's protocol: iptables "-p icmp" (not "! -p"), nft "ip protocol icmp",
@@ -136,7 +138,7 @@ class _Host:
             self.notes.append('no %s snapshot (nft missing or failing on the node): native nftables chains, if the '
                               'node has any, are not known and not counted in the verdicts' % SNAPSHOT_NAMES['nft'])
         self.protocols = protocols(self.input.conntrack)
-        self.resolver = Resolver(self.snapshot)
+        self.resolver = Resolver(self.snapshot, Namer(self.snapshot))
         self.incident_dir = incident_dir
         self.year = year
 
@@ -233,12 +235,19 @@ def _drops(records):
     return sorted(drops.values(), key=lambda d: (-d['packets'], d['host'], str(d.get('chain'))))
 
 
+def rule_place(step):
+    """Where a rule is: its step label, after the Kubernetes object behind it where one is named ('Calico policy
+    ns1/deny-web (inbound) (filter/cali-pi-ns1/deny-web rule 3)')."""
+    name = step.get('k8s')
+    return '%s (%s)' % (name['label'], step_label(step)) if name else step_label(step)
+
+
 def verdict_lines(drops, limit=20):
     """One line per dropping rule: 'node2 drops ICMP 198.18.0.1 -> 198.18.0.2 at filter/app-guard rule 3: ...'."""
     lines = []
     for drop in drops[:limit]:
         verb = 'rejects' if drop['verdict'] == 'reject' else 'drops'
-        line = '%s %s %s at %s' % (drop['host'], verb, packet_words(drop['example']), step_label(drop))
+        line = '%s %s %s at %s' % (drop['host'], verb, packet_words(drop['example']), rule_place(drop))
         if drop.get('rule'):
             line += ': %s' % drop['rule']
         if drop['packets'] > 1:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import (
-    chain_label, packet_words, step_label, untraced_text)
+    chain_label, packet_words, rule_place, step_label, untraced_text)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import render_path_svg, step_text
 
 MAX_PATHS_PER_HOST = 40
@@ -58,7 +58,7 @@ def _hosts_table(report):
 
 
 def _drops_table(drops):
-    rows = [[escape(d['host']), _v(d['verdict']), escape(step_label(d)), '<span class="rule">%s</span>'
+    rows = [[escape(d['host']), _v(d['verdict']), escape(rule_place(d)), '<span class="rule">%s</span>'
              % escape(d.get('rule') or ''), escape(packet_words(d['example'])), str(d['packets'])] for d in drops]
     return _table(['host', 'verdict', 'where', 'rule', 'example packet', 'packets'], rows)
 
@@ -93,8 +93,8 @@ def _path_section(report, path):
             mark = '&#9664; decided here' if index == path['deciding_step'] else ''
             rows.append([escape(step['hook'] or ''), escape(chain_label(step)),
                          escape(step_text(step)), '<span class="rule">%s</span>' % escape(step['rule'] or ''),
-                         escape(step['note'] or ''), mark])
-        out.append(_table(['hook', 'table/chain', 'step', 'rule', 'note', ''], rows))
+                         escape((step.get('k8s') or {}).get('label', '')), escape(step['note'] or ''), mark])
+        out.append(_table(['hook', 'table/chain', 'step', 'rule', 'Kubernetes', 'note', ''], rows))
     else:
         out.append('<p class="note">Only LOG lines (%s): no TRACE steps for this packet.</p>'
                    % escape(', '.join(example['logs'])))
@@ -125,7 +125,7 @@ def _host_section(report, name, host, paths_by_host, packets_by_host):
         for record in packets[:MAX_PACKETS_PER_HOST]:
             rule = record['verdict_rule']
             rows.append([str(record['id']), escape(record['first_seen'] or ''), escape(packet_words(record['summary'])),
-                         _v(record['verdict']), escape(step_label(rule) if rule else ''),
+                         _v(record['verdict']), escape(rule_place(rule) if rule else ''),
                          escape(record['source'] or ''), str(record['line'])])
         out.append(_table(['id', 'first seen', 'packet', 'verdict', 'decided at', 'file', 'line'], rows))
         if len(packets) > MAX_PACKETS_PER_HOST:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import (
-    chain_label, packet_words, step_label, untraced_text)
+    chain_label, packet_words, rule_place, step_label, untraced_text)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import step_text
 
 MAX_PATHS_PER_HOST = 20
@@ -39,6 +39,8 @@ def _path_lines(report, path):
         mark = '   <== decided here' if index == path['deciding_step'] else ''
         out.append('%-12s %-28s %s%s' % ((step['hook'] or '?').upper(), chain_label(step),
                                          step_text(step), mark))
+        if step.get('k8s'):
+            out.append('%-41s   = %s' % ('', step['k8s']['label']))
         if step['rule'] and not step['rule'].startswith(('-P ', 'policy ')):
             out.append('%-41s   %s' % ('', step['rule']))
     out.append('```')
@@ -65,7 +67,7 @@ def render_md(report):
     out += ['', '## Drops per node and rule', '']
     if report['drops']:
         out += _table(['host', 'verdict', 'where', 'rule', 'example packet', 'packets'],
-                      [[d['host'], d['verdict'], step_label(d), d.get('rule') or '', packet_words(d['example']),
+                      [[d['host'], d['verdict'], rule_place(d), d.get('rule') or '', packet_words(d['example']),
                         d['packets']] for d in report['drops']])
     else:
         out.append('None.')

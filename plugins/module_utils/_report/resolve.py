@@ -199,14 +199,16 @@ def step_backend(fmt, family, table):
 def _step(table, chain, kind, rulenum, handle, rule, target, effect, family, resolved, note=None):
     return {'table': table, 'chain': chain, 'kind': kind, 'rulenum': rulenum, 'handle': handle, 'rule': rule,
             'target': target, 'effect': effect, 'family': family, 'resolved': resolved, 'note': note, 'hook': None,
-            'chain_type': None, 'base_chain': False, 'backend': None, 'priority': None, 'base': None}
+            'chain_type': None, 'base_chain': False, 'backend': None, 'priority': None, 'base': None, 'k8s': None}
 
 
 class Resolver:
-    """Turns step keys (see paths.step_key) into step dicts, cached: a capture repeats the same steps."""
+    """Turns step keys (see paths.step_key) into step dicts, cached: a capture repeats the same steps. namer:
+    names the Kubernetes object behind a step (kubernetes.Namer), or None."""
 
-    def __init__(self, snapshot):
+    def __init__(self, snapshot, namer=None):
         self.snapshot = snapshot
+        self.namer = namer
         self._cache = {}
 
     def resolve(self, key, previous=None):
@@ -236,6 +238,8 @@ class Resolver:
                     step['chain_type'] = iptables_chain_type(key[2])
             if step['rule'] is None and step['note'] is None:  # every step has its rule text or says why not
                 step['note'] = self._why_no_text(fmt, key)
+            if self.namer is not None:
+                step['k8s'] = self.namer.name(step)
             self._cache[cache_key] = step
         return step
 

@@ -1,0 +1,176 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Kubernetes object behind a rule, named from what the rules say (kube-proxy and Calico chain shapes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer, rule_comment
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.resolve import Snapshot
+
+# kube-proxy's iptables mode, in the shapes of its unit tests' expected dumps (pkg/proxy/iptables/proxier_test.go):
+# the service named in comments, the endpoint in its DNAT, the chains by hash; a service without endpoints rejected
+# in filter KUBE-SERVICES.
+KUBE_SAVE = '''*filter
+:INPUT ACCEPT [0:0]
+:KUBE-SERVICES - [0:0]
+-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A KUBE-SERVICES -d 172.30.0.42/32 -p tcp -m comment --comment "ns2/svc2:p80 has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]
+:KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]
+:KUBE-SVC-OLD - [0:0]
+:KUBE-SEP-OLD - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A KUBE-SERVICES -d 172.30.0.41/32 -p tcp -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O
+-A KUBE-SERVICES -d 172.30.0.44/32 -p tcp -m comment --comment "ns4/svc4 cluster IP" -m tcp --dport 80 -j KUBE-SVC-OLD
+-A KUBE-SVC-XPGD46QRK7WJZT7O ! -s 10.0.0.0/8 -d 172.30.0.41/32 -p tcp -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.0.1:80" -j KUBE-SEP-SXIVWICOYRO3J4NJ
+-A KUBE-SEP-SXIVWICOYRO3J4NJ -s 10.180.0.1/32 -m comment --comment ns1/svc1:p80 -j KUBE-MARK-MASQ
+-A KUBE-SEP-SXIVWICOYRO3J4NJ -p tcp -m comment --comment ns1/svc1:p80 -m tcp -j DNAT --to-destination 10.180.0.1:80
+-A KUBE-SVC-OLD -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-OLD
+-A KUBE-SEP-OLD -p tcp -m tcp -j DNAT --to-destination 10.180.0.4:8080
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+COMMIT
+'''
+# kube-proxy's nftables mode: the service is in the chain's name (pkg/proxy/nftables)
+KUBE_NFT = '''table ip kube-proxy {
+\tchain services {
+\t\tip daddr . meta l4proto . th dport vmap @service-ips
+\t}
+\tchain service-ULMVA6XW-ns1/svc1/tcp/p80 {
+\t\tip daddr 172.30.0.41 tcp dport 80 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+\t\tnumgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 }
+\t}
+\tchain endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 {
+\t\tip saddr 10.180.0.1 jump mark-for-masquerade
+\t\tmeta l4proto tcp dnat to 10.180.0.1:80
+\t}
+\tchain mark-for-masquerade {
+\t\tmark set mark or 0x4000
+\t}
+}
+'''
+def _step(table, chain, rule=None, family='ipv4'):
+    return {'table': table, 'chain': chain, 'rule': rule, 'family': family}
+
+
+@pytest.fixture(scope='module')
+def namer():
+    return Namer(Snapshot({'iptables-nft.save': KUBE_SAVE}))
+
+
+@pytest.mark.parametrize('table, chain, rule, expected', [
+    ('nat', 'KUBE-SVC-XPGD46QRK7WJZT7O', None,
+     {'owner': 'kube-proxy', 'role': 'service', 'namespace': 'ns1', 'name': 'svc1', 'port': 'p80',
+      'cluster_ip': '172.30.0.41', 'label': 'service ns1/svc1:p80'}),
+    ('nat', 'KUBE-SEP-SXIVWICOYRO3J4NJ', None,
+     {'owner': 'kube-proxy', 'role': 'endpoint', 'namespace': 'ns1', 'name': 'svc1', 'port': 'p80',
+      'cluster_ip': '172.30.0.41', 'endpoint': '10.180.0.1:80',
+      'label': 'endpoint 10.180.0.1:80 of service ns1/svc1:p80'}),
+    # an endpoint without comments takes its service from the service chain that jumps to it
+    ('nat', 'KUBE-SEP-OLD', None,
+     {'owner': 'kube-proxy', 'role': 'endpoint', 'namespace': 'ns4', 'name': 'svc4', 'cluster_ip': '172.30.0.44',
+      'endpoint': '10.180.0.4:8080', 'label': 'endpoint 10.180.0.4:8080 of service ns4/svc4'}),
+    ('filter', 'KUBE-SERVICES',
+     '-A KUBE-SERVICES -d 172.30.0.42/32 -p tcp -m comment --comment "ns2/svc2:p80 has no endpoints" -m tcp '
+     '--dport 80 -j REJECT --reject-with icmp-port-unreachable',
+     {'owner': 'kube-proxy', 'role': 'services', 'namespace': 'ns2', 'name': 'svc2', 'port': 'p80',
+      'label': 'kube-proxy service dispatch, service ns2/svc2:p80'}),
+    ('nat', 'KUBE-MARK-MASQ', '-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000',
+     {'owner': 'kube-proxy', 'role': 'mark-masquerade', 'label': 'kube-proxy masquerade mark'}),
+    ('nat', 'KUBE-SVC-UNKNOWN', None,
+     {'owner': 'kube-proxy', 'role': 'service',
+      'label': 'service (kube-proxy chain KUBE-SVC-UNKNOWN; no rule names it)'}),
+    ('filter', 'INPUT', '-A INPUT -j ACCEPT', None),
+])
+def test_kube_proxy_iptables(namer, table, chain, rule, expected):
+    assert namer.name(_step(table, chain, rule)) == expected
+
+
+@pytest.mark.parametrize('chain, expected', [
+    ('service-ULMVA6XW-ns1/svc1/tcp/p80',
+     {'owner': 'kube-proxy', 'role': 'service', 'namespace': 'ns1', 'name': 'svc1', 'protocol': 'tcp', 'port': 'p80',
+      'label': 'service ns1/svc1:p80'}),
+    ('endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80',
+     {'owner': 'kube-proxy', 'role': 'endpoint', 'namespace': 'ns1', 'name': 'svc1', 'protocol': 'tcp',
+      'port': 'p80', 'endpoint': '10.180.0.1:80', 'label': 'endpoint 10.180.0.1:80 of service ns1/svc1:p80'}),
+    ('endpoint-4LO7HFBG-ns1/svc1/udp/__fd00:10:180::1/53',
+     {'owner': 'kube-proxy', 'role': 'endpoint', 'namespace': 'ns1', 'name': 'svc1', 'protocol': 'udp',
+      'endpoint': '[fd00:10:180::1]:53', 'label': 'endpoint [fd00:10:180::1]:53 of service ns1/svc1'}),
+    ('mark-for-masquerade', {'owner': 'kube-proxy', 'role': 'mark-for-masquerade',
+                             'label': 'kube-proxy mark-for-masquerade'}),
+])
+def test_kube_proxy_nftables(chain, expected):
+    namer = Namer(Snapshot({'nft.ruleset': KUBE_NFT}))
+    assert namer.name(_step('kube-proxy', chain, family='ip')) == expected
+
+
+@pytest.mark.parametrize('table, chain, expected', [
+    ('filter', 'cali-INPUT', {'owner': 'calico', 'role': 'INPUT', 'label': 'Calico input hook'}),
+    ('filter', 'cali-to-wl-dispatch', {'owner': 'calico', 'role': 'to-wl-dispatch', 'label': 'Calico dispatch to pods'}),
+    ('filter', 'cali-from-wl-dispatch-5', {'owner': 'calico', 'role': 'from-wl-dispatch-5',
+                                           'label': 'Calico dispatch from pods'}),
+    ('filter', 'cali-tw-cali12d4a061371', {'owner': 'calico', 'role': 'to-workload', 'interface': 'cali12d4a061371',
+                                           'label': 'Calico to pod interface cali12d4a061371'}),
+    ('filter', 'cali-fh-eth0', {'owner': 'calico', 'role': 'from-host-endpoint', 'interface': 'eth0',
+                                'label': 'Calico from host endpoint eth0'}),
+    ('filter', 'cali-pi-_3jXH69AOUJxPx56j_xf',
+     {'owner': 'calico', 'role': 'policy', 'direction': 'inbound', 'hashed': '_3jXH69AOUJxPx56j_xf',
+      'label': 'Calico policy (hashed name _3jXH69AOUJxPx56j_xf) (inbound)'}),
+    ('filter', 'cali-pi-ns1/knp.default.deny-web',
+     {'owner': 'calico', 'role': 'policy', 'direction': 'inbound', 'kind': 'NetworkPolicy', 'namespace': 'ns1',
+      'name': 'deny-web', 'label': 'Calico network policy ns1/deny-web (inbound)'}),
+    ('filter', 'cali-po-default/allow-dns',
+     {'owner': 'calico', 'role': 'policy', 'direction': 'outbound', 'kind': 'CalicoPolicy', 'namespace': 'default',
+      'name': 'allow-dns', 'label': 'Calico policy default/allow-dns (outbound)'}),
+    ('filter', 'cali-pri-kns.ns1', {'owner': 'calico', 'role': 'profile', 'direction': 'inbound', 'kind': 'Namespace',
+                                    'name': 'ns1', 'label': 'Calico profile ns1 (inbound)'}),
+    ('filter', 'cali-pro-ksa.ns1.default',
+     {'owner': 'calico', 'role': 'profile', 'direction': 'outbound', 'kind': 'ServiceAccount', 'name': 'ns1.default',
+      'label': 'Calico profile ns1.default (outbound)'}),
+    # Calico's nftables mode: table calico, chains prefixed with their iptables table
+    ('calico', 'filter-cali-pi-ns1/knp.default.deny-web',
+     {'owner': 'calico', 'role': 'policy', 'direction': 'inbound', 'kind': 'NetworkPolicy', 'namespace': 'ns1',
+      'name': 'deny-web', 'label': 'Calico network policy ns1/deny-web (inbound)'}),
+    ('filter', 'cali-something-new', {'owner': 'calico', 'role': 'other', 'label': 'Calico chain cali-something-new'}),
+])
+def test_calico_chains_by_their_names(namer, table, chain, expected):
+    assert namer.name(_step(table, chain)) == expected
+
+
+@pytest.mark.parametrize('text, comment', [
+    ('-A KUBE-SEP-X -p tcp -m comment --comment ns1/svc1:p80 -m tcp -j DNAT --to-destination 10.180.0.1:80',
+     'ns1/svc1:p80'),
+    ('-4 -t filter -A KUBE-SERVICES -d 172.30.0.42/32 -m comment --comment "ns2/svc2:p80 has no endpoints" -j REJECT',
+     'ns2/svc2:p80 has no endpoints'),
+    ('ip daddr 172.30.0.41 tcp dport 80 counter jump x comment "ns1/svc1:p80 cluster IP"', 'ns1/svc1:p80 cluster IP'),
+    ('-A INPUT -j ACCEPT', None), ('', None), (None, None),
+])
+def test_rule_comment_in_either_syntax(text, comment):
+    assert rule_comment(text) == comment
+
+
+def test_the_report_names_the_calico_policy_behind_a_drop(bundle):
+    """A recorded capture (fixtures/trace/README.md, mixed/legacy-nft) with Felix-shaped chains: the drop of TCP 81
+    in a hashed policy chain is named in the drop, the verdict line and every step of its path, with the raw
+    table/chain/rule beside the name."""
+    report = build_report(str(bundle('mixed/legacy-nft', hosts=('node2',))))
+    (drop,) = [d for d in report['drops'] if d['chain'].startswith('cali-')]
+    assert drop['k8s'] == {'owner': 'calico', 'role': 'policy', 'direction': 'inbound',
+                           'hashed': '_DNxril3RavGD5MfvJ7N',
+                           'label': 'Calico policy (hashed name _DNxril3RavGD5MfvJ7N) (inbound)'}
+    assert any(line.startswith('node2 drops TCP 198.18.200.1 -> 198.18.200.2:81 at Calico policy (hashed name '
+                               '_DNxril3RavGD5MfvJ7N) (inbound) (filter/cali-pi-_DNxril3RavGD5MfvJ7N rule 1): -A ')
+               for line in report['verdicts']), report['verdicts']
+    path = next(p for p in report['paths'] if p['steps'] and p['steps'][p['deciding_step']]['chain'] == drop['chain'])
+    named = [(s['chain'], (s['k8s'] or {}).get('label')) for s in path['steps']]
+    assert ('cali-fh-ndt2', 'Calico from host endpoint ndt2') in named
+    assert all(label for chain, label in named if chain.startswith('cali-')), named
+    assert all(label is None for chain, label in named if not chain.startswith(('cali-', 'KUBE-'))), named
