@@ -17,7 +17,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correla
     wall_time,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer, service_words
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import iter_events
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.paths import (
     Grouper,
@@ -256,6 +256,22 @@ def verdict_lines(drops, limit=20):
     return lines
 
 
+def journey_services(members, records, full_paths):
+    """What Kubernetes did to a journey's packets: 'service ns1/svc1:p80 -> endpoint 10.180.0.1:80 (DNAT on node2)'
+    for each kube-proxy endpoint chain on their paths, in hop order, each once."""
+    lines = []
+    for index in members:
+        for step in full_paths[index]:
+            name = step.get('k8s') or {}
+            if name.get('role') != 'endpoint' or not name.get('endpoint'):
+                continue
+            service = 'service %s -> ' % service_words(name) if name.get('namespace') else ''
+            line = '%sendpoint %s (DNAT on %s)' % (service, name['endpoint'], records[index]['host'])
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
 def _number(value):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -340,7 +356,8 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
         'hosts': hosts,
         'verdicts': verdict_lines(drops),
         'drops': drops,
-        'journeys': [{'id': i, 'packets': members, 'hosts': [records[m]['host'] for m in members]}
+        'journeys': [{'id': i, 'packets': members, 'hosts': [records[m]['host'] for m in members],
+                      'kubernetes': journey_services(members, records, full_paths)}
                      for i, members in enumerate(journeys)],
         'paths': [{'id': p['id'], 'host': p['host'], 'verdict': p['verdict'], 'verdict_reason': p['verdict_reason'],
                    'packets': p['packets'],

@@ -70,11 +70,12 @@ def _journeys(report):
         first = packets[journey['packets'][0]]
         hops = ' &rarr; '.join('%s (%s)' % (escape(packets[i]['host']), _v(packets[i]['verdict']))
                                for i in journey['packets'])
-        rows.append([str(journey['id']), escape(packet_words(first['summary'])), hops])
+        rows.append([str(journey['id']), escape(packet_words(first['summary'])), hops,
+                     escape('; '.join(journey.get('kubernetes') or []))])
     note = ''
     if len(report['journeys']) > 200:
         note = '<p class="note">%d more in report.json.</p>' % (len(report['journeys']) - 200)
-    return _table(['journey', 'packet', 'seen on (verdict)'], rows) + note
+    return _table(['journey', 'packet', 'seen on (verdict)', 'Kubernetes'], rows) + note
 
 
 def _path_section(report, path):

@@ -74,9 +74,10 @@ def render_md(report):
     out += ['', '## Journeys across nodes', '']
     if report['journeys']:
         packets = report['packets']
-        out += _table(['journey', 'packet', 'seen on (verdict)'], [
+        out += _table(['journey', 'packet', 'seen on (verdict)', 'Kubernetes'], [
             [j['id'], packet_words(packets[j['packets'][0]]['summary']),
-             ' -> '.join('%s (%s)' % (packets[i]['host'], packets[i]['verdict']) for i in j['packets'])]
+             ' -> '.join('%s (%s)' % (packets[i]['host'], packets[i]['verdict']) for i in j['packets']),
+             '; '.join(j.get('kubernetes') or [])]
             for j in report['journeys'][:MAX_JOURNEYS]])
         if len(report['journeys']) > MAX_JOURNEYS:
             out.append('')

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer, rule_comment
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report, journey_services
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.resolve import Snapshot
 
 # kube-proxy's iptables mode, in the shapes of its unit tests' expected dumps (pkg/proxy/iptables/proxier_test.go):
@@ -174,3 +174,18 @@ def test_the_report_names_the_calico_policy_behind_a_drop(bundle):
     assert ('cali-fh-ndt2', 'Calico from host endpoint ndt2') in named
     assert all(label for chain, label in named if chain.startswith('cali-')), named
     assert all(label is None for chain, label in named if not chain.startswith(('cali-', 'KUBE-'))), named
+
+
+def test_a_packet_through_a_service_names_service_and_endpoint(bundle):
+    """The same recording's TCP to the ClusterIP 198.18.201.2:8080, DNATed by kube-proxy-shaped rules of service
+    demo/web:http to 198.18.200.2:8080: its path names the service and the endpoint, and its journey line says
+    where the DNAT happened."""
+    report = build_report(str(bundle('mixed/legacy-nft', hosts=('node2',))))
+    index, packet = next((i, p) for i, p in enumerate(report['packets'])
+                         if p['summary'].get('dport') == 8080 and p['summary'].get('proto') == 'tcp')
+    steps = report['paths'][packet['path_id']]['steps']
+    labels = [s['k8s']['label'] for s in steps if s['k8s']]
+    assert 'endpoint 198.18.200.2:8080 of service demo/web:http' in labels, labels
+    full_paths = [report['paths'][p['path_id']]['steps'] for p in report['packets']]
+    assert journey_services([index], report['packets'], full_paths) == [
+        'service demo/web:http -> endpoint 198.18.200.2:8080 (DNAT on node2)']
