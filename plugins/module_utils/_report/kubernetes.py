@@ -22,6 +22,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.ipta
     rule_comment as iptables_comment,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import rule_comment as nft_comment
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.k8s_objects import HASH_MARK
 
 KUBE_PROXY = 'kube-proxy'
 CALICO = 'calico'
@@ -95,6 +96,15 @@ CALICO_FIXED = {
     'cali-rpf-skip': 'reverse-path check exceptions', 'cali-cidr-block': 'blocked CIDRs',
     'cali-untracked-flows': 'untracked flows', 'cali-wireguard-incoming-mark': 'WireGuard incoming mark',
 }
+# Felix 3.30 and later: policy chains are named "<short kind>/[<namespace>/]<name>" (felix/types/policy_id.go)
+CALICO_SHORT_KINDS = {
+    'np': 'NetworkPolicy', 'gnp': 'GlobalNetworkPolicy', 'snp': 'StagedNetworkPolicy',
+    'sgnp': 'StagedGlobalNetworkPolicy', 'sknp': 'StagedKubernetesNetworkPolicy', 'knp': 'KubernetesNetworkPolicy',
+    'kcnp': 'KubernetesClusterNetworkPolicy',
+}
+# ... and write "<Kind> [<namespace>/]<name> ingress|egress" in a comment of the chain's rules (felix/rules/policy.go)
+_POLICY_COMMENT = re.compile(r'(?:--comment |comment )"?(?P<kind>[A-Z][A-Za-z]*) (?:(?P<ns>[a-z0-9][-a-z0-9]*)/)?'
+                             r'(?P<name>[^\s"/]+) (?:ingress|egress)"?')
 # Calico's nftables mode prefixes each chain with its table's name ("filter-cali-pi-...") in table "calico"
 _CALICO_NFT = re.compile(r'^(?:filter|nat|mangle|raw)-(cali-.*)$')
 
@@ -128,9 +138,12 @@ def rule_comment(text):
 class Namer:
     """Names for the steps of one host, from its ruleset snapshot (resolve.Snapshot)."""
 
-    def __init__(self, snapshot):
+    def __init__(self, snapshot, objects=None):
+        self.objects = objects  # k8s_objects.Objects the user gave, or None
         # chain name -> {'namespace', 'name', 'port', 'cluster_ip', 'endpoint'} (kube-proxy, iptables mode)
         self.services = {}
+        # Calico policy or profile chain -> {'kind', 'namespace', 'name'}, from the comment Felix puts in it
+        self.policies = {}
         edges = []  # (per-service chain, per-service chain it jumps to): KUBE-SVC -> KUBE-SEP, KUBE-EXT -> KUBE-SVC
         for tables in list(snapshot.legacy.values()) + list(snapshot.xtables.values()):
             for table in tables.values():
@@ -150,6 +163,8 @@ class Namer:
         edges = []
         for chain in table.chains.values():
             per_service = _per_service(chain.name)
+            if chain.name.startswith(('cali-pi-', 'cali-po-', 'cali-pri-', 'cali-pro-')):
+                self._index_policy_chain(chain)
             for rule in chain.rules:
                 ref = _service_ref(rule.comment)
                 target = rule.target or ''
@@ -167,17 +182,35 @@ class Namer:
                         edges.append((chain.name, target))
         return edges
 
+    def _index_policy_chain(self, chain):
+        for rule in chain.rules:
+            found = _POLICY_COMMENT.search(rule.text)
+            if found:
+                self.policies[chain.name] = {'kind': found.group('kind'), 'namespace': found.group('ns'),
+                                             'name': found.group('name')}
+                return
+
     def name(self, step):
         """The name dict of a resolved step (resolve.Resolver), or None for a rule of neither."""
         table, chain = step.get('table') or '', step.get('chain') or ''
         if table == KUBE_PROXY_NFT_TABLE:
-            return _kube_nft(chain, step)
+            return self._kube_nft(chain, step)
         if chain.startswith('KUBE-'):
             return self._kube_iptables(chain, step)
         nft = _CALICO_NFT.match(chain) if table == 'calico' else None
         if chain.startswith('cali-') or nft:
-            return _calico(nft.group(1) if nft else chain)
+            return self._calico(nft.group(1) if nft else chain)
         return None
+
+    def _calico(self, chain):
+        name = _calico(chain)
+        if 'hashed' in name:
+            known = self.policies.get(chain) or (self.objects.policy(chain) if self.objects else None)
+            if known:  # a hashed chain named by Felix's own comment, or by the objects the user gave
+                name.update((key, value) for key, value in known.items() if value)
+                name['label'] = _policy_label(name, name['direction']) if name['role'] == 'policy' else \
+                    'Calico profile %s (%s)' % (name['name'], name['direction'])
+        return name
 
     def _kube_iptables(self, chain, step):
         per_service = _per_service(chain)
@@ -193,11 +226,42 @@ class Namer:
         name = {'owner': KUBE_PROXY, 'role': role}
         name.update(self.services.get(chain, {}))
         if role == 'endpoint' and name.get('endpoint'):
-            words = 'endpoint %s of service' % name['endpoint']
+            words = 'endpoint %s of service' % self._endpoint_words(name)
         if 'namespace' in name:
             name['label'] = '%s %s' % (words, service_words(name))
         else:
             name['label'] = '%s (kube-proxy chain %s; no rule names it)' % (words, chain)
+        return name
+
+
+    def _endpoint_words(self, name):
+        """'10.180.0.1:80', with its pod where the objects name one: '10.180.0.1:80 (pod ns1/web-0)'."""
+        pod = self.objects.pod(name['endpoint']) if self.objects else None
+        if pod is None:
+            return name['endpoint']
+        name['pod'] = '%s/%s' % (pod['namespace'], pod['name'])
+        return '%s (pod %s)' % (name['endpoint'], name['pod'])
+
+
+    def _kube_nft(self, chain, step):
+        match = _NFT_SERVICE.match(chain)
+        if match is None:
+            name = {'owner': KUBE_PROXY, 'role': chain, 'label': 'kube-proxy %s' % chain}
+            ref = _service_ref(rule_comment(step.get('rule')))
+            if ref is not None:
+                name.update(ref)
+                name['label'] += ', service %s' % service_words(ref)
+            return name
+        role, words = _NFT_ROLES[match.group('what')]
+        name = {'owner': KUBE_PROXY, 'role': role, 'namespace': match.group('ns'), 'name': match.group('name'),
+                'protocol': match.group('proto')}
+        if match.group('port'):
+            name['port'] = match.group('port')
+        if match.group('addr'):
+            addr = match.group('addr')
+            name['endpoint'] = '%s:%s' % ('[%s]' % addr if ':' in addr else addr, match.group('epport'))
+            words = 'endpoint %s of service' % self._endpoint_words(name)
+        name['label'] = '%s %s' % (words, service_words(name))
         return name
 
 
@@ -207,28 +271,6 @@ def _per_service(chain):
         if chain.startswith(prefix):
             return prefix, role, words
     return None
-
-
-def _kube_nft(chain, step):
-    match = _NFT_SERVICE.match(chain)
-    if match is None:
-        name = {'owner': KUBE_PROXY, 'role': chain, 'label': 'kube-proxy %s' % chain}
-        ref = _service_ref(rule_comment(step.get('rule')))
-        if ref is not None:
-            name.update(ref)
-            name['label'] += ', service %s' % service_words(ref)
-        return name
-    role, words = _NFT_ROLES[match.group('what')]
-    name = {'owner': KUBE_PROXY, 'role': role, 'namespace': match.group('ns'), 'name': match.group('name'),
-            'protocol': match.group('proto')}
-    if match.group('port'):
-        name['port'] = match.group('port')
-    if match.group('addr'):
-        addr = match.group('addr')
-        name['endpoint'] = '%s:%s' % ('[%s]' % addr if ':' in addr else addr, match.group('epport'))
-        words = 'endpoint %s of service' % name['endpoint']
-    name['label'] = '%s %s' % (words, service_words(name))
-    return name
 
 
 def _calico(chain):
@@ -245,39 +287,56 @@ def _calico(chain):
 
 def _calico_object(rest, role, words, direction, what):
     name = {'owner': CALICO, 'role': role}
-    tail = ''
     if direction:
         name['direction'] = direction
-        tail = ' (%s)' % direction
     if what == 'interface':
         name['interface'] = rest
-    elif rest.startswith('_'):  # Felix hashed a name too long for a chain
+        name['label'] = 'Calico %s %s' % (words, rest)
+        return name
+    if rest.startswith(HASH_MARK):  # Felix hashed a name too long for a chain
         name['hashed'] = rest
-        rest = '(hashed name %s)' % rest
-    else:
-        kind, namespace, object_name = _calico_policy_name(rest, what)
+        name['label'] = 'Calico %s (hashed name %s) (%s)' % (words, rest, direction)
+        return name
+    if what == 'policy':
+        kind, namespace, object_name = _calico_policy_name(rest)
         name.update(kind=kind, name=object_name)
         if namespace:
             name['namespace'] = namespace
-        rest = '%s/%s' % (namespace, object_name) if namespace else object_name
-        if kind == 'NetworkPolicy':
-            words = 'network policy'
-    name['label'] = 'Calico %s %s%s' % (words, rest, tail)
+        name['label'] = _policy_label(name, direction)
+        return name
+    if what == 'profile':
+        kind, object_name = _calico_profile_name(rest)
+        name.update(kind=kind, name=object_name)
+        rest = object_name
+    name['label'] = 'Calico %s %s (%s)' % (words, rest, direction)
     return name
 
 
-def _calico_policy_name(rest, what):
-    """(kind, namespace, name) of a Calico policy or profile named in a chain (the part after the prefix).
+def _policy_label(name, direction):
+    """'Calico policy ns1/deny-web (inbound)'; cluster-wide kinds: 'Calico global policy allow-dns (outbound)'."""
+    if name.get('namespace'):
+        return 'Calico policy %s/%s (%s)' % (name['namespace'], name['name'], direction)
+    return 'Calico global policy %s (%s)' % (name['name'], direction)
 
-    Policies: "<tier>/<name>" or "<namespace>/<name>"; Kubernetes NetworkPolicies are "knp.default.<name>" in
-    their namespace. Profiles: "kns.<namespace>" (a namespace's), "ksa.<namespace>.<serviceaccount>"."""
-    if what == 'profile':
-        if rest.startswith('kns.'):
-            return 'Namespace', None, rest[len('kns.'):]
-        if rest.startswith('ksa.'):
-            return 'ServiceAccount', None, rest[len('ksa.'):]
-        return 'Profile', None, rest
-    namespace, _sep, object_name = rest.rpartition('/')
-    if object_name.startswith('knp.default.'):
-        return 'NetworkPolicy', namespace or None, object_name[len('knp.default.'):]
-    return 'CalicoPolicy', namespace or None, object_name
+
+def _calico_policy_name(rest):
+    """(kind, namespace, name) of a policy named in its chain (the part after the prefix). Felix 3.30 and later:
+    "<short kind>/[<namespace>/]<name>"; earlier "[<tier>/][<namespace>/]<name>" with Kubernetes policies named
+    "knp.default.<name>"."""
+    parts = rest.split('/')
+    if parts[0] in CALICO_SHORT_KINDS and len(parts) in (2, 3):
+        return CALICO_SHORT_KINDS[parts[0]], parts[1] if len(parts) == 3 else None, parts[-1]
+    namespace = parts[-2] if len(parts) >= 2 else None
+    if parts[-1].startswith('knp.default.'):
+        return 'KubernetesNetworkPolicy', namespace, parts[-1][len('knp.default.'):]
+    return ('NetworkPolicy' if namespace else 'GlobalNetworkPolicy'), namespace, parts[-1]
+
+
+def _calico_profile_name(rest):
+    """(kind, name) of a profile: a namespace's ("kns.<namespace>"), a service account's ("ksa.<namespace>.
+    <name>"), or one of Calico's own."""
+    if rest.startswith('kns.'):
+        return 'Namespace', rest[len('kns.'):]
+    if rest.startswith('ksa.'):
+        return 'ServiceAccount', rest[len('ksa.'):]
+    return 'Profile', rest

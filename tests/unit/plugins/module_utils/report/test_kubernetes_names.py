@@ -4,12 +4,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.k8s_objects import length_limited_id
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer, rule_comment
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report, journey_services
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.resolve import Snapshot
 
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'kubernetes')
 # kube-proxy's iptables mode, in the shapes of its unit tests' expected dumps (pkg/proxy/iptables/proxier_test.go):
 # the service named in comments, the endpoint in its DNAT, the chains by hash; a service without endpoints rejected
 # in filter KUBE-SERVICES.
@@ -125,20 +129,27 @@ def test_kube_proxy_nftables(chain, expected):
      {'owner': 'calico', 'role': 'policy', 'direction': 'inbound', 'hashed': '_3jXH69AOUJxPx56j_xf',
       'label': 'Calico policy (hashed name _3jXH69AOUJxPx56j_xf) (inbound)'}),
     ('filter', 'cali-pi-ns1/knp.default.deny-web',
-     {'owner': 'calico', 'role': 'policy', 'direction': 'inbound', 'kind': 'NetworkPolicy', 'namespace': 'ns1',
-      'name': 'deny-web', 'label': 'Calico network policy ns1/deny-web (inbound)'}),
+     {'owner': 'calico', 'role': 'policy', 'direction': 'inbound', 'kind': 'KubernetesNetworkPolicy',
+      'namespace': 'ns1', 'name': 'deny-web', 'label': 'Calico policy ns1/deny-web (inbound)'}),
     ('filter', 'cali-po-default/allow-dns',
-     {'owner': 'calico', 'role': 'policy', 'direction': 'outbound', 'kind': 'CalicoPolicy', 'namespace': 'default',
+     {'owner': 'calico', 'role': 'policy', 'direction': 'outbound', 'kind': 'NetworkPolicy', 'namespace': 'default',
       'name': 'allow-dns', 'label': 'Calico policy default/allow-dns (outbound)'}),
+    # Felix 3.30 and later: "<short kind>/[<namespace>/]<name>"
+    ('filter', 'cali-pi-knp/ns1/deny-web',
+     {'owner': 'calico', 'role': 'policy', 'direction': 'inbound', 'kind': 'KubernetesNetworkPolicy',
+      'namespace': 'ns1', 'name': 'deny-web', 'label': 'Calico policy ns1/deny-web (inbound)'}),
+    ('filter', 'cali-po-gnp/allow-dns',
+     {'owner': 'calico', 'role': 'policy', 'direction': 'outbound', 'kind': 'GlobalNetworkPolicy',
+      'name': 'allow-dns', 'label': 'Calico global policy allow-dns (outbound)'}),
     ('filter', 'cali-pri-kns.ns1', {'owner': 'calico', 'role': 'profile', 'direction': 'inbound', 'kind': 'Namespace',
                                     'name': 'ns1', 'label': 'Calico profile ns1 (inbound)'}),
     ('filter', 'cali-pro-ksa.ns1.default',
      {'owner': 'calico', 'role': 'profile', 'direction': 'outbound', 'kind': 'ServiceAccount', 'name': 'ns1.default',
       'label': 'Calico profile ns1.default (outbound)'}),
     # Calico's nftables mode: table calico, chains prefixed with their iptables table
-    ('calico', 'filter-cali-pi-ns1/knp.default.deny-web',
-     {'owner': 'calico', 'role': 'policy', 'direction': 'inbound', 'kind': 'NetworkPolicy', 'namespace': 'ns1',
-      'name': 'deny-web', 'label': 'Calico network policy ns1/deny-web (inbound)'}),
+    ('calico', 'filter-cali-pi-knp/ns1/deny-web',
+     {'owner': 'calico', 'role': 'policy', 'direction': 'inbound', 'kind': 'KubernetesNetworkPolicy',
+      'namespace': 'ns1', 'name': 'deny-web', 'label': 'Calico policy ns1/deny-web (inbound)'}),
     ('filter', 'cali-something-new', {'owner': 'calico', 'role': 'other', 'label': 'Calico chain cali-something-new'}),
 ])
 def test_calico_chains_by_their_names(namer, table, chain, expected):
@@ -189,3 +200,95 @@ def test_a_packet_through_a_service_names_service_and_endpoint(bundle):
     full_paths = [report['paths'][p['path_id']]['steps'] for p in report['packets']]
     assert journey_services([index], report['packets'], full_paths) == [
         'service demo/web:http -> endpoint 198.18.200.2:8080 (DNAT on node2)']
+
+
+# Real rulesets from kube-proxy's and Felix's own tests (fixtures/kubernetes/README.md says where each comes from)
+KUBE_SERVICES = {  # KUBE-SVC chain -> service, from fixtures/kubernetes/README.md
+    'KUBE-SVC-XPGD46QRK7WJZT7O': 'ns1/svc1:p80', 'KUBE-SVC-GNZBNJ2PO5MGZ6GT': 'ns2/svc2:p80',
+    'KUBE-SVC-X27LE4BHSL4DOUIK': 'ns3/svc3:p80', 'KUBE-SVC-4SW47YFZTEDKD3PK': 'ns4/svc4:p80',
+    'KUBE-SVC-NUKIZ6OKUXPJNT4C': 'ns5/svc5:p80',
+}
+KUBE_ENDPOINTS = {
+    'KUBE-SEP-SXIVWICOYRO3J4NJ': ('ns1/svc1:p80', '10.180.0.1:80'),
+    'KUBE-SEP-RS4RBKLTHTF2IUXJ': ('ns2/svc2:p80', '10.180.0.2:80'),
+    'KUBE-SEP-OYPFS5VJICHGATKP': ('ns3/svc3:p80', '10.180.0.3:80'),
+    'KUBE-SEP-UKSFD7AGPMPPLUHC': ('ns4/svc4:p80', '10.180.0.4:80'),
+    'KUBE-SEP-C6EBXVWJJZMIWKLZ': ('ns4/svc4:p80', '10.180.0.5:80'),
+    'KUBE-SEP-I77PXRDZVX7PMWMN': ('ns5/svc5:p80', '10.180.0.3:80'),
+}
+
+
+def _fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+def _chains(snapshot):
+    """(table, chain) of every chain in a snapshot, every backend."""
+    for tables in list(snapshot.legacy.values()) + list(snapshot.xtables.values()):
+        for table in tables.values():
+            for chain in table.chains:
+                yield table.name, chain
+    for (family, table), found in snapshot.nft.items():
+        for chain in found.chains:
+            yield table, chain
+
+
+@pytest.mark.parametrize('fixture, snapshot_name', [
+    ('kube-proxy-iptables.save', 'iptables-nft.save'), ('kube-proxy-nftables.ruleset', 'nft.ruleset'),
+    ('calico-iptables.save', 'iptables-legacy.save'),
+])
+def test_every_kube_proxy_and_calico_chain_of_real_rulesets_is_classified(fixture, snapshot_name):
+    snapshot = Snapshot({snapshot_name: _fixture(fixture)})
+    namer = Namer(snapshot)
+    owned = [(table, chain) for table, chain in _chains(snapshot)
+             if chain.startswith(('KUBE-', 'cali-')) or table == 'kube-proxy']
+    assert len(owned) > 20
+    for table, chain in owned:
+        name = namer.name(_step(table, chain))
+        assert name is not None and name['role'] != 'other' and name['label'], (table, chain, name)
+        assert 'no rule names it' not in name['label'], (table, chain, name)
+
+
+def test_real_kube_proxy_iptables_services_and_endpoints_are_named():
+    namer = Namer(Snapshot({'iptables-nft.save': _fixture('kube-proxy-iptables.save')}))
+    for chain, service in KUBE_SERVICES.items():
+        assert namer.name(_step('nat', chain))['label'] == 'service %s' % service
+    for chain, (service, endpoint) in KUBE_ENDPOINTS.items():
+        name = namer.name(_step('nat', chain))
+        assert (name['endpoint'], name['label']) == (endpoint, 'endpoint %s of service %s' % (endpoint, service))
+    assert namer.name(_step('nat', 'KUBE-SVC-XPGD46QRK7WJZT7O'))['cluster_ip'] == '172.30.0.41'
+    assert namer.name(_step('nat', 'KUBE-FW-NUKIZ6OKUXPJNT4C'))['label'] == \
+        'load-balancer firewall of service ns5/svc5:p80'
+    assert namer.name(_step('nat', 'KUBE-EXT-GNZBNJ2PO5MGZ6GT'))['label'] == 'external traffic of service ns2/svc2:p80'
+
+
+def test_real_kube_proxy_nftables_services_and_endpoints_are_named():
+    snapshot = Snapshot({'nft.ruleset': _fixture('kube-proxy-nftables.ruleset')})
+    namer = Namer(snapshot)
+    names = [namer.name(_step('kube-proxy', chain, family='ip')) for table, chain in _chains(snapshot)]
+    services = {n['label'] for n in names if n['role'] == 'service'}
+    endpoints = {n['endpoint'] for n in names if n['role'] == 'endpoint'}
+    assert services >= {'service %s' % s for s in KUBE_SERVICES.values()}, services
+    assert endpoints == {e for _s, e in KUBE_ENDPOINTS.values()}
+
+
+def test_real_felix_hashed_chains_are_named_from_felixs_comment():
+    namer = Namer(Snapshot({'iptables-legacy.save': _fixture('calico-iptables.save')}))
+    assert namer.name(_step('filter', 'cali-pi-_PymyFHQQg3808jiz1OJ')) == {
+        'owner': 'calico', 'role': 'policy', 'direction': 'inbound', 'hashed': '_PymyFHQQg3808jiz1OJ',
+        'kind': 'GlobalNetworkPolicy', 'name': 'long-policy-name-that-gets-hashed',
+        'label': 'Calico global policy long-policy-name-that-gets-hashed (inbound)'}
+    assert namer.name(_step('filter', 'cali-pro-_ffOMcf6pikpiZ6hgKc'))['label'] == \
+        'Calico profile long-policy-name-that-gets-hashed (outbound)'
+    assert namer.name(_step('filter', 'cali-tw-cali1234'))['label'] == 'Calico to pod interface cali1234'
+
+
+@pytest.mark.parametrize('prefix, suffix, chain', [
+    # Felix's own expectations (fixtures/kubernetes/calico-iptables.save, from felix/rules tests)
+    ('cali-pi-', 'gnp/long-policy-name-that-gets-hashed', 'cali-pi-_PymyFHQQg3808jiz1OJ'),
+    ('cali-pri-', 'long-policy-name-that-gets-hashed', 'cali-pri-_ffOMcf6pikpiZ6hgKc'),
+    ('cali-pi-', 'gnp/ai', 'cali-pi-gnp/ai'),  # fits: kept as it is
+])
+def test_felix_chain_names_recomputed(prefix, suffix, chain):
+    assert length_limited_id(prefix, suffix) == chain
