@@ -71,6 +71,15 @@ options:
         carry wall-clock times; dmesg times since boot are not comparable across machines).
     type: float
     default: 10.0
+  k8s_objects:
+    description:
+      - A file of Kubernetes objects, the output of C(kubectl get pods,services,networkpolicies -A -o json) (a
+        C(List); C(projectcalico.org/v3) C(NetworkPolicy) and C(GlobalNetworkPolicy) objects are read too).
+      - Without it the report names services, endpoints and Calico chains from what the rules say. With it, it
+        also names the pods and services behind packet addresses and endpoints, and Calico policy chains whose
+        names Felix hashed (the hash is recomputed from each policy's name as Felix versions build it).
+      - A file that cannot be read or is not such output fails the task, naming this option.
+    type: path
 notes:
   - Legacy iptables TRACE lines carry a rule number, not the rule. Without an C(iptables-save) snapshot of the host
     the steps stay unresolved and chain policies unknown, so most packets end with verdict V(unknown).
@@ -100,6 +109,16 @@ EXAMPLES = r"""
     formats: [md]
   delegate_to: localhost
   run_once: true
+
+# First, on a machine with the cluster's kubeconfig:
+#   kubectl get pods,services,networkpolicies -A -o json > /srv/netdebug/k8s-objects.json
+- name: Name the pods, services and hashed Calico policies behind the rules
+  netdebug.netfilter.trace_report:
+    bundle_dir: /srv/netdebug/bundles
+    incident_id: INC-42
+    k8s_objects: /srv/netdebug/k8s-objects.json
+  delegate_to: localhost
+  run_once: true
 """
 
 RETURN = r"""
@@ -120,11 +139,17 @@ written:
   elements: str
   sample: [json, md, html]
 verdicts:
-  description: One line per dropping or rejecting rule, most packets first (at most 20).
+  description:
+    - One line per dropping or rejecting rule, most packets first (at most 20).
+    - Where a kube-proxy or Calico rule drops, the Kubernetes object behind it comes first and the table, chain and
+      rule in brackets; with O(k8s_objects), addresses of pods and services are named too.
   returned: always
   type: list
   elements: str
-  sample: ['node2 drops ICMP 198.18.0.1 -> 198.18.0.2 at filter/app-guard rule 3: -A app-guard -p icmp -j DROP']
+  sample:
+    - 'node2 drops ICMP 198.18.0.1 -> 198.18.0.2 at filter/app-guard rule 3: -A app-guard -p icmp -j DROP'
+    - 'node3 drops TCP 198.18.0.1 -> pod ns1/web-0 (198.19.1.5:80) at Calico policy ns1/deny-web (inbound)
+      (filter/cali-pi-knp/ns1/deny-web rule 1): -A cali-pi-knp/ns1/deny-web -p tcp -m multiport --dports 80 -j DROP'
 drops:
   description: Packets dropped or rejected per host and rule (the first 50 entries of C(report.json)'s C(drops)).
   returned: always
@@ -191,7 +216,8 @@ import contextlib
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import BundleError, bundle_lock
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import bundle_lock
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_write import FORMATS, incident_path, run_report
 
 
@@ -204,6 +230,7 @@ def main():
             formats=dict(type='list', elements='str', choices=list(FORMATS), default=list(FORMATS)),
             window=dict(type='float', default=2.0),
             correlation_window=dict(type='float', default=10.0),
+            k8s_objects=dict(type='path'),
         ),
         supports_check_mode=True,
     )
@@ -217,8 +244,9 @@ def main():
         with contextlib.nullcontext() if module.check_mode else bundle_lock(incident_dir):
             result = run_report(params['bundle_dir'], params['incident_id'], output_dir=params['output_dir'],
                                 formats=params['formats'], window=params['window'],
-                                correlation_window=params['correlation_window'], check_mode=module.check_mode)
-    except (BundleError, OSError) as exc:
+                                correlation_window=params['correlation_window'], check_mode=module.check_mode,
+                                k8s_objects=params['k8s_objects'])
+    except (NetdebugError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

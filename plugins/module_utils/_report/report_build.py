@@ -113,17 +113,33 @@ def step_label(step):
 
 
 def packet_words(summary):
+    """'TCP 198.18.0.1 -> 198.19.1.5:80'; an address the Kubernetes objects name: 'pod ns1/web-0 (198.19.1.5:80)'."""
     proto = (summary.get('proto') or 'ip').upper().replace('ICMPV6', 'ICMPv6')
     src, dst = summary.get('src', '?'), summary.get('dst', '?')
     if summary.get('dport') is not None:
         dst = '%s:%s' % (dst, summary['dport'])
+    if summary.get('src_k8s'):
+        src = '%s (%s)' % (summary['src_k8s'], src)
+    if summary.get('dst_k8s'):
+        dst = '%s (%s)' % (summary['dst_k8s'], dst)
     return '%s %s -> %s' % (proto, src, dst)
+
+
+def name_addresses(summary, objects):
+    """Add 'src_k8s'/'dst_k8s' ('pod ns1/web-0', 'service ns1/svc1') to a packet summary where the Kubernetes
+    objects the user gave know its addresses."""
+    for key in ('src', 'dst'):
+        pod = objects.pod(summary.get(key))
+        service = objects.service(summary.get(key)) if pod is None else None
+        found, what = (pod, 'pod') if pod is not None else (service, 'service')
+        if found is not None:
+            summary[key + '_k8s'] = '%s %s/%s' % (what, found['namespace'], found['name'])
 
 
 class _Host:
     """Per-host work: group the host's trace lines into packets and resolve them."""
 
-    def __init__(self, name, entry, incident_dir, year, window):
+    def __init__(self, name, entry, incident_dir, year, window, objects=None):
         self.input = HostInput(name, entry, incident_dir)
         self.name = name
         self.grouper = Grouper(name, window)
@@ -138,7 +154,7 @@ class _Host:
             self.notes.append('no %s snapshot (nft missing or failing on the node): native nftables chains, if the '
                               'node has any, are not known and not counted in the verdicts' % SNAPSHOT_NAMES['nft'])
         self.protocols = protocols(self.input.conntrack)
-        self.resolver = Resolver(self.snapshot, Namer(self.snapshot))
+        self.resolver = Resolver(self.snapshot, Namer(self.snapshot, objects))
         self.incident_dir = incident_dir
         self.year = year
 
@@ -291,13 +307,14 @@ def clock_correction(entry):
     return round(least_offset(offset, _number(entry['clock'].get('error'))), 6)
 
 
-def build_report(incident_dir, incident_id=None, window=2.0, correlation_window=10.0):
-    """The whole report as a JSON-ready dict (deterministic: no generation time, stable order)."""
+def build_report(incident_dir, incident_id=None, window=2.0, correlation_window=10.0, objects=None):
+    """The whole report as a JSON-ready dict (deterministic: no generation time, stable order). objects: the
+    Kubernetes objects the user gave (k8s_objects.Objects), or None."""
     with gc_paused():
-        return _build_report(incident_dir, incident_id, window, correlation_window)
+        return _build_report(incident_dir, incident_id, window, correlation_window, objects)
 
 
-def _build_report(incident_dir, incident_id, window, correlation_window):
+def _build_report(incident_dir, incident_id, window, correlation_window, objects):
     manifest = load_manifest(incident_dir)
     year = _year(manifest)
     hosts = {}
@@ -306,7 +323,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
     decidings = []
     aliases = {}
     for name, entry in manifest['hosts'].items():
-        host = _Host(name, entry, incident_dir, year, window)
+        host = _Host(name, entry, incident_dir, year, window, objects)
         host.read()
         aliases[name] = nat_aliases(host.input.conntrack)
         offset, correction = clock_offset(entry), clock_correction(entry)
@@ -317,6 +334,8 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
             record['_pairs'] = packet.pairs
             record['_offset'] = correction
             record['_ttl'] = (packet.fields or {}).get('ttl', (packet.fields or {}).get('hoplimit'))
+            if objects is not None:
+                name_addresses(record['summary'], objects)
             records.append(record)
             full_paths.append(path)
             decidings.append(deciding)
@@ -353,6 +372,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window):
     return {
         'incident_id': incident_id or manifest.get('incident_id') or os.path.basename(incident_dir.rstrip('/')),
         'manifest_notes': manifest['notes'],
+        'kubernetes_objects': None if objects is None else dict(objects.counts, file=objects.source),
         'hosts': hosts,
         'verdicts': verdict_lines(drops),
         'drops': drops,

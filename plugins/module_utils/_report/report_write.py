@@ -9,6 +9,7 @@ import json
 import os
 import tempfile
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.k8s_objects import load as load_objects
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
@@ -98,13 +99,16 @@ def incident_path(bundle_dir, incident_id):
 
 
 def run_report(bundle_dir, incident_id, output_dir=None, formats=FORMATS, window=2.0, correlation_window=10.0,
-               check_mode=False):
-    """Build the report and write the requested formats; returns the module result fields."""
+               check_mode=False, k8s_objects=None):
+    """Build the report and write the requested formats; returns the module result fields. k8s_objects: a file of
+    `kubectl get ... -o json` output that names pods, services and hashed policy chains, or None."""
     incident_dir = incident_path(bundle_dir, incident_id)
     output_dir = output_dir or incident_dir
     if not os.path.isdir(output_dir):
         raise BundleError('output_dir %s does not exist' % output_dir)
-    report = build_report(incident_dir, incident_id, window=window, correlation_window=correlation_window)
+    objects = load_objects(k8s_objects) if k8s_objects else None
+    report = build_report(incident_dir, incident_id, window=window, correlation_window=correlation_window,
+                          objects=objects)
     files = {}
     changed = []
     with gc_paused():

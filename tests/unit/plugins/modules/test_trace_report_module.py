@@ -59,10 +59,13 @@ def test_four_steps(tmp_path):
     ({'bundle_dir': '{tmp}', 'incident_id': 'nope'}, 'does not exist: bundle_dir must hold a directory named after'),
     ({'bundle_dir': '{tmp}', 'incident_id': 'INC-7', 'window': -1}, 'window must be a positive number'),
     ({'bundle_dir': '{tmp}', 'incident_id': 'INC-7', 'formats': ['pdf']}, 'value of formats must be one or more of'),
+    ({'bundle_dir': '{tmp}', 'incident_id': 'INC-7', 'k8s_objects': '{tmp}/none.json'}, 'k8s_objects: cannot read '),
+    ({'bundle_dir': '{tmp}', 'incident_id': 'INC-7', 'k8s_objects': '{tmp}/INC-7/manifest.json'},
+     'k8s_objects: {tmp}/INC-7/manifest.json has no "items" list'),
 ])
 def test_bad_parameters(tmp_path, args, message):
     incident = _bundle(tmp_path / 'bundles')
     args = {k: (v.format(tmp=incident.parent) if isinstance(v, str) else v) for k, v in args.items()}
     result = run_module(tmp_path, args)
-    assert result['failed'] and message in result['msg']
+    assert result['failed'] and message.format(tmp=incident.parent) in result['msg']
     assert not (incident / 'report.json').exists()
