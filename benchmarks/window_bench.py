@@ -227,7 +227,7 @@ def parse_args(argv):
     parser.add_argument('--nodes', type=int, default=50, help='netns nodes (default 50)')
     parser.add_argument('--cases', default='5:10,50:10,2:30', help='FORKS:WINDOW_SECONDS,... (default 5:10,50:10,2:30)')
     parser.add_argument('--interval', type=float, default=0.1, help='ping interval per node, s (default 0.1)')
-    parser.add_argument('--margin', type=int, help='netdebug_ttl_margin (default: the collection\'s, 120 s): the '
+    parser.add_argument('--margin', type=int, help='netdebug_ttl_margin (default: the collection\'s, which grows with the check step): the '
                         'stop and collect of every host must come within it after the window')
     parser.add_argument('--json', default=os.path.join(HERE, 'results', 'window.json'))
     parser.add_argument('--svg', default=os.path.join(REPO, 'docs', 'window-span.svg'))
