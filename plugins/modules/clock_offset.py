@@ -12,7 +12,7 @@ description:
   - Reads the node's clock with C(date +%s.%N) over the connection up to O(samples) times, each read timed on the
     controller, and returns the offset from the read with the shortest round trip (the node read its clock within
     that round trip, so the offset is off by at most RV(error)).
-  - Stops reading once a read's round trip is at most 0.5 s (RV(error) at most 0.25 s): the capture's window moves
+  - Stops reading once a read's round trip is at most 0.5 s (RV(error) at most 0.25 s). The capture's window moves
     in whole seconds, and every further read is one more command per host.
   - The capture records each node's offset in the bundle, and the trace report uses it to order a packet's journey
     across nodes whose clocks disagree.

@@ -16,6 +16,7 @@ too; a legacy table cannot be removed again):
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 
@@ -166,6 +167,104 @@ def test_mixed_node(kinds_lab, lab_ansible, tmp_path):
         })
         node3 = [p for p in report['packets'] if p['host'] == 'node3' and p['summary'].get('dport') == 86]
         assert all(p['format'] == 'kernel+xtables-monitor' for p in node3), node3
+        assert snapshots(lab_ansible) == before
+    for node in NODES:
+        assert leftovers(kinds_lab, node)[0] == [], node
+
+
+# Issue 19: a ClusterIP DNATed on node2 (kube-proxy's iptables shapes, tests/lab/scenarios/k8s-service.rules) to an
+# endpoint on node3, dropped there by a Calico-shaped policy chain whose name Felix hashed (k8s-policy.rules).
+CLUSTER_IP = '198.19.0.10'
+LONG_POLICY = 'deny-web-except-from-the-frontend'
+POLICY_CHAIN = 'cali-pi-_xjDhvsRvp8FAVLvgElm'  # Felix's hashed name of knp/ns1/<LONG_POLICY>
+K8S_OBJECTS = {'apiVersion': 'v1', 'kind': 'List', 'items': [
+    {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'namespace': 'ns1', 'name': 'web-0'}, 'spec': {'nodeName': 'node3'},
+     'status': {'podIP': '198.18.0.3', 'podIPs': [{'ip': '198.18.0.3'}]}},
+    {'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'namespace': 'ns1', 'name': 'web'},
+     'spec': {'clusterIP': CLUSTER_IP, 'clusterIPs': [CLUSTER_IP]}},
+    {'apiVersion': 'networking.k8s.io/v1', 'kind': 'NetworkPolicy', 'metadata': {'namespace': 'ns1', 'name': LONG_POLICY},
+     'spec': {'podSelector': {}, 'policyTypes': ['Ingress']}},
+]}
+# what the scenario changes on its nodes besides the rules, put back afterwards
+K8S_SYSCTLS = {'node2': ['net.ipv4.ip_forward', 'net.ipv4.conf.all.send_redirects', 'net.ipv4.conf.eth0.send_redirects']}
+
+
+@contextlib.contextmanager
+def k8s_scenario(lab):
+    """node2 forwards and DNATs the ClusterIP (no redirects, which would send node1 around it), node1 routes the
+    ClusterIP to node2, node3 holds the policy; every change is put back."""
+    saved = {node: {key: node_run(lab, node, ['sysctl', '-n', key]).strip() for key in keys}
+             for node, keys in K8S_SYSCTLS.items()}
+    try:
+        for node in ('node2', 'node3'):
+            assert node_run(lab, node, ['nft', 'list', 'ruleset']).strip() == '', '%s is not empty' % node
+        node_run(lab, 'node2', ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.send_redirects=0',
+                                'net.ipv4.conf.eth0.send_redirects=0'])
+        node_run(lab, 'node1', ['ip', 'route', 'replace', CLUSTER_IP + '/32', 'via', '198.18.0.2'])
+        node_run(lab, 'node2', ['iptables-nft-restore', '--noflush'],
+                 data=(SCENARIOS / 'k8s-service.rules').read_bytes())
+        node_run(lab, 'node3', ['iptables-nft-restore', '--noflush'],
+                 data=(SCENARIOS / 'k8s-policy.rules').read_bytes())
+        yield
+    finally:
+        node_run(lab, 'node1', ['ip', 'route', 'del', CLUSTER_IP + '/32'], check=False)
+        for node, values in saved.items():
+            node_run(lab, node, ['sysctl', '-q', '-w'] + ['%s=%s' % item for item in values.items()])
+        for node in ('node2', 'node3'):
+            _flush(lab, node)
+
+
+def test_the_kubernetes_service_endpoint_and_policy_behind_a_drop(kinds_lab, lab_ansible, tmp_path):
+    """The report names the service, its endpoint and where it was DNATed, and the policy chain's role; with
+    netdebug_k8s_objects, also the pod and the policy's name, which only Felix's hash of it gives."""
+    objects = tmp_path / 'k8s-objects.json'
+    objects.write_text(json.dumps(K8S_OBJECTS))
+    with k8s_scenario(kinds_lab):
+        before = snapshots(lab_ansible)
+        incident = 'k8s-1'
+        done = threading.Event()
+
+        def sender():
+            wait_for(lambda: all(trace_running(kinds_lab, n, incident) for n in NODES) or done.is_set(), 240,
+                     'the trace')
+            time.sleep(3)  # run.json comes before the rules and monitors: let every node finish its start
+            for dummy in range(2):
+                syn(kinds_lab, 'node1', CLUSTER_IP, 80)
+
+        thread = threading.Thread(target=sender, daemon=True)
+        thread.start()
+        try:
+            res = capture(lab_ansible, kinds_lab, incident, tmp_path, duration=12, ping=False,
+                          extra={'netdebug_match': {'source': '198.18.0.1', 'protocol': 'tcp', 'destination_port': '80'},
+                                 'netdebug_k8s_objects': str(objects)})
+        finally:
+            done.set()
+            thread.join(60)
+        assert res.rc == 0, res
+        report = load_json(tmp_path / incident / 'report.json')
+        assert report['kubernetes_objects'] == {'file': str(objects), 'pods': 1, 'services': 1, 'policies': 1}
+        drop = next(d for d in report['drops'] if d['host'] == 'node3')
+        assert (drop['chain'], drop['k8s']['role'], drop['k8s']['name']) == (POLICY_CHAIN, 'policy', LONG_POLICY), drop
+        assert any(line.startswith('node3 drops TCP 198.18.0.1 -> pod ns1/web-0 (198.18.0.3:80) at Calico policy '
+                                   'ns1/%s (inbound) (filter/%s rule 1 (handle ' % (LONG_POLICY, POLICY_CHAIN))
+                   for line in report['verdicts']), report['verdicts']
+        journeys = [j for j in report['journeys'] if j['hosts'] == list(NODES)]
+        assert journeys and all(j['kubernetes'] == ['service ns1/web:http -> endpoint 198.18.0.3:80 (pod ns1/web-0, '
+                                                    'DNAT on node2)'] for j in journeys), report['journeys']
+        # the same bundle without the objects: names from the rules alone
+        plain = tmp_path / 'plain'
+        plain.mkdir()
+        again = lab_ansible.module('localhost', 'netdebug.netfilter.trace_report', {
+            'bundle_dir': str(tmp_path), 'incident_id': incident, 'output_dir': str(plain), 'formats': ['json']})
+        assert again.rc == 0, again
+        report = load_json(plain / 'report.json')
+        drop = next(d for d in report['drops'] if d['host'] == 'node3')
+        assert drop['k8s']['label'] == 'Calico policy (hashed name %s) (inbound)' % POLICY_CHAIN[len('cali-pi-'):]
+        node2 = next(p for p in report['paths'] if p['host'] == 'node2' and p['steps'])
+        labels = [s['k8s']['label'] for s in node2['steps'] if s['k8s']]
+        assert 'endpoint 198.18.0.3:80 of service ns1/web:http' in labels, labels
+        assert any(j['kubernetes'] == ['service ns1/web:http -> endpoint 198.18.0.3:80 (DNAT on node2)']
+                   for j in report['journeys']), report['journeys']
         assert snapshots(lab_ansible) == before
     for node in NODES:
         assert leftovers(kinds_lab, node)[0] == [], node

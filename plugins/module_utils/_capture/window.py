@@ -89,8 +89,9 @@ def decide(start, duration, margin, now, check_seconds=0, kernel_log=False, name
                                                                                   _iso(now)))
     if begin - now > START_AHEAD_MAX:
         raise SurveyInputError('%s: %s is more than a day ahead (now %s)' % (name, _iso(begin), _iso(now)))
-    margin = int(margin) if margin not in (None, '') else max(DEFAULT_MARGIN, _rounds(check_seconds, MARGIN_ROUNDS,
-                                                                                         MARGIN_SLACK))
+    if margin in (None, ''):
+        margin = max(DEFAULT_MARGIN, _rounds(check_seconds, MARGIN_ROUNDS, MARGIN_SLACK))
+    margin = int(margin)
     return {'start': begin, 'end': end, 'expires': end + margin, 'margin': margin, 'start_utc': _iso(begin),
             'end_utc': _iso(end), 'given': given is not None,
             'arm_seconds': _rounds(check_seconds, START_ROUNDS, START_SLACK)}

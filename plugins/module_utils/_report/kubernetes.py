@@ -233,7 +233,6 @@ class Namer:
             name['label'] = '%s (kube-proxy chain %s; no rule names it)' % (words, chain)
         return name
 
-
     def _endpoint_words(self, name):
         """'10.180.0.1:80', with its pod where the objects name one: '10.180.0.1:80 (pod ns1/web-0)'."""
         pod = self.objects.pod(name['endpoint']) if self.objects else None
@@ -241,7 +240,6 @@ class Namer:
             return name['endpoint']
         name['pod'] = '%s/%s' % (pod['namespace'], pod['name'])
         return '%s (pod %s)' % (name['endpoint'], name['pod'])
-
 
     def _kube_nft(self, chain, step):
         match = _NFT_SERVICE.match(chain)

@@ -274,7 +274,8 @@ def verdict_lines(drops, limit=20):
 
 def journey_services(members, records, full_paths):
     """What Kubernetes did to a journey's packets: 'service ns1/svc1:p80 -> endpoint 10.180.0.1:80 (DNAT on node2)'
-    for each kube-proxy endpoint chain on their paths, in hop order, each once."""
+    ('(pod ns1/web-0, DNAT on node2)' where the objects name the pod) for each kube-proxy endpoint chain on their
+    paths, in hop order, each once."""
     lines = []
     for index in members:
         for step in full_paths[index]:
@@ -282,7 +283,8 @@ def journey_services(members, records, full_paths):
             if name.get('role') != 'endpoint' or not name.get('endpoint'):
                 continue
             service = 'service %s -> ' % service_words(name) if name.get('namespace') else ''
-            line = '%sendpoint %s (DNAT on %s)' % (service, name['endpoint'], records[index]['host'])
+            pod = 'pod %s, ' % name['pod'] if name.get('pod') else ''
+            line = '%sendpoint %s (%sDNAT on %s)' % (service, name['endpoint'], pod, records[index]['host'])
             if line not in lines:
                 lines.append(line)
     return lines

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import (
-    chain_label, packet_words, rule_place, step_label, untraced_text)
+    chain_label, packet_words, rule_place, untraced_text)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import step_text
 
 MAX_PATHS_PER_HOST = 20

@@ -61,6 +61,8 @@ KUBE_NFT = '''table ip kube-proxy {
 \t}
 }
 '''
+
+
 def _step(table, chain, rule=None, family='ipv4'):
     return {'table': table, 'chain': chain, 'rule': rule, 'family': family}
 
