@@ -16,6 +16,9 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.erro
 CHAIN_NAME_MAX = 28
 HASH_MARK = '_'
 POLICY_PREFIXES = ('cali-pi-', 'cali-po-')
+# Calico's CNI names a pod's host-side interface "cali" and the first 11 hex digits of the SHA-1 of
+# "<namespace>.<pod>" (libcalico-go VethNameForWorkload; FELIX_INTERFACEPREFIX can change "cali")
+WORKLOAD_PREFIX = 'cali'
 MAX_BYTES = 256 * 1024 * 1024  # a cluster's objects as JSON; more is a mistake (a node's whole disk, say)
 
 
@@ -26,6 +29,11 @@ def length_limited_id(prefix, suffix, max_length=CHAIN_NAME_MAX):
         digest = base64.urlsafe_b64encode(hashlib.sha256(suffix.encode('utf-8')).digest()).decode('ascii')
         return prefix + HASH_MARK + digest.rstrip('=')[:max_length - 1 - len(prefix)]
     return prefix + suffix
+
+
+def workload_interface(namespace, pod, prefix=WORKLOAD_PREFIX):
+    """The host-side interface Calico gives a pod."""
+    return prefix + hashlib.sha1(('%s.%s' % (namespace, pod)).encode('utf-8')).hexdigest()[:11]
 
 
 def policy_ids(kind, namespace, name):
@@ -50,6 +58,7 @@ class Objects:
         self.pods = {}       # ip -> {'namespace', 'name', 'node'}
         self.services = {}   # cluster ip -> {'namespace', 'name'}
         self.policies = {}   # chain name -> {'kind', 'namespace', 'name'}
+        self.interfaces = {}  # Calico workload interface -> pod
         self.counts = {'pods': 0, 'services': 0, 'policies': 0}
         for item in items:
             if isinstance(item, dict):
@@ -63,10 +72,12 @@ class Objects:
             return
         if kind == 'Pod' and not spec.get('hostNetwork'):  # a host-network pod has the node's address
             self.counts['pods'] += 1
+            pod = {'namespace': namespace, 'name': name, 'node': spec.get('nodeName')}
             ips = [entry.get('ip') for entry in status.get('podIPs') or [] if isinstance(entry, dict)]
             for ip in ips + [status.get('podIP')]:
                 if ip:
-                    self.pods[ip] = {'namespace': namespace, 'name': name, 'node': spec.get('nodeName')}
+                    self.pods[ip] = pod
+            self.interfaces[workload_interface(namespace, name)] = pod
         elif kind == 'Service':
             self.counts['services'] += 1
             for ip in (spec.get('clusterIPs') or []) + [spec.get('clusterIP')]:
@@ -84,6 +95,10 @@ class Objects:
     def pod(self, address):
         """{'namespace', 'name', 'node'} of the pod with that IP (an 'ip:port' or '[ip6]:port' too), or None."""
         return self.pods.get(_ip(address))
+
+    def pod_on(self, interface):
+        """The pod behind a Calico workload interface, or None."""
+        return self.interfaces.get(interface)
 
     def service(self, address):
         return self.services.get(_ip(address))

@@ -204,6 +204,10 @@ class Namer:
 
     def _calico(self, chain):
         name = _calico(chain)
+        pod = self.objects.pod_on(name['interface']) if self.objects and name.get('interface') else None
+        if pod is not None and name['role'] in ('to-workload', 'from-workload'):
+            name['pod'] = '%s/%s' % (pod['namespace'], pod['name'])
+            name['label'] = '%s (pod %s)' % (name['label'], name['pod'])
         if 'hashed' in name:
             known = self.policies.get(chain) or (self.objects.policy(chain) if self.objects else None)
             if known:  # a hashed chain named by Felix's own comment, or by the objects the user gave

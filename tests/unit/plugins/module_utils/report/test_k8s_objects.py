@@ -86,3 +86,11 @@ def test_a_missing_file_is_refused_naming_the_variable(tmp_path):
     listed = tmp_path / 'list.json'
     listed.write_text(json.dumps(OBJECTS['items']))
     assert k8s_objects.load(str(listed)).counts['pods'] == 1
+
+
+def test_a_pods_calico_interface_is_named_by_the_objects():
+    interface = k8s_objects.workload_interface('demo', 'web-0')
+    assert interface.startswith('cali') and len(interface) == 15
+    name = Namer(Snapshot({}), _objects()).name({'table': 'filter', 'chain': 'cali-tw-' + interface, 'rule': None})
+    assert (name['pod'], name['label']) == ('demo/web-0', 'Calico to pod interface %s (pod demo/web-0)' % interface)
+    assert 'pod' not in Namer(Snapshot({})).name({'table': 'filter', 'chain': 'cali-tw-' + interface, 'rule': None})
