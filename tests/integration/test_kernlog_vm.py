@@ -479,10 +479,10 @@ def _state(node):
 
 
 def test_prepare_in_check_mode_changes_nothing(node, ansible):
-    """Issue 15: prepare --check ends rc 0 without a change, a probe or a restart on the node."""
+    """Issue 15: prepare --check ends rc 0 without a change, a probe or a restart on the node. Issue 20: prepare
+    runs ahead of incidents, so it needs no incident id."""
     before, pid = _state(node), _rsyslog_pid(node)
-    res = ansible.playbook('netdebug.netfilter.prepare', check=True,
-                           extra_vars={'netdebug_incident_id': 'prep-check'})
+    res = ansible.playbook('netdebug.netfilter.prepare', check=True)
     assert res.rc == 0, res
     assert 'Insert the probe LOG rule' not in [task for task, _status in _tasks(res)]
     assert _state(node) == before and _rsyslog_pid(node) == pid
