@@ -612,6 +612,9 @@ def test_conntrack_playbook_bundles_matching_entries(app_guard, lab_ansible, tmp
     assert res.rc == 0, res
     manifest = load_json(tmp_path / 'ct-1' / 'manifest.json')
     assert manifest['kind'] == 'conntrack'
+    # the last words: where the bundle is, and each host's status and matched entries (issue 20)
+    assert re.search(r'conntrack snapshot of 3 host\(s\) in %s: node1 ok, \d+ entr(y|ies); node2 ok, [1-9]\d* entr'
+                     % re.escape(str(tmp_path / 'ct-1')), res.stdout), res.stdout[-2000:]
     assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
     entries = load_json(tmp_path / 'ct-1' / 'node2' / 'conntrack.json')
     assert entries['matched'] >= 1
