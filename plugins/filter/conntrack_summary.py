@@ -4,17 +4,12 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.summary import conntrack_summary as _summary
 
 
-def conntrack_summary(incident_dir):
+def conntrack_summary(incident_dir, part=''):
     """A conntrack bundle's directory -> one line: where it is, and each host's status and matched entries."""
-    try:
-        return _summary(str(incident_dir))
-    except (OSError, ValueError) as exc:
-        raise AnsibleFilterError('cannot read the bundle in %s: %s' % (incident_dir, exc))
+    return _summary(str(incident_dir), str(part or ''))
 
 
 class FilterModule:

@@ -10,11 +10,16 @@ import os
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
 
 
-def conntrack_summary(incident_dir):
+def conntrack_summary(incident_dir, part=''):
     """The conntrack playbook's last words: where its bundle is and, per host, its status and how many entries
-    matched ('node2 ok, 3 entries'); reads manifest.json and each host's conntrack.json."""
-    with open(os.path.join(incident_dir, layout.MANIFEST), encoding='utf-8') as handle:
-        hosts = json.load(handle).get('hosts') or {}
+    matched ('node2 ok, 3 entries'); reads the run's manifest (manifest.<part>.json for a part) and each host's
+    conntrack.json. A manifest that cannot be read is said so, in the line."""
+    name = '%s%s.json' % (layout.MANIFEST_PREFIX, part) if part else layout.MANIFEST
+    try:
+        with open(os.path.join(incident_dir, name), encoding='utf-8') as handle:
+            hosts = json.load(handle).get('hosts') or {}
+    except (OSError, ValueError, AttributeError) as exc:
+        return 'conntrack snapshot in %s: its %s could not be read (%s)' % (incident_dir, name, exc)
     words = []
     for name in sorted(hosts):
         entry = hosts[name] or {}

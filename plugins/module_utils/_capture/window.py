@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime
 import math
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import TTL_MAX
+
 from .clock import least_offset
 from .survey import SurveyInputError
 
@@ -89,8 +91,9 @@ def decide(start, duration, margin, now, check_seconds=0, kernel_log=False, name
                                                                                   _iso(now)))
     if begin - now > START_AHEAD_MAX:
         raise SurveyInputError('%s: %s is more than a day ahead (now %s)' % (name, _iso(begin), _iso(now)))
-    if margin in (None, ''):
-        margin = max(DEFAULT_MARGIN, _rounds(check_seconds, MARGIN_ROUNDS, MARGIN_SLACK))
+    if margin in (None, ''):  # never past a node's longest expiry, counted from the window's start
+        margin = min(max(DEFAULT_MARGIN, _rounds(check_seconds, MARGIN_ROUNDS, MARGIN_SLACK)),
+                     max(DEFAULT_MARGIN, TTL_MAX - int(duration)))
     margin = int(margin)
     return {'start': begin, 'end': end, 'expires': end + margin, 'margin': margin, 'start_utc': _iso(begin),
             'end_utc': _iso(end), 'given': given is not None,

@@ -74,9 +74,11 @@ class Objects:
             self.counts['pods'] += 1
             pod = {'namespace': namespace, 'name': name, 'node': spec.get('nodeName')}
             ips = [entry.get('ip') for entry in status.get('podIPs') or [] if isinstance(entry, dict)]
-            for ip in ips + [status.get('podIP')]:
-                if ip:
-                    self.pods[ip] = pod
+            # a finished pod (a Job's) keeps its address in the listing after a running pod has it again
+            if status.get('phase') not in ('Succeeded', 'Failed'):
+                for ip in ips + [status.get('podIP')]:
+                    if ip:
+                        self.pods[ip] = pod
             self.interfaces[workload_interface(namespace, name)] = pod
         elif kind == 'Service':
             self.counts['services'] += 1

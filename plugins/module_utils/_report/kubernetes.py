@@ -16,6 +16,7 @@ prints) and, where known, ``namespace``, ``name``, ``port``, ``protocol``, ``clu
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import (
@@ -140,26 +141,27 @@ class Namer:
 
     def __init__(self, snapshot, objects=None):
         self.objects = objects  # k8s_objects.Objects the user gave, or None
-        # chain name -> {'namespace', 'name', 'port', 'cluster_ip', 'endpoint'} (kube-proxy, iptables mode)
+        # (family, chain name) -> {'namespace', 'name', 'port', 'cluster_ip', 'endpoint'} (kube-proxy, iptables
+        # mode): the same chain names hold both families' rules in a dual-stack cluster
         self.services = {}
         # Calico policy or profile chain -> {'kind', 'namespace', 'name'}, from the comment Felix puts in it
         self.policies = {}
         edges = []  # (per-service chain, per-service chain it jumps to): KUBE-SVC -> KUBE-SEP, KUBE-EXT -> KUBE-SVC
-        for tables in list(snapshot.legacy.values()) + list(snapshot.xtables.values()):
+        for family, tables in list(snapshot.legacy.items()) + list(snapshot.xtables.items()):
             for table in tables.values():
-                edges.extend(self._index_table(table))
+                edges.extend((family, source, target) for source, target in self._index_table(family, table))
         # after every comment is read, whatever the order of the chains: a chain without comments (older
         # kube-proxy endpoints) serves the service of the chain that jumps to it
-        for source, target in edges:
-            self._learn(target, self.services.get(source))
+        for family, source, target in edges:
+            self._learn(family, target, self.services.get((family, source)))
 
-    def _learn(self, chain, ref, **extra):
-        known = self.services.setdefault(chain, {})
+    def _learn(self, family, chain, ref, **extra):
+        known = self.services.setdefault((family, chain), {})
         for key, value in dict(ref or {}, **extra).items():
             if value is not None:
                 known.setdefault(key, value)
 
-    def _index_table(self, table):
+    def _index_table(self, family, table):
         edges = []
         for chain in table.chains.values():
             per_service = _per_service(chain.name)
@@ -169,15 +171,15 @@ class Namer:
                 ref = _service_ref(rule.comment)
                 target = rule.target or ''
                 if per_service is not None and ref is not None:
-                    self._learn(chain.name, ref)
+                    self._learn(family, chain.name, ref)
                 if per_service is not None and per_service[1] == 'endpoint' and target == 'DNAT':
                     found = _TO_DESTINATION.search(rule.text)
                     if found:
-                        self._learn(chain.name, None, endpoint=found.group(1))
+                        self._learn(family, chain.name, None, endpoint=found.group(1))
                 if _per_service(target) is not None:
                     if ref is not None:
                         cluster = _CLUSTER_IP.search(' ' + rule.text) if 'cluster IP' in (rule.comment or '') else None
-                        self._learn(target, ref, cluster_ip=cluster.group(1) if cluster else None)
+                        self._learn(family, target, ref, cluster_ip=cluster.group(1) if cluster else None)
                     if per_service is not None:
                         edges.append((chain.name, target))
         return edges
@@ -228,7 +230,10 @@ class Namer:
             return name
         prefix, role, words = per_service
         name = {'owner': KUBE_PROXY, 'role': role}
-        name.update(self.services.get(chain, {}))
+        known = self.services.get((step.get('family'), chain))
+        if known is None:  # a step whose family the snapshots do not key the same way: any family's
+            known = next((found for (_family, other), found in self.services.items() if other == chain), {})
+        name.update(known)
         if role == 'endpoint' and name.get('endpoint'):
             words = 'endpoint %s of service' % self._endpoint_words(name)
         if 'namespace' in name:
@@ -260,11 +265,24 @@ class Namer:
         if match.group('port'):
             name['port'] = match.group('port')
         if match.group('addr'):
-            addr = match.group('addr')
+            addr = _nft_chain_address(match.group('addr'))
             name['endpoint'] = '%s:%s' % ('[%s]' % addr if ':' in addr else addr, match.group('epport'))
             words = 'endpoint %s of service' % self._endpoint_words(name)
         name['label'] = '%s %s' % (words, service_words(name))
         return name
+
+
+def _nft_chain_address(text):
+    """An endpoint address as kube-proxy's nftables mode spells it in a chain name: IPv6 with '.' for ':' (a ':'
+    is not allowed there), IPv4 as it is."""
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        pass
+    try:
+        return str(ipaddress.IPv6Address(text.replace('.', ':')))
+    except ValueError:
+        return text
 
 
 def _per_service(chain):

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.netdebug.netfilter.plugins.filter.conntrack_summary import conntrack_summary
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.summary import conntrack_summary as summary
 
@@ -35,7 +31,9 @@ def test_where_and_what_each_host_gave(tmp_path):
     assert conntrack_summary(str(incident)) == summary(str(incident))
 
 
-def test_no_bundle_is_a_clear_error(tmp_path):
-    with pytest.raises(AnsibleFilterError) as err:
-        conntrack_summary(str(tmp_path / 'none'))
-    assert str(err.value).startswith('cannot read the bundle in %s: ' % (tmp_path / 'none'))
+def test_a_part_reads_its_own_manifest_and_a_missing_one_is_said(tmp_path):
+    incident = _bundle(tmp_path)
+    (incident / 'manifest.json').rename(incident / 'manifest.slice-1.json')
+    assert summary(str(incident), 'slice-1').startswith('conntrack snapshot of 4 host(s) in ')
+    assert conntrack_summary(str(incident)).startswith(
+        'conntrack snapshot in %s: its manifest.json could not be read (' % incident)

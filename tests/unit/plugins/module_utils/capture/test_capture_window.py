@@ -79,6 +79,7 @@ def test_a_default_window_the_prepare_step_overran_is_moved(given, now, start):
     (None, 95, 600),       # 200 nodes at forks 50 on the development machine: about 95 s of check
     (30, 95, 30),          # a given margin is kept as it is
     (600, 0, 600),
+    (None, 20000, 86400 - 60),  # never past a node's longest expiry (a day)
 ])
 def test_the_default_margin_grows_with_the_check_step(margin, check_seconds, expected):
     got = window.decide(None, 60, margin, NOW, check_seconds=check_seconds)

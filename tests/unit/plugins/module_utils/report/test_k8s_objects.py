@@ -20,6 +20,9 @@ OBJECTS = {'apiVersion': 'v1', 'kind': 'List', 'items': [
      'spec': {'nodeName': 'node2'}, 'status': {'podIP': '198.18.200.2', 'podIPs': [{'ip': '198.18.200.2'}]}},
     {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'namespace': 'kube-system', 'name': 'kube-proxy-x'},
      'spec': {'hostNetwork': True}, 'status': {'podIP': '198.18.200.1'}},  # the node's address: not named
+    # a finished Job's pod keeps the address a running pod has again: not named by it
+    {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'namespace': 'demo', 'name': 'zz-job-abc'},
+     'status': {'phase': 'Succeeded', 'podIP': '198.18.200.2'}},
     {'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'namespace': 'demo', 'name': 'web'},
      'spec': {'clusterIP': '198.18.201.2', 'clusterIPs': ['198.18.201.2']}},
     {'apiVersion': 'networking.k8s.io/v1', 'kind': 'NetworkPolicy',
@@ -34,7 +37,7 @@ def _objects():
 
 def test_pods_services_and_policies_by_what_names_them():
     objects = _objects()
-    assert objects.counts == {'pods': 1, 'services': 1, 'policies': 2}  # not the host-network pod
+    assert objects.counts == {'pods': 2, 'services': 1, 'policies': 2}  # not the host-network pod
     assert objects.pod('198.18.200.2:8080') == {'namespace': 'demo', 'name': 'web-0', 'node': 'node2'}
     assert objects.pod('198.18.200.1') is None and objects.service('198.18.201.2')['name'] == 'web'
     # every chain name Felix versions give the policy, hashed where too long
@@ -58,7 +61,7 @@ def test_the_report_names_pods_and_services_by_address(bundle):
     """The recorded mixed/legacy-nft capture (fixtures/trace/README.md) with objects that name its addresses: the
     ClusterIP packet's destination is the service, the endpoint its pod, and the drop's destination the pod."""
     report = build_report(str(bundle('mixed/legacy-nft', hosts=('node2',))), objects=_objects())
-    assert report['kubernetes_objects'] == {'file': 'objects.json', 'pods': 1, 'services': 1, 'policies': 2}
+    assert report['kubernetes_objects'] == {'file': 'objects.json', 'pods': 2, 'services': 1, 'policies': 2}
     to_service = next(p for p in report['packets'] if p['summary'].get('dst') == '198.18.201.2')
     assert to_service['summary']['dst_k8s'] == 'service demo/web'
     labels = [s['k8s']['label'] for s in report['paths'][to_service['path_id']]['steps'] if s['k8s']]
@@ -85,7 +88,7 @@ def test_a_missing_file_is_refused_naming_the_variable(tmp_path):
     assert str(err.value).startswith('netdebug_k8s_objects: cannot read ')
     listed = tmp_path / 'list.json'
     listed.write_text(json.dumps(OBJECTS['items']))
-    assert k8s_objects.load(str(listed)).counts['pods'] == 1
+    assert k8s_objects.load(str(listed)).counts['pods'] == 2
 
 
 def test_a_pods_calico_interface_is_named_by_the_objects():

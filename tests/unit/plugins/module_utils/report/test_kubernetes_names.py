@@ -107,7 +107,8 @@ def test_kube_proxy_iptables(namer, table, chain, rule, expected):
     ('endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80',
      {'owner': 'kube-proxy', 'role': 'endpoint', 'namespace': 'ns1', 'name': 'svc1', 'protocol': 'tcp',
       'port': 'p80', 'endpoint': '10.180.0.1:80', 'label': 'endpoint 10.180.0.1:80 of service ns1/svc1:p80'}),
-    ('endpoint-4LO7HFBG-ns1/svc1/udp/__fd00:10:180::1/53',
+    # IPv6: kube-proxy writes '.' for ':' in chain names
+    ('endpoint-4LO7HFBG-ns1/svc1/udp/__fd00.10.180..1/53',
      {'owner': 'kube-proxy', 'role': 'endpoint', 'namespace': 'ns1', 'name': 'svc1', 'protocol': 'udp',
       'endpoint': '[fd00:10:180::1]:53', 'label': 'endpoint [fd00:10:180::1]:53 of service ns1/svc1'}),
     ('mark-for-masquerade', {'owner': 'kube-proxy', 'role': 'mark-for-masquerade',
@@ -294,3 +295,14 @@ def test_real_felix_hashed_chains_are_named_from_felixs_comment():
 ])
 def test_felix_chain_names_recomputed(prefix, suffix, chain):
     assert length_limited_id(prefix, suffix) == chain
+
+
+def test_dual_stack_service_chains_keep_each_familys_cluster_ip():
+    """kube-proxy's per-service chain hashes do not include the family: the same KUBE-SVC chain in iptables and
+    ip6tables holds each family's cluster IP."""
+    v4 = KUBE_SAVE
+    v6 = KUBE_SAVE.replace('172.30.0.41/32', 'fd00:172:30::41/128').replace('10.180.0.1', 'fd00:10:180::1')
+    namer = Namer(Snapshot({'iptables-nft.save': v4, 'ip6tables-nft.save': v6}))
+    chain = 'KUBE-SVC-XPGD46QRK7WJZT7O'
+    assert namer.name(_step('nat', chain, family='ip'))['cluster_ip'] == '172.30.0.41'
+    assert namer.name(_step('nat', chain, family='ip6'))['cluster_ip'] == 'fd00:172:30::41'
