@@ -21,11 +21,11 @@ def conntrack_summary(incident_dir, part=''):
     except (OSError, ValueError, AttributeError) as exc:
         return 'conntrack snapshot in %s: its %s could not be read (%s)' % (incident_dir, name, exc)
     words = []
-    for name in sorted(hosts):
-        entry = hosts[name] or {}
-        text = '%s %s' % (name, entry.get('status') or 'unknown')
+    for host in sorted(hosts):
+        entry = hosts[host] or {}
+        text = '%s %s' % (host, entry.get('status') or 'unknown')
         try:
-            with open(os.path.join(incident_dir, entry.get('dir') or name, layout.CONNTRACK_JSON),
+            with open(os.path.join(incident_dir, entry.get('dir') or host, layout.CONNTRACK_JSON),
                       encoding='utf-8') as handle:
                 listing = json.load(handle)
         except (OSError, ValueError):

@@ -121,8 +121,8 @@ def _service_ref(comment):
     return ref
 
 
-def service_words(ref):
-    """'ns1/svc1:p80' (no port name: 'ns1/svc1')."""
+def object_words(ref):
+    """'ns1/svc1:p80' for a service port (no port name: 'ns1/svc1'); 'ns1/web-0' for a pod."""
     text = '%s/%s' % (ref['namespace'], ref['name'])
     return '%s:%s' % (text, ref['port']) if ref.get('port') else text
 
@@ -164,15 +164,15 @@ class Namer:
     def _index_table(self, family, table):
         edges = []
         for chain in table.chains.values():
-            per_service = _per_service(chain.name)
+            own = _per_service(chain.name)
             if chain.name.startswith(('cali-pi-', 'cali-po-', 'cali-pri-', 'cali-pro-')):
                 self._index_policy_chain(chain)
             for rule in chain.rules:
                 ref = _service_ref(rule.comment)
                 target = rule.target or ''
-                if per_service is not None and ref is not None:
+                if own is not None and ref is not None:
                     self._learn(family, chain.name, ref)
-                if per_service is not None and per_service[1] == 'endpoint' and target == 'DNAT':
+                if own is not None and own[0] == 'endpoint' and target == 'DNAT':
                     found = _TO_DESTINATION.search(rule.text)
                     if found:
                         self._learn(family, chain.name, None, endpoint=found.group(1))
@@ -180,7 +180,7 @@ class Namer:
                     if ref is not None:
                         cluster = _CLUSTER_IP.search(' ' + rule.text) if 'cluster IP' in (rule.comment or '') else None
                         self._learn(family, target, ref, cluster_ip=cluster.group(1) if cluster else None)
-                    if per_service is not None:
+                    if own is not None:
                         edges.append((chain.name, target))
         return edges
 
@@ -208,7 +208,7 @@ class Namer:
         name = _calico(chain)
         pod = self.objects.pod_on(name['interface']) if self.objects and name.get('interface') else None
         if pod is not None and name['role'] in ('to-workload', 'from-workload'):
-            name['pod'] = '%s/%s' % (pod['namespace'], pod['name'])
+            name['pod'] = object_words(pod)
             name['label'] = '%s (pod %s)' % (name['label'], name['pod'])
         if 'hashed' in name:
             known = self.policies.get(chain) or (self.objects.policy(chain) if self.objects else None)
@@ -222,22 +222,14 @@ class Namer:
         per_service = _per_service(chain)
         if per_service is None:
             role, label = KUBE_FIXED.get(chain, ('other', 'kube-proxy chain %s' % chain))
-            name = {'owner': KUBE_PROXY, 'role': role, 'label': label}
-            ref = _service_ref(rule_comment(step.get('rule')))
-            if ref is not None:  # a dispatch rule names its service: "ns/svc:port has no endpoints"
-                name.update(ref)
-                name['label'] = '%s, service %s' % (label, service_words(ref))
-            return name
-        prefix, role, words = per_service
+            return _named_by_comment({'owner': KUBE_PROXY, 'role': role, 'label': label}, step)
+        role, words = per_service
         name = {'owner': KUBE_PROXY, 'role': role}
-        known = self.services.get((step.get('family'), chain))
-        if known is None:  # a step whose family the snapshots do not key the same way: any family's
-            known = next((found for (_family, other), found in self.services.items() if other == chain), {})
-        name.update(known)
+        name.update(self.services.get((step.get('family'), chain), {}))
         if role == 'endpoint' and name.get('endpoint'):
             words = 'endpoint %s of service' % self._endpoint_words(name)
         if 'namespace' in name:
-            name['label'] = '%s %s' % (words, service_words(name))
+            name['label'] = '%s %s' % (words, object_words(name))
         else:
             name['label'] = '%s (kube-proxy chain %s; no rule names it)' % (words, chain)
         return name
@@ -247,18 +239,13 @@ class Namer:
         pod = self.objects.pod(name['endpoint']) if self.objects else None
         if pod is None:
             return name['endpoint']
-        name['pod'] = '%s/%s' % (pod['namespace'], pod['name'])
+        name['pod'] = object_words(pod)
         return '%s (pod %s)' % (name['endpoint'], name['pod'])
 
     def _kube_nft(self, chain, step):
         match = _NFT_SERVICE.match(chain)
         if match is None:
-            name = {'owner': KUBE_PROXY, 'role': chain, 'label': 'kube-proxy %s' % chain}
-            ref = _service_ref(rule_comment(step.get('rule')))
-            if ref is not None:
-                name.update(ref)
-                name['label'] += ', service %s' % service_words(ref)
-            return name
+            return _named_by_comment({'owner': KUBE_PROXY, 'role': chain, 'label': 'kube-proxy %s' % chain}, step)
         role, words = _NFT_ROLES[match.group('what')]
         name = {'owner': KUBE_PROXY, 'role': role, 'namespace': match.group('ns'), 'name': match.group('name'),
                 'protocol': match.group('proto')}
@@ -268,8 +255,18 @@ class Namer:
             addr = _nft_chain_address(match.group('addr'))
             name['endpoint'] = '%s:%s' % ('[%s]' % addr if ':' in addr else addr, match.group('epport'))
             words = 'endpoint %s of service' % self._endpoint_words(name)
-        name['label'] = '%s %s' % (words, service_words(name))
+        name['label'] = '%s %s' % (words, object_words(name))
         return name
+
+
+def _named_by_comment(name, step):
+    """A fixed kube-proxy chain's name, with the service its rule's comment names ("ns/svc:port has no
+    endpoints")."""
+    ref = _service_ref(rule_comment(step.get('rule')))
+    if ref is not None:
+        name.update(ref)
+        name['label'] = '%s, service %s' % (name['label'], object_words(ref))
+    return name
 
 
 def _nft_chain_address(text):
@@ -286,17 +283,17 @@ def _nft_chain_address(text):
 
 
 def _per_service(chain):
-    """(prefix, role, words) of a kube-proxy per-service chain name, or None."""
+    """(role, words) of a kube-proxy per-service chain name, or None."""
     for prefix, role, words in KUBE_PER_SERVICE:
         if chain.startswith(prefix):
-            return prefix, role, words
+            return role, words
     return None
 
 
 def _calico(chain):
     fixed = CALICO_FIXED.get(chain)
-    if fixed is None and chain.startswith(('cali-from-wl-dispatch', 'cali-to-wl-dispatch')):
-        fixed = CALICO_FIXED[chain.rsplit('-', 1)[0]] if chain.rsplit('-', 1)[0] in CALICO_FIXED else None
+    if fixed is None and chain.startswith(('cali-from-wl-dispatch-', 'cali-to-wl-dispatch-')):
+        fixed = CALICO_FIXED.get(chain.rsplit('-', 1)[0])  # Felix splits a long dispatch chain: -0, -a, ...
     if fixed is not None:
         return {'owner': CALICO, 'role': chain[len('cali-'):], 'label': 'Calico %s' % fixed}
     for prefix, role, words, direction, what in CALICO_PREFIXES:

@@ -17,7 +17,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correla
     wall_time,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer, service_words
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer, object_words
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import iter_events
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.paths import (
     Grouper,
@@ -133,7 +133,7 @@ def name_addresses(summary, objects):
         service = objects.service(summary.get(key)) if pod is None else None
         found, what = (pod, 'pod') if pod is not None else (service, 'service')
         if found is not None:
-            summary[key + '_k8s'] = '%s %s/%s' % (what, found['namespace'], found['name'])
+            summary[key + '_k8s'] = '%s %s' % (what, object_words(found))
 
 
 class _Host:
@@ -282,7 +282,7 @@ def journey_services(members, records, full_paths):
             name = step.get('k8s') or {}
             if name.get('role') != 'endpoint' or not name.get('endpoint'):
                 continue
-            service = 'service %s -> ' % service_words(name) if name.get('namespace') else ''
+            service = 'service %s -> ' % object_words(name) if name.get('namespace') else ''
             pod = 'pod %s, ' % name['pod'] if name.get('pod') else ''
             line = '%sendpoint %s (%sDNAT on %s)' % (service, name['endpoint'], pod, records[index]['host'])
             if line not in lines:

@@ -63,7 +63,7 @@ KUBE_NFT = '''table ip kube-proxy {
 '''
 
 
-def _step(table, chain, rule=None, family='ipv4'):
+def _step(table, chain, rule=None, family='ip'):
     return {'table': table, 'chain': chain, 'rule': rule, 'family': family}
 
 
