@@ -97,6 +97,21 @@ options:
         file back to its last whole line and lists the monitor in RV(monitors_truncated), with a warning.
     type: int
     default: 33554432
+  drop_reasons:
+    description:
+      - Also record the packets the kernel drops during the run, with the kernel's reason (C(skb:kfree_skb), Linux
+        5.17 and later): a tracefs instance of the run's own (C(instances/netdebug-<run_id>-<network namespace>)),
+        the event filtered to the match's IP families, a buffer of 256 KiB per CPU that keeps the first drops and
+        counts the rest as lost. Nothing else of the node's tracing is touched; where tracefs is not mounted it is
+        mounted under C(/run/netdebug-tracefs/) only for the moment of the start and of the stop.
+      - The stop writes the drops of the window to C(drop-reasons.json) in the run's state directory (see
+        RV(drop_reasons)) and removes the instance; the run's reaper removes it at the expiry as it does the rules.
+      - The reason names and numbers are read from the running kernel's event format. A kernel without the event
+        or its C(reason) field, or a node where tracefs cannot be had, records none and says why in
+        RV(drop_reasons) (C(available=false)); the trace goes on.
+      - Network namespaces share one kernel: the instance sees the drops of every namespace on it.
+    type: bool
+    default: false
 seealso:
   - module: netdebug.netfilter.iptables_log
   - module: netdebug.netfilter.nf_log
@@ -271,6 +286,38 @@ reapers:
   returned: when state is present
   type: list
   elements: dict
+drop_reasons:
+  description:
+    - With O(drop_reasons) and state present, the run's drop-reason capture; null without it (and in check mode
+      before the run started).
+    - With state absent, what the stop read from the run's instance; null when the run had none, a dict per run
+      with O(run_id=*).
+  returned: always
+  type: dict
+  sample: {available: true, why: null, instance: netdebug-incident-42-4026531840, trace_clock: boot,
+           filter: protocol == 2048, file: /run/netdebug/runs/incident-42/drop-reasons.json}
+  contains:
+    available:
+      description: False where the kernel has no drop reasons (or tracefs cannot be had); RV(drop_reasons.why) says why.
+      type: bool
+    why:
+      description: Why drop reasons are not available on this node (C(drop reasons not available on this kernel: ...)).
+      type: str
+    instance:
+      description: The tracefs instance's name.
+      type: str
+    file:
+      description: Where the stop writes the drops of the window (collected as C(drop-reasons.json) of the host).
+      type: str
+    events:
+      description: With state absent, the drops of the window written to the file.
+      type: int
+    lost:
+      description: With state absent, drops the full buffer could not keep.
+      type: int
+    outside_window:
+      description: With state absent, drops before or after the window, left out.
+      type: int
 removed:
   description: What was (in check mode, would be) removed, with state absent or after a O(duration).
   returned: when state is absent or duration is set
@@ -296,6 +343,10 @@ removed:
       description:
         - Empty tables or chains removed that netdebug had created, including a legacy table whose module our insert
           loaded (C(legacy ipv4 table raw (module iptable_raw unloaded))); see docs/rules.md.
+      type: list
+      elements: str
+    drop_instances:
+      description: The tracefs instances of drop reasons removed (with O(run_id=*), those of runs that lost their state too).
       type: list
       elements: str
 record_dir:

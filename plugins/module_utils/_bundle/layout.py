@@ -16,6 +16,9 @@ RULESET_DIR = 'ruleset'
 KERNEL_LOG = TRACE_DIR + '/kernel.log'
 TRACE_JSON = 'trace.json'  # the trace role's record of the run on this host
 CONNTRACK_JSON = 'conntrack.json'
+# The kernel's drops of the window (the run's tracefs instance of skb:kfree_skb): written by the trace's stop in the
+# run's directory, copied to the host's directory by the collect step.
+DROP_REASONS_JSON = 'drop-reasons.json'
 CONNTRACK_TEXT = 'conntrack.txt'
 CONNTRACK_STATS_JSON = 'conntrack-stats.json'
 LOGGERS_JSON = 'loggers.json'

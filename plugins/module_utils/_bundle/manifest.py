@@ -48,7 +48,29 @@ def _notes(trace, packets):
     if packets and packets.get('untraced'):
         notes.append('%s of %s matching packets were not traced: over the rate limit of the TRACE rules '
                      '(netdebug_trace_rate)' % (packets['untraced'], packets['matched']))
+    drops = drop_reasons(trace)
+    if drops and drops.get('why'):
+        notes.append(drops['why'])  # an old kernel: the trace itself is whole, so a note
+    elif drops and drops.get('lost'):
+        notes.append('%s kernel drops of the window were not recorded: the drop-reason buffer (%s KiB per CPU) was '
+                     'full; those recorded are the first' % (drops['lost'], drops.get('buffer_kb')))
+    elif drops and drops.get('error'):
+        notes.append('the kernel\'s drops could not be read at the stop: %s' % drops['error'])
     return notes
+
+
+def drop_reasons(trace):
+    """What the host's entry says of its drop-reason capture: None when it was off (or the trace never started),
+    else available, why not, and from the stop the drops of the window kept and lost."""
+    started = ((trace or {}).get('start') or {}).get('drop_reasons')
+    if not started:
+        return None
+    if not started.get('available'):
+        return {'available': False, 'why': started.get('why')}
+    stopped = trace.get('drop_reasons') or {}
+    return {'available': True, 'why': None, 'events': stopped.get('events'), 'lost': stopped.get('lost'),
+            'outside_window': stopped.get('outside_window'), 'error': stopped.get('error'),
+            'buffer_kb': started.get('buffer_kb')}
 
 
 def unfinished(host_dir):
@@ -77,7 +99,7 @@ def host_entry(trace, pack, host_dir):
             'files': pack.get('files'), 'warnings': problems + _notes(trace, packets),
             'archive_sha256': pack.get('sha256'), 'clock': trace.get('clock'), 'window': trace.get('window'),
             'matched_packets': packets['matched'] if packets else None,
-            'untraced_packets': packets['untraced'] if packets else None,
+            'untraced_packets': packets['untraced'] if packets else None, 'drop_reasons': drop_reasons(trace),
             'monitor_cpu_seconds': round(sum(cpu), 2)}
 
 

@@ -1,7 +1,7 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What capture_pack packs for one host (the capture_pack_args filter): the trace's record as trace.json, the
-monitors' capture files and the recorded rulesets to copy, the kernel log window to read, and the conntrack filter
+monitors' capture files, the kernel's drops (drop reasons) and the recorded rulesets to copy, the kernel log window to read, and the conntrack filter
 the run's match gives. Pure."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ KERNLOG_LEAD = 2
 CONNTRACK_PROTOCOLS = {'esp': '50', 'ah': '51', 'icmp6': 'icmpv6', 'all': ''}
 PORT_RE = re.compile(r'^[0-9]+$')
 TRACE_KEYS = (('variant', None), ('log', {}), ('removed', {}), ('ruleset_restored', None), ('monitors_died', []),
-              ('monitors_restarted', []), ('monitors_truncated', []), ('packets', None))
+              ('monitors_restarted', []), ('monitors_truncated', []), ('packets', None), ('drop_reasons', None))
 
 
 def _text(value):
@@ -57,6 +57,9 @@ def pack_args(trace, kernlog_source, kernlog_file, match=None, conntrack_limit=N
         texts[layout.TRACE_JSON] = record
     copies = [{'src': path, 'dest': '%s/%s' % (layout.TRACE_DIR, os.path.basename(path))}
               for path in start.get('capture_files') or []]
+    drops = start.get('drop_reasons') or {}
+    if drops.get('file') and (trace.get('drop_reasons') or {}).get('events') is not None:  # the stop wrote it
+        copies.append({'src': drops['file'], 'dest': layout.DROP_REASONS_JSON})
     record_dir = trace.get('record_dir') or start.get('record_dir')
     if record_dir:
         copies.append({'src': record_dir, 'dest': layout.RULESET_DIR})

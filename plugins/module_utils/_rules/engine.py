@@ -11,9 +11,12 @@ rule and check it is there. A failure half-way removes what this call added.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import namedtuple
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.layout import DROP_REASONS_JSON
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.hooks import chain_agent
 
 from . import dryrun, install, legacy_tables, loggers, monitor, procs, reaper, record
@@ -24,7 +27,8 @@ from .iptables_backend import restore_line
 from .iptables_parse import parse_rules
 from .nft_parse import NftRule
 from .removal import (Found, cancel_reapers, drop_created, note_created, note_legacy_table, remove_run, run_ids,
-                      settle, stop_unit)
+                      settle, stop_unit, tracefs)
+from .spec import families
 from .state import (MIN_COLLECT_WAIT, NodeLock, collectable, empty_run, finished, load_run, planned_end, remove_run_dir,
                     run_dir, save_run)
 from .tag import ALL_RUNS, make_tag
@@ -33,10 +37,11 @@ MONITOR_BACKENDS = ('nft', 'nftables')
 
 
 class Request(namedtuple('Request', 'kind run_id ttl backend match target placements position lock_timeout record '
-                                    'capture_max_bytes', defaults=(30, False, monitor.CAPTURE_MAX_BYTES))):
+                                    'capture_max_bytes drop_reasons',
+                          defaults=(30, False, monitor.CAPTURE_MAX_BYTES, False))):
     """A validated module call (built by module_api.run); record: write the rulesets (record_rulesets);
-    capture_max_bytes: the cap of each trace monitor's capture file. A window (match.window, a window.Window) makes
-    the ttl count from its end."""
+    capture_max_bytes: the cap of each trace monitor's capture file; drop_reasons: the kernel's drops too (a
+    tracefs instance of the run). A window (match.window, a window.Window) makes the ttl count from its end."""
 
     __slots__ = ()
 
@@ -172,7 +177,7 @@ def _insert(node, rule, tag, expires_at, modules_before=None):
     return rec
 
 
-def _rollback(node, run, added, monitors, reapers):
+def _rollback(node, run, added, monitors, reapers, drops=None):
     for rec in added:
         if rec['backend'] == 'nftables':
             item = Found(node.nftables(), None, NftRule(rec['chain'], rec['handle'], rec['line']))
@@ -189,6 +194,12 @@ def _rollback(node, run, added, monitors, reapers):
     for record in monitors:
         monitor.stop(record)
         record['stopped'] = True
+    if drops:
+        try:
+            drops_instance.remove(tracefs(node), drops)
+        except (OSError, RulesError):
+            pass  # the reaper, already scheduled, removes it at expiry
+        drops['stopped'] = True
     for record in reapers:
         if record['kind'] == 'process':
             procs.stop_process(record['pid'], record['start'])
@@ -226,6 +237,33 @@ def _ensure_reaper(node, run, program, expires_at):
     return [record]
 
 
+def _ensure_drops(node, run, families_, expires_at):
+    """The run's drop-reason instance, started unless it runs already; returns its record when this call started
+    it (a rollback removes it)."""
+    record = run.get('drops')
+    if record and record.get('available') and not record.get('stopped'):
+        record['expires_at'] = max(record['expires_at'], expires_at)
+        save_run(node.root, run)
+        return None
+    record = drops_instance.start(tracefs(node), run['run_id'], families_)
+    record['expires_at'] = expires_at
+    run['drops'] = record
+    save_run(node.root, run)
+    return record if record['available'] else None
+
+
+def _drops_result(node, run):
+    """What the result says of the run's drop-reason capture (None without one)."""
+    record = run.get('drops')
+    if not record:
+        return None
+    if not record['available']:
+        return {'available': False, 'why': record['why'], 'instance': None, 'file': None}
+    return {'available': True, 'why': None, 'instance': record['name'], 'trace_clock': record['clock'],
+            'filter': record['filter'], 'buffer_kb': record['buffer_kb'],
+            'file': os.path.join(run_dir(node.root, run['run_id']), DROP_REASONS_JSON)}
+
+
 def _summary(node, run, kind, recs, backends, variant):
     monitors = [m for m in run['monitors'] if not m.get('stopped') and m['backend'] in backends]
     return {
@@ -240,6 +278,7 @@ def _summary(node, run, kind, recs, backends, variant):
         'started_at': run.get('started_at'),
         'expires_at': max([r['expires_at'] for r in recs]) if recs else None,
         'reapers': list(run['reapers']),
+        'drop_reasons': _drops_result(node, run),
     }
 
 
@@ -316,7 +355,7 @@ def _present_locked(node, req, check_mode, rules, chosen, warnings, modules_befo
         if window:
             run['window'] = dict(window._asdict())  # when the kernel traces (tests and the demo wait for it)
         save_run(node.root, run)
-        added, monitors, reapers = [], [], []
+        added, monitors, reapers, drops = [], [], [], None
         try:
             # The reaper first: a module killed at any later point (its controller interrupted) leaves a node that
             # still removes the run's rules, monitors and files at the expiry.
@@ -326,13 +365,15 @@ def _present_locked(node, req, check_mode, rules, chosen, warnings, modules_befo
             if req.kind == 'trace':
                 monitors = _ensure_monitors(node, run, [b for b in backends if b in MONITOR_BACKENDS], program,
                                             expires_at, req.capture_max_bytes)
+                if req.drop_reasons:
+                    drops = _ensure_drops(node, run, families(req.match.ip_version), expires_at)
             for rule in to_add:
                 rec = _insert(node, rule, tag, expires_at, modules_before)
                 added.append(rec)
                 run['rules'].append(rec)
                 save_run(node.root, run)
         except Exception:
-            _rollback(node, run, added, monitors, reapers)
+            _rollback(node, run, added, monitors, reapers, drops)
             raise
         result = _summary(node, run, req.kind, recs + added, backends, variant)
         result.update(changed=True, diff={'before': '', 'after': _diff_text([_describe(r) for r in added])},
@@ -374,17 +415,19 @@ def absent(node, run_id, check_mode=False, lock_timeout=30, kind='trace', record
     if check_mode:
         removed['monitors'], removed['reapers'] = _live(node, run_id)
     died, restarted, counts = removed.pop('monitors_died'), removed.pop('monitors_restarted'), removed.pop('counts')
+    drops = removed.pop('drop_reasons')
     truncated = [m for m in removed['monitors'] + died if m.get('truncated')]
     warnings += ['removed a rule carrying a netdebug tag that was not as netdebug inserts them (%s %s %s %s: %s); '
                  'it was ours by its tag' % (r['backend'], r['family'], r['table'], r['chain'], r['rule'])
                  for r in removed['rules'] if not r.get('verified', True)]
-    changed = bool(removed['rules'] or removed['monitors'] or removed['reapers'] or removed['tables'])
+    changed = bool(removed['rules'] or removed['monitors'] or removed['reapers'] or removed['tables']
+                   or removed['drop_instances'])
     result = {'run_id': run_id, 'changed': changed, 'removed': removed,
               'rules': [], 'diff': {'before': _diff_text(removed['rules']), 'after': ''}}
     if kind == 'trace':
         result.update(_record_keys(node, run_id, record_rulesets, recorded), ruleset_restored=restored,
                       monitors_died=died, monitors_restarted=restarted, monitors_truncated=truncated,
-                      packets=packets_summary(counts))
+                      packets=packets_summary(counts), drop_reasons=drops if run_id == ALL_RUNS else drops.get(run_id))
     return result, ([_died_warning(m) for m in died] + [_restarted_warning(m) for m in restarted]
                     + [_truncated_warning(m) for m in truncated] + warnings)
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 
 # Static imports, so that Ansible ships every file of the program in the module payload.
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout as bundle_layout
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import errors as drops_errors
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import reasons as drops_reasons
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import errors as kmod_errors
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import index as kmod_index
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import parsers as kmod_parsers
@@ -26,7 +30,7 @@ from . import procs, reaper_main, removal, stamp_main, state, tag
 # reaper_main and what it imports, directly or not, and the monitors' stamper; each must import only the stdlib
 # and these.
 PROGRAM_MODULES = (shared_binaries, shared_errors, shared_runner, program, kmod_errors, kmod_parsers,
-                   kmod_index, errors, tag, iptables_parse, iptables_backend, nft_parse, nftables_backend, procs, state,
+                   kmod_index, bundle_layout, drops_errors, drops_reasons, drops_instance, errors, tag, iptables_parse, iptables_backend, nft_parse, nftables_backend, procs, state,
                    monitor, node, legacy_tables, removal, reaper_main, stamp_main)
 LAUNCHER = 'reap.py'
 STAMP_LAUNCHER = 'stamp.py'

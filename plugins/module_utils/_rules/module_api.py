@@ -70,7 +70,8 @@ TRACE_ARGS = dict(COMMON_ARGS, hooks=dict(type='list', elements='str', choices=l
                   duration=dict(type='int'), record_rulesets=dict(type='bool', default=False),
                   limit=dict(type='str', default=TRACE_LIMIT), limit_burst=dict(type='int', default=TRACE_LIMIT_BURST),
                   unlimited=dict(type='bool', default=False),
-                  capture_max_bytes=dict(type='int', default=monitor.CAPTURE_MAX_BYTES))
+                  capture_max_bytes=dict(type='int', default=monitor.CAPTURE_MAX_BYTES),
+                  drop_reasons=dict(type='bool', default=False))
 UNLIMITED_TRACE_WARNING = ('unlimited: every matching packet is traced, one kernel log or monitor line per rule it '
                            'crosses; a busy match can load the node and fill the capture')
 
@@ -230,7 +231,8 @@ def run(kind, node, params, check_mode=False):
         target = _log_target(params, run_id)
     max_bytes = monitor.check_max_bytes(params['capture_max_bytes']) if kind == 'trace' else monitor.CAPTURE_MAX_BYTES
     req = Request(kind, run_id, ttl, params['backend'], match, target, placements, position,
-                  lock_timeout=node.lock_wait + 30, record=record, capture_max_bytes=max_bytes)
+                  lock_timeout=node.lock_wait + 30, record=record, capture_max_bytes=max_bytes,
+                  drop_reasons=kind == 'trace' and bool(params.get('drop_reasons')))
     if kind == 'trace' and params.get('duration') is not None:
         result, warnings = trace_for(node, req, params['duration'], check_mode=check_mode)
     else:

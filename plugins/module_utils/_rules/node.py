@@ -22,7 +22,7 @@ from .state import DEFAULT_ROOT
 IPTABLES_BACKENDS = ('legacy', 'nft')
 FAMILIES = ('ipv4', 'ipv6')
 TOOL_NAMES = tuple(binary_name(v, f, r) for v in IPTABLES_BACKENDS for f in FAMILIES for r in (False, True)) + (
-    'nft', 'xtables-monitor', 'timeout', 'unshare', 'systemd-run', 'systemctl', 'rmmod', 'nsenter')
+    'nft', 'xtables-monitor', 'timeout', 'unshare', 'systemd-run', 'systemctl', 'rmmod', 'nsenter', 'mount', 'umount')
 
 
 class Node:

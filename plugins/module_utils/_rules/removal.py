@@ -1,6 +1,6 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Find and remove a run's rules (by tag only), stop its monitors, cancel its reapers.
+"""Find and remove a run's rules (by tag only), stop its monitors and its drop-reason instance, cancel its reapers.
 
 Shared by ``state: absent`` and the reaper. Callers hold the node lock. Stdlib only.
 """
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.layout import DROP_REASONS_JSON
+
 from . import legacy_tables, monitor, procs
 from .errors import RulesError
 from .iptables_backend import legacy_table_names
 from .iptables_parse import tagged
 from .state import (CREATED_FILE, collectable, finished, list_runs, load_run, log, read_json, remove_run_dir,
-                    runs_dir, save_run, tidy, write_json)
+                    run_dir, runs_dir, save_run, tidy, write_json)
 from .tag import ALL_RUNS
 
 
@@ -119,6 +122,50 @@ def drop_created(node):
             entry['chains'] = left
     write_json(path, created)
     return gone
+
+
+# -- drop-reason instances ---------------------------------------------------------------------------------------
+def tracefs(node):
+    return drops_instance.Tracefs(node.runner, node.tools)
+
+
+def stop_drops(node, ids, expired_before=None):
+    """Switch off and remove the runs' drop-reason instances; a stop (not an expiry) first writes what each holds to
+    the run's directory for the collect step. Returns {run_id: summary}; a failure is the summary's error."""
+    summaries = {}
+    for run_id in ids:
+        run = load_run(node.root, run_id)
+        record = run.get('drops')
+        if not record or not record.get('available') or record.get('stopped'):
+            continue
+        if expired_before is not None and record['expires_at'] > expired_before:
+            continue
+        window = run.get('window')
+        out_file = None if expired_before is not None else os.path.join(run_dir(node.root, run_id), DROP_REASONS_JSON)
+        try:
+            summary = drops_instance.stop(tracefs(node), record, out_file,
+                                          (window['start'], window['end']) if window else None)
+        except (OSError, RulesError) as exc:
+            summary = {'error': str(getattr(exc, 'msg', exc))}
+            log(node.root, run_id, 'drop-reason instance %s: %s' % (record['name'], summary['error']))
+        record['stopped'] = True
+        record['summary'] = summary
+        save_run(node.root, run)
+        summaries[run_id] = dict(summary, instance=record['name'])
+    return summaries
+
+
+def stray_drops(node, ids):
+    """Instances of this namespace's runs that no run of ids names any more (cleanup)."""
+    known = set()
+    for run_id in ids:
+        record = load_run(node.root, run_id).get('drops') or {}
+        if record.get('available') and not record.get('stopped'):
+            known.add(record['name'])
+    try:
+        return drops_instance.strays(tracefs(node), known)
+    except (OSError, RulesError):
+        return []  # no tracefs here: nothing of ours can be in it
 
 
 # -- monitors and reapers ----------------------------------------------------------------------------------------
@@ -269,7 +316,7 @@ def find_recorded(node, ids, expired_before=None):
 
 def _removed(rules):
     return {'rules': rules, 'monitors': [], 'reapers': [], 'tables': [], 'monitors_died': [], 'monitors_restarted': [],
-            'counts': []}
+            'counts': [], 'drop_reasons': {}, 'drop_instances': []}
 
 
 def packet_counts(node, ids):
@@ -332,6 +379,10 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
     result['tables'] += drop_created(node)
     stopped = stop_monitors(node, ids, expired_before)
     result['monitors'], result['monitors_died'], result['monitors_restarted'] = stopped
+    result['drop_reasons'] = stop_drops(node, ids, expired_before)
+    result['drop_instances'] = sorted(s['instance'] for s in result['drop_reasons'].values() if 'instance' in s)
+    if run_id == ALL_RUNS and expired_before is None:
+        result['drop_instances'] += stray_drops(node, ids)
     if run_id == ALL_RUNS and expired_before is None:
         for record in stray_monitors(node):
             if procs.stop_process(record['pid'], record['start']):

@@ -9,6 +9,7 @@ import pathlib
 
 import pytest
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import DEFAULT_LOCK_WAIT, Result, ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, iptables_backend, loggers
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import legacy_tables
@@ -21,13 +22,19 @@ def read_fixture(name):
 
 
 @pytest.fixture(autouse=True)
-def no_host_legacy_tables(tmp_path, monkeypatch):
+def no_host_legacy_tables(tmp_path, tmp_path_factory, monkeypatch):
     """The run's record copies /proc/net/ip*_tables_names: point it at files the test controls (none by default),
     not at this machine's kernel. legacy_table_names(text_ipv4, text_ipv6) writes them."""
     paths = {family: str(tmp_path / ('proc-%s-tables' % family)) for family in ('ipv4', 'ipv6')}
     monkeypatch.setattr(iptables_backend, 'LEGACY_TABLE_NAMES', paths)
     # nor this machine's loaded modules (legacy table modules our inserts load): none unless a test writes some
     monkeypatch.setattr(legacy_tables, 'PROC_MODULES', str(tmp_path / 'proc-modules'))
+    # nor this machine's tracefs (drop-reason instances): no mount of it, and ours would go under tmp_path
+    # (outside tmp_path, which tests use as the state root and expect to go)
+    proc = tmp_path_factory.mktemp('proc')
+    (proc / 'mounts').write_text('', encoding='ascii')
+    monkeypatch.setattr(drops_instance, 'MOUNTS', str(proc / 'mounts'))
+    monkeypatch.setattr(drops_instance, 'MOUNT_ROOT', str(proc / 'tracefs-mounts'))
 
     def write(ipv4=None, ipv6=None):
         for family, text in (('ipv4', ipv4), ('ipv6', ipv6)):
