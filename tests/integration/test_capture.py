@@ -82,13 +82,24 @@ def node_settings(lab):
     return ({node: (loggers(lab, node), nf_log_records(lab, node)) for node in NODES}, ALL_NETNS.read_text(), files)
 
 
+def tracefs_state(lab):
+    """The tracefs instances of the kernel the netns nodes share, and any tracefs mount or mount directory left on
+    a node (issue 18: the drop-reason instances and the moment's mounts go with the run)."""
+    instances = node_run(lab, 'node1', ['sh', '-c', 'd=$(mktemp -d) && mount -t tracefs nodev "$d" && '
+                                                    'ls "$d/instances"; umount "$d"; rmdir "$d"']).split()
+    mounts = {node: node_run(lab, node, ['sh', '-c', 'grep -c " tracefs " /proc/self/mounts; '
+                                                     'ls /run/netdebug-tracefs 2>/dev/null; true']).split()
+              for node in NODES}
+    return instances, mounts
+
+
 def node_state(ansible, lab):
     """Everything of a node's state a run may change (issue 15's matrix compares all of it against before): every
     backend's ruleset, logger bindings and nf_log records, nf_log_all_netns, the rsyslog and logrotate files, our
-    processes and the state directory."""
+    processes, the state directory, and the kernel's tracefs instances."""
     return {'rulesets': snapshots(ansible), 'settings': node_settings(lab),
             'processes': {node: leftovers(lab, node)[0] for node in NODES},
-            'state': {node: state_left(lab, node) for node in NODES}}
+            'state': {node: state_left(lab, node) for node in NODES}, 'tracefs': tracefs_state(lab)}
 
 
 def state_diff(before, after):

@@ -15,13 +15,17 @@ import re
 import time
 
 from .errors import DropsError
-from .reasons import EVENT_DIR, FAMILY_OF, event_filter, function_of, hist_trigger, parse_format, parse_hist, parse_trace
+from .reasons import (EVENT_DIR, FAMILY_OF, event_filter, function_of, hist_trigger, marker_stamps, parse_format, parse_hist,
+                      parse_trace)
 
 MOUNTS = '/proc/self/mounts'
 MOUNT_ROOT = '/run/netdebug-tracefs'  # never inside the state root: a directory tree removal must not enter it
 PREFIX = 'netdebug-'
 BUFFER_KB = 256  # per CPU: some 5,000 drops per CPU; more are counted as lost, never overwrite the first
-TRACE_CLOCKS = (('boot', 'CLOCK_BOOTTIME'), ('mono', 'CLOCK_MONOTONIC'))
+# The kernel's local clock: the one the kernel log stamps its lines with, so that a drop joins a kernel-log TRACE
+# line by its own stamp. A marker written to the instance at the start and at the stop ties it to the wall clock.
+TRACE_CLOCK = 'local'
+MARKER = 'netdebug-clock'
 BOOT_ID = '/proc/sys/kernel/random/boot_id'
 UNAVAILABLE = 'drop reasons not available on this kernel'
 _STAT = re.compile(r'^(overrun|dropped events):\s*(\d+)', re.M)
@@ -107,10 +111,15 @@ def _rmdirs(*paths):
             pass  # still mounted (busy), or another run's directory is in it
 
 
-def _clock_offset(clock_name):
-    """Wall-clock seconds minus the trace clock's seconds, now."""
-    clock = getattr(time, clock_name)
-    return time.time() - time.clock_gettime(clock)
+def _clock_offset(path):
+    """Wall-clock seconds minus the trace clock's, now: a marker written to the instance, its stamp read back."""
+    before = time.time()
+    _write(os.path.join(path, 'trace_marker'), MARKER)
+    after = time.time()
+    stamps = marker_stamps(_read(os.path.join(path, 'trace')), MARKER)
+    if not stamps:
+        raise DropsError('the clock marker written to the instance did not show in its trace')
+    return round((before + after) / 2 - stamps[-1], 6)
 
 
 def start(tracefs, run_id, families, netns=None):
@@ -144,18 +153,17 @@ def start(tracefs, run_id, families, netns=None):
 
 def _configure(path, event_format, families):
     offered = _read(os.path.join(path, 'trace_clock')).replace('[', ' ').replace(']', ' ').split()
-    chosen = [(name, clock) for name, clock in TRACE_CLOCKS if name in offered and hasattr(time, clock)]
-    if not chosen:
-        raise DropsError('no trace clock that maps to the wall clock (offered: %s)' % ', '.join(offered))
-    clock, clock_name = chosen[0]
+    if TRACE_CLOCK not in offered:
+        raise DropsError('the trace clock %s is not offered (offered: %s)' % (TRACE_CLOCK, ', '.join(offered)))
     event = os.path.join(path, EVENT_DIR)
     _write(os.path.join(event, 'enable'), '0')
-    _write(os.path.join(path, 'trace_clock'), clock)
+    _write(os.path.join(path, 'trace_clock'), TRACE_CLOCK)
     _write(os.path.join(path, 'buffer_size_kb'), str(BUFFER_KB))
     _write(os.path.join(path, 'options', 'overwrite'), '0')
     expression = event_filter(event_format, families)
     _write(os.path.join(event, 'filter'), expression)
     _write(os.path.join(path, 'trace'), '')  # empty, should an earlier call of the run have left lines
+    offset = _clock_offset(path)
     trigger = None
     if not event_format.symbolic_location and os.path.exists(os.path.join(event, 'hist')):
         # The lines show a hashed pointer; the kernel's own histogram names each reason's locations. (Showing the
@@ -164,7 +172,7 @@ def _configure(path, event_format, families):
         _set_trigger(path, trigger)
     _write(os.path.join(event, 'enable'), '1')
     _write(os.path.join(path, 'tracing_on'), '1')
-    return {'available': True, 'clock': clock, 'clock_name': clock_name, 'offset': round(_clock_offset(clock_name), 6),
+    return {'available': True, 'clock': TRACE_CLOCK, 'offset': offset,
             'filter': expression, 'reasons': dict((str(k), v) for k, v in sorted(event_format.reasons.items())),
             'symbolic': event_format.symbolic_location, 'hist': trigger, 'buffer_kb': BUFFER_KB}
 
@@ -287,25 +295,33 @@ def _locations(path, record, events):
 
 def _save(path, record, out_file, window):
     events, unparsed = parse_trace(_read(os.path.join(path, 'trace')))
+    marks = marker_stamps(_read(os.path.join(path, 'trace')), MARKER)
     locations = _locations(path, record, events)
     # a line without its location takes the one location of its reason and family, where the histogram shows one
     only = {}
     for reason, family, function, _count in locations:
         only[(reason, family)] = function if (reason, family) not in only else None
-    offset = record['offset']
+    start_offset = record['offset']
+    try:
+        stop_offset = _clock_offset(path)
+    except DropsError:
+        stop_offset = start_offset
+    first, last = (marks[0], marks[-1]) if len(marks) >= 2 else (None, None)
     kept, outside = [], 0
     for seconds, protocol, location, reason in events:
-        wall = seconds + offset
+        # the offset drifts with the clocks: from the start marker's to the stop marker's
+        share = (seconds - first) / (last - first) if first is not None and last > first else 0.0
+        wall = seconds + start_offset + (stop_offset - start_offset) * min(max(share, 0.0), 1.0)
         if window and not window[0] <= wall < window[1] + 1:
             outside += 1
             continue
         family = FAMILY_OF.get(protocol, str(protocol))
         function = function_of(location) if record.get('symbolic') else only.get((reason, family))
-        kept.append([round(wall, 6), family, reason, function])
+        kept.append([round(wall, 6), family, reason, function, seconds])  # seconds: the kernel's own stamp
     data = {
         'instance': record['name'], 'kernel': os.uname().release, 'boot_id': _boot_id(), 'netns': netns_id(),
         'families': record['families'], 'filter': record['filter'], 'trace_clock': record['clock'],
-        'clock_offset': offset, 'reasons': record['reasons'], 'window': list(window) if window else None,
+        'clock_offset': [start_offset, stop_offset], 'reasons': record['reasons'], 'window': list(window) if window else None,
         'lost': _lost(path), 'outside_window': outside, 'unparsed': unparsed, 'events': kept, 'locations': locations,
     }
     tmp = out_file + '.tmp'

@@ -28,6 +28,7 @@ _SYMBOL = re.compile(r'\{\s*(?P<number>\d+)\s*,\s*"(?P<name>[A-Za-z0-9_]+)"\s*\}
 _LINE = re.compile(r'^\s*.+?-\d+\s+\[\d+\]\s+(?:\S+\s+)?(?P<ts>\d+\.\d+):\s+kfree_skb:\s+(?P<body>.*)$')
 _HIST = re.compile(r'^\{\s*reason:\s*(?P<reason>\d+),\s*protocol:\s*(?P<protocol>\d+),\s*location:\s*\[[0-9a-fA-F]+\]\s*(?P<location>\S+)\s*\}'
                    r'\s*hitcount:\s*(?P<count>\d+)', re.M)
+_MARKER = re.compile(r'^\s*.+?-\d+\s+\[\d+\]\s+(?:\S+\s+)?(?P<ts>\d+\.\d+):\s+tracing_mark_write:\s+(?P<text>.*)$', re.M)
 _KEY = re.compile(r'(?P<key>[a-z_]+)(?:=|: )(?P<value>\S+)')
 
 
@@ -82,6 +83,11 @@ def function_of(location):
     return location.split('+', 1)[0]
 
 
+def marker_stamps(text, marker):
+    """Stamps of the trace_marker lines carrying marker, in order."""
+    return [float(m.group('ts')) for m in _MARKER.finditer(text) if m.group('text').strip() == marker]
+
+
 def parse_trace(text):
     """(events, unparsed lines) of the instance's trace file: each event (seconds of the trace clock, protocol
     number, location as printed, reason name)."""
@@ -91,7 +97,7 @@ def parse_trace(text):
             continue
         match = _LINE.match(line)
         if not match:
-            unparsed += 1
+            unparsed += 0 if 'tracing_mark_write:' in line else 1
             continue
         values = dict((m.group('key'), m.group('value')) for m in _KEY.finditer(match.group('body')))
         try:

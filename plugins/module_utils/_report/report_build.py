@@ -8,7 +8,6 @@ import os
 import re
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.clock import least_offset
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import NFTABLES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correlate import (
     correlate,
     hop_order,
@@ -17,6 +16,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correla
     wall_time,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report import kernel_drops
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.findings import findings
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer, object_words
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import iter_events
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.paths import (
@@ -30,6 +31,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._report.paths i
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import HostInput, load_manifest, open_lines
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.resolve import SNAPSHOT_NAMES, Resolver, Snapshot
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import kernel_words, packet_words, rule_place
 
 SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
                 'in', 'out', 'len')
@@ -84,45 +86,6 @@ def _year(manifest):
         if isinstance(value, str) and len(value) >= 4 and value[:4].isdigit():
             return int(value[:4])
     return None
-
-
-def chain_label(step):
-    """'filter/INPUT'; a native nftables chain with its family: 'inet filter/input'."""
-    where = '%s/%s' % (step['table'], step['chain'])
-    return '%s %s' % (step['family'], where) if step.get('backend') == NFTABLES else where
-
-
-def untraced_text(host):
-    """The hosts table's 'untraced' cell: packets the rate limit let pass untraced, blank when not counted."""
-    return '' if host.get('untraced') is None else str(host['untraced'])
-
-
-def step_label(step):
-    """'filter/app-deep rule 1', 'filter/INPUT policy', 'inet filter/input rule 3 (handle 7)': a native nftables
-    table is named with its family, so that it does not read like the iptables table of the same name."""
-    where = chain_label(step)
-    if step['kind'] == 'policy' and not (step['rule'] or '').startswith('-A '):
-        return where + ' policy'
-    if step['rulenum'] is not None and step['handle'] is not None:
-        return '%s rule %s (handle %s)' % (where, step['rulenum'], step['handle'])
-    if step['rulenum'] is not None:
-        return '%s rule %s' % (where, step['rulenum'])
-    if step['handle'] is not None:
-        return '%s handle %s' % (where, step['handle'])
-    return '%s %s' % (where, step['kind'])
-
-
-def packet_words(summary):
-    """'TCP 198.18.0.1 -> 198.19.1.5:80'; an address the Kubernetes objects name: 'pod ns1/web-0 (198.19.1.5:80)'."""
-    proto = (summary.get('proto') or 'ip').upper().replace('ICMPV6', 'ICMPv6')
-    src, dst = summary.get('src', '?'), summary.get('dst', '?')
-    if summary.get('dport') is not None:
-        dst = '%s:%s' % (dst, summary['dport'])
-    if summary.get('src_k8s'):
-        src = '%s (%s)' % (summary['src_k8s'], src)
-    if summary.get('dst_k8s'):
-        dst = '%s (%s)' % (summary['dst_k8s'], dst)
-    return '%s %s -> %s' % (proto, src, dst)
 
 
 def name_addresses(summary, objects):
@@ -240,22 +203,19 @@ def _drops(records):
         if record['verdict'] not in ('drop', 'reject'):
             continue
         rule = record['verdict_rule'] or {}
+        # a drop by the kernel, not a rule: one entry per reason and location
+        kernel = (record.get('kernel_drop') or {}) if not rule else {}
         key = (record['host'], record['verdict'], rule.get('table'), rule.get('chain'), rule.get('kind'),
-               rule.get('rulenum'), rule.get('handle'))
+               rule.get('rulenum'), rule.get('handle'), kernel.get('reason'), kernel.get('location'))
         entry = drops.get(key)
         if entry is None:
             entry = dict(rule, host=record['host'], verdict=record['verdict'], packets=0,
                          example=record['summary'])
+            if kernel:
+                entry['kernel_drop'] = {'reason': kernel['reason'], 'location': kernel['location']}
             drops[key] = entry
         entry['packets'] += 1
     return sorted(drops.values(), key=lambda d: (-d['packets'], d['host'], str(d.get('chain'))))
-
-
-def rule_place(step):
-    """Where a rule is: its step label, after the Kubernetes object behind it where one is named ('Calico policy
-    ns1/deny-web (inbound) (filter/cali-pi-ns1/deny-web rule 3)')."""
-    name = step.get('k8s')
-    return '%s (%s)' % (name['label'], step_label(step)) if name else step_label(step)
 
 
 def verdict_lines(drops, limit=20):
@@ -263,6 +223,11 @@ def verdict_lines(drops, limit=20):
     lines = []
     for drop in drops[:limit]:
         verb = 'rejects' if drop['verdict'] == 'reject' else 'drops'
+        if drop.get('chain') is None and drop.get('kernel_drop'):
+            line = '%s %s %s in the kernel, not by a rule: %s' % (drop['host'], verb, packet_words(drop['example']),
+                                                                  kernel_words(drop['kernel_drop']))
+            lines.append(line + (' (%d packets)' % drop['packets'] if drop['packets'] > 1 else ''))
+            continue
         line = '%s %s %s at %s' % (drop['host'], verb, packet_words(drop['example']), rule_place(drop))
         if drop.get('rule'):
             line += ': %s' % drop['rule']
@@ -288,6 +253,24 @@ def journey_services(members, records, full_paths):
             if line not in lines:
                 lines.append(line)
     return lines
+
+
+def _join_kernel_drops(records, full_paths, host_drops, corrections, hosts):
+    """Join each kernel's drops to the packets of its hosts (kernel_drops.join); returns per kernel what it dropped
+    that no traced packet explains."""
+    last_hooks = [path[-1]['hook'] if path else None for path in full_paths]
+    found = []
+    for names in kernel_drops.kernels(host_drops).values():
+        events = kernel_drops.pool(host_drops, names, corrections)
+        unjoined = kernel_drops.join(records, last_hooks, set(names), events)
+        first = host_drops[names[0]]
+        found.append({'hosts': names, 'kernel': first.kernel, 'events': len(events),
+                      'joined': len(events) - len(unjoined),
+                      'lost': sum(host_drops[n].lost for n in names),
+                      'unjoined': kernel_drops.counts(unjoined)})
+        for name in names:
+            hosts[name]['kernel_drops'] = len(events)
+    return found
 
 
 def _number(value):
@@ -324,9 +307,13 @@ def _build_report(incident_dir, incident_id, window, correlation_window, objects
     full_paths = []
     decidings = []
     aliases = {}
+    host_drops, corrections = {}, {}
     for name, entry in manifest['hosts'].items():
         host = _Host(name, entry, incident_dir, year, window, objects)
         host.read()
+        if host.input.drops is not None:
+            host_drops[name] = host.input.drops
+        corrections[name] = clock_correction(entry)
         aliases[name] = nat_aliases(host.input.conntrack)
         offset, correction = clock_offset(entry), clock_correction(entry)
         verdicts = {}
@@ -348,7 +335,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window, objects
             'trace_files': [os.path.relpath(p, incident_dir) for p in host.input.trace_files],
             'snapshots': host.snapshot.names, 'conntrack_entries': len(host.input.conntrack),
             'errors': host.input.errors, 'notes': host.notes, 'clock_offset': offset, 'clock_correction': correction,
-            'window': entry.get('window'),
+            'window': entry.get('window'), 'drop_reasons': entry.get('drop_reasons'),
         }
         host.grouper = None  # the records hold what is needed; let the grouping state go
     for record in records:
@@ -369,6 +356,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window, objects
     for record in records:
         record.pop('_offset')
     _journey_protocols(records, journeys)
+    kernel = _join_kernel_drops(records, full_paths, host_drops, corrections, hosts)
     paths = _distinct_paths(records, full_paths, decidings)
     drops = _drops(records)
     return {
@@ -376,8 +364,10 @@ def _build_report(incident_dir, incident_id, window, correlation_window, objects
         'manifest_notes': manifest['notes'],
         'kubernetes_objects': None if objects is None else dict(objects.counts, file=objects.source),
         'hosts': hosts,
+        'findings': findings(drops, kernel, hosts),
         'verdicts': verdict_lines(drops),
         'drops': drops,
+        'kernel_drops': kernel,
         'journeys': [{'id': i, 'packets': members, 'hosts': [records[m]['host'] for m in members],
                       'kubernetes': journey_services(members, records, full_paths)}
                      for i, members in enumerate(journeys)],

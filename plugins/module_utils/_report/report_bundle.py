@@ -16,6 +16,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correlate import parse_conntrack_json, parse_conntrack_text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report import kernel_drops
 
 STATUSES = ('ok', 'partial', 'unreachable', 'failed')
 RULESET_FILES = layout.RULESET_FILES
@@ -112,6 +113,7 @@ class HostInput:
         self.rulesets_before = {}
         self.rulesets_after = {}
         self.conntrack = []
+        self.drops = None  # kernel_drops.HostDrops of its drop-reasons.json
         self.dir = None
         dir_name = host_dir_name(name, entry)
         if dir_name is None:
@@ -125,6 +127,7 @@ class HostInput:
         self.dir = path
         self._bad = self._check_files(entry.get('files') or [])
         self._collect()
+        self._collect_drops()
 
     def _check_files(self, files):
         bad = set()
@@ -170,6 +173,14 @@ class HostInput:
                 except ValueError as exc:
                     self.errors.append('cannot parse %s: %s' % (name, exc))
                 break
+
+    def _collect_drops(self):
+        full = os.path.join(self.dir, layout.DROP_REASONS_JSON)
+        if os.path.isfile(full) and self._ok(full):
+            try:
+                self.drops = kernel_drops.load(read_text(full))
+            except ValueError as exc:
+                self.errors.append('cannot parse %s: %s' % (layout.DROP_REASONS_JSON, exc))
 
     def snapshot_files(self):
         """The snapshot used for resolution: taken during the capture, else after, else before."""

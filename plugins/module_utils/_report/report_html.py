@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from html import escape
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import (
-    chain_label, packet_words, rule_place, untraced_text)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import (
+    chain_label, decided_at, packet_words, rule_place_or_kernel, untraced_text)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import render_path_svg, step_text
 
 MAX_PATHS_PER_HOST = 40
@@ -58,7 +58,7 @@ def _hosts_table(report):
 
 
 def _drops_table(drops):
-    rows = [[escape(d['host']), _v(d['verdict']), escape(rule_place(d)), '<span class="rule">%s</span>'
+    rows = [[escape(d['host']), _v(d['verdict']), escape(rule_place_or_kernel(d)), '<span class="rule">%s</span>'
              % escape(d.get('rule') or ''), escape(packet_words(d['example'])), str(d['packets'])] for d in drops]
     return _table(['host', 'verdict', 'where', 'rule', 'example packet', 'packets'], rows)
 
@@ -124,9 +124,8 @@ def _host_section(report, name, host, paths_by_host, packets_by_host):
         out.append('<h3>Packets</h3>')
         rows = []
         for record in packets[:MAX_PACKETS_PER_HOST]:
-            rule = record['verdict_rule']
             rows.append([str(record['id']), escape(record['first_seen'] or ''), escape(packet_words(record['summary'])),
-                         _v(record['verdict']), escape(rule_place(rule) if rule else ''),
+                         _v(record['verdict']), escape(decided_at(record)),
                          escape(record['source'] or ''), str(record['line'])])
         out.append(_table(['id', 'first seen', 'packet', 'verdict', 'decided at', 'file', 'line'], rows))
         if len(packets) > MAX_PACKETS_PER_HOST:
@@ -146,6 +145,12 @@ def render_html(report):
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            '<title>%s</title><style>%s</style></head><body>' % (escape(title), CSS),
            '<h1>%s</h1>' % escape(title)]
+    out.append('<h2>Findings</h2>')
+    if report['findings']:
+        out.append('<ul class="findings">%s</ul>' % ''.join('<li>%s</li>' % escape(line)
+                                                            for line in report['findings']))
+    else:
+        out.append('<p>No packet was dropped, by a rule or by the kernel.</p>')
     out.append('<h2>Verdicts</h2>')
     if report['verdicts']:
         out.append('<ul class="verdicts">%s</ul>' % ''.join('<li>%s</li>' % escape(line)

@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import (
-    chain_label, packet_words, rule_place, untraced_text)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import (
+    chain_label, packet_words, rule_place_or_kernel, untraced_text)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import step_text
 
 MAX_PATHS_PER_HOST = 20
@@ -48,7 +48,12 @@ def _path_lines(report, path):
 
 
 def render_md(report):
-    out = ['# netfilter trace report: %s' % report['incident_id'], '', '## Verdicts', '']
+    out = ['# netfilter trace report: %s' % report['incident_id'], '', '## Findings', '']
+    if report['findings']:
+        out.extend('- %s' % line for line in report['findings'])
+    else:
+        out.append('No packet was dropped, by a rule or by the kernel.')
+    out += ['', '## Verdicts', '']
     if report['verdicts']:
         out.extend('- `%s`' % line.replace('`', "'") for line in report['verdicts'])
     else:
@@ -67,7 +72,7 @@ def render_md(report):
     out += ['', '## Drops per node and rule', '']
     if report['drops']:
         out += _table(['host', 'verdict', 'where', 'rule', 'example packet', 'packets'],
-                      [[d['host'], d['verdict'], rule_place(d), d.get('rule') or '', packet_words(d['example']),
+                      [[d['host'], d['verdict'], rule_place_or_kernel(d), d.get('rule') or '', packet_words(d['example']),
                         d['packets']] for d in report['drops']])
     else:
         out.append('None.')

@@ -61,7 +61,7 @@ def test_the_filter_takes_the_matchs_families_and_never_a_consumed_packet(famili
 
 def test_trace_lines_give_time_protocol_location_and_reason():
     events, unparsed = parse_trace(fixture('trace-6.18.txt') + 'not a trace line\n')
-    assert unparsed == 1
+    assert unparsed == 1  # the clock marker's line is no event, and not counted as unparsed
     assert [(p, function_of(loc), r) for _t, p, loc, r in events] == [
         (2048, '__udp4_lib_rcv', 'NO_SOCKET'), (34525, '__udp6_lib_rcv', 'NO_SOCKET'),
         (2048, 'nf_hook_slow', 'NETFILTER_DROP'), (2048, 'nft_do_chain', 'NETFILTER_DROP')]

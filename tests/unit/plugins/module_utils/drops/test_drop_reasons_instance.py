@@ -13,11 +13,12 @@ import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.errors import DropsError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.reasons import parse_trace
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'drops')
 NETNS = 4026531840
+# the recorded 6.18 trace's second drop 1 ms into a window (2000, 2010), its first 0.1 s before it
+OFFSET = 2000.001 - 1455.424094
 
 
 def fixture(name):
@@ -60,6 +61,9 @@ def tracefs(tmp_path, monkeypatch):
     mounts.write_text('sysfs /sys sysfs rw 0 0\ntracefs %s tracefs rw,nosuid 0 0\n' % root)
     # tracefs removes an instance's files with it; a plain directory needs them gone first
     monkeypatch.setattr(instance, '_rmdir_instance', shutil.rmtree)
+    # a plain directory shows no marker line: the offset of the trace clock to the wall clock is the test's
+    offsets = [OFFSET]
+    monkeypatch.setattr(instance, '_clock_offset', lambda path: offsets[-1])
     return root, instance.Tracefs(Runner(), {}, mounts=str(mounts), own_root=str(tmp_path / 'own'))
 
 
@@ -69,7 +73,7 @@ def test_start_sets_the_runs_own_instance_and_stop_writes_the_windows_drops(trac
     path = make_instance(root, name)
     record = instance.start(fs, 'incident-1', ['ipv4'], netns=NETNS)
     assert record['available'] and record['name'] == 'netdebug-incident-1-%d' % NETNS
-    assert (path / 'trace_clock').read_text() == 'boot'
+    assert (path / 'trace_clock').read_text() == 'local'
     assert (path / 'buffer_size_kb').read_text() == str(instance.BUFFER_KB)
     assert (path / 'options' / 'overwrite').read_text() == '0'
     assert (path / 'options' / 'hash-ptr').read_text() == '1\n'  # 6.18 prints the location as a symbol
@@ -78,18 +82,17 @@ def test_start_sets_the_runs_own_instance_and_stop_writes_the_windows_drops(trac
     assert record['reasons']['12'] == 'NETFILTER_DROP'
     # the kernel fills the buffer; the window takes the last three of the four drops
     (path / 'trace').write_text(fixture('trace-6.18.txt'))
-    times = parse_trace(fixture('trace-6.18.txt'))[0]
-    record['offset'] = 2000.001 - times[1][0]  # the second drop 1 ms into the window, the first 0.1 s before it
+    assert record['offset'] == OFFSET
     window = (2000, 2010)
     out = tmp_path / 'drop-reasons.json'
     summary = instance.stop(fs, record, str(out), window)
     assert summary == {'events': 3, 'lost': 5, 'outside_window': 1}
     data = json.loads(out.read_text())
-    assert [e[1:] for e in data['events']] == [['ipv6', 'NO_SOCKET', '__udp6_lib_rcv'],
+    assert [e[1:4] for e in data['events']] == [['ipv6', 'NO_SOCKET', '__udp6_lib_rcv'],
                                                ['ipv4', 'NETFILTER_DROP', 'nf_hook_slow'],
                                                ['ipv4', 'NETFILTER_DROP', 'nft_do_chain']]
-    assert data['events'][0][0] == 2000.001
-    assert (data['trace_clock'], data['lost'], data['window']) == ('boot', 5, list(window))
+    assert data['events'][0][0] == 2000.001 and data['events'][0][4] == 1455.424094  # wall time, kernel stamp
+    assert (data['trace_clock'], data['lost'], data['window']) == ('local', 5, list(window))
     assert not path.exists()
     assert fs.runner.calls == []  # tracefs was mounted already: nothing mounted
 
@@ -119,7 +122,7 @@ def test_an_old_kernel_gets_the_locations_from_its_histogram(tracefs, tmp_path):
         instance._set_trigger = real_set
     assert removed == [(record['hist'].replace(' if', ':sort=hitcount if'), True)]
     data = json.loads((tmp_path / 'out.json').read_text())
-    assert [e[1:] for e in data['events']] == [
+    assert [e[1:4] for e in data['events']] == [
         ['ipv4', 'NO_SOCKET', '__udp4_lib_rcv'], ['ipv6', 'NO_SOCKET', '__udp6_lib_rcv'],
         ['ipv6', 'NOT_SPECIFIED', 'icmpv6_rcv'], ['ipv4', 'NETFILTER_DROP', 'nf_hook_slow'],
         ['ipv4', 'NETFILTER_DROP', 'nf_hook_slow']]
@@ -163,9 +166,9 @@ def test_an_old_kernel_says_drop_reasons_are_not_available(tracefs):
 def test_a_failed_setting_removes_the_instance_again(tracefs):
     root, fs = tracefs
     path = make_instance(root, instance.instance_name('incident-1', NETNS))
-    (path / 'trace_clock').write_text('[local] global counter\n')
+    (path / 'trace_clock').write_text('[global] counter\n')
     record = instance.start(fs, 'incident-1', ['ipv4'], netns=NETNS)
-    assert not record['available'] and 'no trace clock that maps to the wall clock' in record['why']
+    assert not record['available'] and 'the trace clock local is not offered (offered: global, counter)' in record['why']
     assert not path.exists()
 
 
@@ -196,3 +199,16 @@ def test_our_own_mounts_are_never_taken_for_the_nodes():
 def test_errors_are_the_shared_base():
     from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
     assert issubclass(DropsError, NetdebugError)
+
+
+def test_the_clock_marker_ties_the_trace_clock_to_the_wall_clock(tmp_path, monkeypatch):
+    """The marker line the kernel stamps (recorded) against the wall clock around its write; the drops between the
+    start's and the stop's marker take an offset drifting linearly from one to the other."""
+    path = tmp_path / 'instance'
+    path.mkdir()
+    trace = path / 'trace'
+    trace.write_text(fixture('trace-6.18.txt'))
+    clock = iter([5000.0, 5000.002])
+    monkeypatch.setattr(instance.time, 'time', lambda: next(clock))
+    assert instance._clock_offset(str(path)) == round(5000.001 - 1455.208132, 6)
+    assert (path / 'trace_marker').read_text() == instance.MARKER

@@ -1,0 +1,86 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The report's Findings: one line each, most severe first. Traced packets dropped (by the kernel or by a rule), then
+what the kernel dropped that no traced packet explains, then what could not be recorded. Pure."""
+
+from __future__ import annotations
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.reasons import NETFILTER_DROP, NOT_SPECIFIED
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import kernel_words, rule_place
+
+TRACED, UNTRACED, LOST, UNSPECIFIED, UNAVAILABLE = range(5)
+
+
+FAMILY_WORDS = {'ipv4': 'IPv4 ', 'ipv6': 'IPv6 '}
+
+
+def _packets(count, what='packet'):
+    return '%s %s%s' % ('{:,}'.format(count), what, '' if count == 1 else 's')
+
+
+def _hosts(names):
+    return names[0] if len(names) == 1 else '%s (one kernel)' % ', '.join(names)
+
+
+def _traced(drops):
+    by_rule = {}
+    for drop in drops:
+        if drop.get('chain') is not None:
+            by_rule[drop['host']] = by_rule.get(drop['host'], 0) + drop['packets']
+    found = []
+    for drop in drops:
+        verb = 'rejected' if drop['verdict'] == 'reject' else 'dropped'
+        if drop.get('chain') is None and drop.get('kernel_drop'):
+            ruled = by_rule.get(drop['host'], 0)
+            text = '%s: %s dropped by the kernel, reason %s, %s' % (
+                drop['host'], _packets(drop['packets'], 'traced packet'), kernel_words(drop['kernel_drop']),
+                'and %s by rules' % '{:,}'.format(ruled) if ruled else 'none by a rule')
+        elif drop.get('chain') is not None:
+            text = '%s: %s %s at %s' % (drop['host'], _packets(drop['packets'], 'traced packet'), verb,
+                                        rule_place(drop))
+        else:
+            continue
+        found.append((TRACED, -drop['packets'], text))
+    return found
+
+
+def _kernel(kernel):
+    found = []
+    for group in kernel:
+        where = _hosts(group['hosts'])
+        unspecified = 0
+        for item in group['unjoined']:
+            if item['reason'] == NOT_SPECIFIED:
+                unspecified += item['packets']
+                continue
+            words = kernel_words(item)
+            if item['reason'] == NETFILTER_DROP:
+                text = '%s: %s dropped by netfilter (%s), none of them traced' % (
+                    where, _packets(item['packets'], FAMILY_WORDS.get(item['family'], '') + 'packet'), words)
+            else:
+                text = '%s: %s dropped by the kernel, reason %s, none of them traced' % (
+                    where, _packets(item['packets'], FAMILY_WORDS.get(item['family'], '') + 'packet'), words)
+            found.append((UNTRACED, -item['packets'], text))
+        if unspecified:
+            found.append((UNSPECIFIED, -unspecified, '%s: %s dropped by the kernel without a reason (NOT_SPECIFIED), '
+                          'not joined to any packet' % (where, _packets(unspecified))))
+        if group['lost']:
+            found.append((LOST, -group['lost'], '%s: %s dropped by the kernel were not recorded (the drop-reason '
+                          'buffer was full)' % (where, _packets(group['lost']))))
+    return found
+
+
+def _unavailable(hosts):
+    found = []
+    for name, host in hosts.items():
+        drops = host.get('drop_reasons') or {}
+        if drops.get('available') is False:
+            found.append((UNAVAILABLE, 0, '%s: %s' % (name, drops.get('why') or 'drop reasons not available')))
+    return found
+
+
+def findings(drops, kernel, hosts):
+    """The Findings lines. drops: the report's drops (by rule or kernel); kernel: its kernel_drops groups; hosts: its
+    hosts (their drop_reasons from the manifest)."""
+    found = _traced(drops) + _kernel(kernel) + _unavailable(hosts)
+    return [text for _severity, _count, text in sorted(found, key=lambda f: (f[0], f[1], f[2]))]

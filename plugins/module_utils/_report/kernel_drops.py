@@ -1,0 +1,166 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The kernel's drops (each host's drop-reasons.json, from its run's skb:kfree_skb instance) joined to the traced
+packets. Pure.
+
+The event carries no addresses, so the join goes by time, IP family and where the packet was last seen:
+- a NETFILTER_DROP joins a packet a rule dropped (the record keeps both: the rule, and the kernel's location, which
+  tells nf_tables (nft_do_chain) from xtables-legacy (nf_hook_slow) on recent kernels; 6.1 says nf_hook_slow for
+  both), else a packet no rule dropped (conntrack's own drop: a full table);
+- any other reason joins a packet no rule dropped, last seen where that drop can happen: a reason of the send
+  path (neighbour, qdisc, no route out) after output/postrouting/forward, any other after prerouting/input;
+- within JOIN_WINDOW seconds of the packet's time, the nearest first, one drop per packet.
+NOT_SPECIFIED drops are never joined (the kernel gives no reason: any code path) and are counted apart. Network
+namespaces share one kernel (the netns lab): the hosts whose files come from one kernel (same boot id) share one
+pool of drops, so a drop is counted once and joined to the packet of whichever of them it fits. Kernel-log lines
+that carry only the kernel's boot-clock stamp are joined by the drop's own stamp (the instance's trace clock is
+the boot clock).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.reasons import NETFILTER_DROP, NOT_SPECIFIED
+
+# The monitors stamp a line when they read it and the kernel log when it gets it: a little after the kernel's drop.
+JOIN_WINDOW = 1.0
+SEND_PATH_PREFIXES = ('NEIGH_', 'QDISC_', 'IP_OUTNOROUTES', 'TC_EGRESS', 'BPF_CGROUP_EGRESS', 'FQ_', 'CAKE_',
+                      'DUALPI2_', 'TUNNEL_TXINFO', 'NO_TX_TARGET', 'IPV6DISABLED')
+SEND_HOOKS = ('output', 'postrouting', 'forward')
+# Reasons of the routing decision (after prerouting, before input or forward); the other receive reasons come with
+# local delivery (after input).
+ROUTING_REASONS = frozenset(('IP_RPFILTER', 'IP_INADDRERRORS', 'IP_INNOROUTES', 'IP_LOCAL_SOURCE', 'IP_INVALID_SOURCE',
+                             'IP_INVALID_DEST', 'OTHERHOST', 'UNICAST_IN_L2_MULTICAST', 'XFRM_POLICY'))
+ROUTING_HOOKS = ('ingress', 'prerouting')
+NFT_CHAIN_WALK = 'nft_do_chain'
+RECEIVE_HOOKS = ('ingress', 'prerouting', 'input')
+FAMILIES = {'ip': 'ipv4', 'ip6': 'ipv6'}
+NOT_BY_A_RULE = {False: 'dropped by the kernel, not by a rule',
+                 True: 'dropped by netfilter, not by a traced rule (conntrack, or a chain not traced)'}
+
+
+class HostDrops:
+    """One host's drop-reasons.json: events [(time, family, reason, location, kernel stamp)], the time on the node's
+    wall clock, the stamp on the kernel's trace clock (the same drop has the same stamp in every instance)."""
+
+    def __init__(self, data):
+        if not isinstance(data, dict) or not isinstance(data.get('events'), list):
+            raise ValueError('not a drop-reasons record (no events list)')
+        self.events = []
+        for item in data['events']:
+            if not (isinstance(item, list) and len(item) == 5 and isinstance(item[0], (int, float))):
+                raise ValueError('bad event %r' % (item,))
+            self.events.append((float(item[0]), str(item[1]), str(item[2]), item[3], item[4]))
+        self.kernel = data.get('kernel')
+        self.boot_id = data.get('boot_id')
+        self.lost = data.get('lost') or 0
+        self.locations = data.get('locations') or []
+
+
+def load(text):
+    return HostDrops(json.loads(text))
+
+
+def send_path(reason):
+    return reason.startswith(SEND_PATH_PREFIXES)
+
+
+def _rank(record, last_hook, reason, location):
+    """How well a drop fits a record (lower is better), None when it cannot be this packet's drop.
+
+    A NETFILTER_DROP is a rule's drop first (never a legacy rule's where the kernel names nf_tables' chain walk);
+    else conntrack's own (a full table) or a chain nobody traced, on any packet no rule dropped. Any other reason
+    fits a packet no rule dropped, last seen where that drop happens: routing after prerouting, local delivery
+    after input, the send path after output, forward or postrouting; any receive hook is a weaker fit (a node
+    whose input hook has no chain shows the packet last at prerouting)."""
+    dropped = record['verdict'] in ('drop', 'reject')
+    if reason == NETFILTER_DROP:
+        if dropped:
+            legacy = (record['verdict_rule'] or {}).get('backend') == 'legacy'
+            return None if legacy and location == NFT_CHAIN_WALK else 0
+        return 2 if last_hook else None
+    if dropped:
+        return None
+    if send_path(reason):
+        return 0 if last_hook in SEND_HOOKS else None
+    stage = ROUTING_HOOKS if reason in ROUTING_REASONS else ('input',)
+    if last_hook in stage:
+        return 0
+    return 1 if last_hook in RECEIVE_HOOKS else None
+
+
+def kernels(hosts):
+    """{kernel key: [host names]}: hosts whose drops come from one kernel (same boot id) share a key."""
+    groups = {}
+    for name, drops in hosts.items():
+        key = drops.boot_id or name
+        groups.setdefault(key, []).append(name)
+    return groups
+
+
+def pool(hosts, names, corrections):
+    """The kernel's drops, [(time on the controller's clock, family, reason, location, kernel stamp)] sorted. Every
+    instance on one kernel records every drop (each stamps it a few microseconds apart), so the pool is the file
+    of the host that recorded the most."""
+    name = max(names, key=lambda n: (len(hosts[n].events), n))
+    correction = corrections.get(name) or 0.0
+    events = [(stamp - correction, family, reason, location, kernel_stamp)
+              for stamp, family, reason, location, kernel_stamp in hosts[name].events]
+    events.sort(key=lambda e: (e[0], e[2]))
+    return events
+
+
+def _timed(records, names):
+    """The records of the hosts, sorted by time in each of two clocks: the controller's wall clock, and the kernel's
+    boot clock (kernel-log lines that carry only that)."""
+    wall, boot = [], []
+    for index, record in enumerate(records):
+        if record['host'] not in names:
+            continue
+        if record.get('controller_ts') is not None:
+            wall.append((record['controller_ts'], index))
+        elif record.get('clock') == 'boot' and record.get('ts') is not None:
+            boot.append((record['ts'], index))
+    return [(sorted(wall), [t for t, _i in sorted(wall)]), (sorted(boot), [t for t, _i in sorted(boot)])]
+
+
+def join(records, last_hooks, names, events):
+    """Join the kernel's drops to the records of its hosts (names); a joined record gets 'kernel_drop' and, where no
+    rule dropped it, the verdict drop with the reason. events: pool(). Returns the drops joined to no packet."""
+    clocks = _timed(records, names)
+    unjoined = []
+    for stamp, family, reason, location, kernel_stamp in events:
+        best = None
+        if reason != NOT_SPECIFIED:
+            for (timed, times), when in zip(clocks, (stamp, kernel_stamp)):
+                for ts, index in timed[bisect.bisect_left(times, when - JOIN_WINDOW):
+                                       bisect.bisect_right(times, when + JOIN_WINDOW)]:
+                    record = records[index]
+                    if FAMILIES.get(record['family'], family) != family or record.get('kernel_drop') is not None:
+                        continue
+                    rank = _rank(record, last_hooks[index], reason, location)
+                    if rank is not None and (best is None or (rank, abs(ts - when)) < best[0]):
+                        best = ((rank, abs(ts - when)), index)
+        if best is None:
+            unjoined.append((stamp, family, reason, location))
+            continue
+        record = records[best[1]]
+        record['kernel_drop'] = {'reason': reason, 'location': location, 'ts': round(stamp, 6)}
+        if record['verdict'] not in ('drop', 'reject'):
+            record['verdict'], record['verdict_rule'] = 'drop', None  # an accept on the path did not decide
+            record['verdict_reason'] = '%s: %s%s, after %s' % (
+                NOT_BY_A_RULE[reason == NETFILTER_DROP], reason, ' (%s)' % location if location else '',
+                last_hooks[best[1]])
+    return unjoined
+
+
+def counts(events):
+    """[{'reason', 'location', 'family', 'packets'}] per reason, location and family, most first."""
+    table = {}
+    for _stamp, family, reason, location in events:
+        key = (reason, location, family)
+        table[key] = table.get(key, 0) + 1
+    return [{'reason': r, 'location': loc, 'family': fam, 'packets': n}
+            for (r, loc, fam), n in sorted(table.items(), key=lambda kv: (-kv[1], kv[0][0], str(kv[0][1]), kv[0][2]))]
