@@ -100,7 +100,7 @@ options:
   drop_reasons:
     description:
       - Also record the packets the kernel drops during the run, with the kernel's reason (C(skb:kfree_skb), Linux
-        5.17 and later): a tracefs instance of the run's own (C(instances/netdebug-<run_id>-<network namespace>)),
+        5.17 and later), in a tracefs instance of the run's own (C(instances/netdebug-<run_id>-<network namespace>)),
         the event filtered to the match's IP families, a buffer of 256 KiB per CPU that keeps the first drops and
         counts the rest as lost. Nothing else of the node's tracing is touched; where tracefs is not mounted it is
         mounted under C(/run/netdebug-tracefs/) only for the moment of the start and of the stop.
@@ -109,7 +109,7 @@ options:
       - The reason names and numbers are read from the running kernel's event format. A kernel without the event
         or its C(reason) field, or a node where tracefs cannot be had, records none and says why in
         RV(drop_reasons) (C(available=false)); the trace goes on.
-      - Network namespaces share one kernel: the instance sees the drops of every namespace on it.
+      - Network namespaces share one kernel, so the instance sees the drops of every namespace on it.
     type: bool
     default: false
 seealso:
@@ -301,7 +301,7 @@ drop_reasons:
       description: False where the kernel has no drop reasons (or tracefs cannot be had); RV(drop_reasons.why) says why.
       type: bool
     why:
-      description: Why drop reasons are not available on this node (C(drop reasons not available on this kernel: ...)).
+      description: "Why drop reasons are not available on this node (C(drop reasons not available on this kernel: ...))."
       type: str
     instance:
       description: The tracefs instance's name.
@@ -346,7 +346,8 @@ removed:
       type: list
       elements: str
     drop_instances:
-      description: The tracefs instances of drop reasons removed (with O(run_id=*), those of runs that lost their state too).
+      description:
+        - The tracefs instances of drop reasons removed (with O(run_id=*), also those of runs that lost their state).
       type: list
       elements: str
 record_dir:

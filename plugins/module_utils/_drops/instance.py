@@ -14,6 +14,7 @@ import os
 import re
 import time
 
+from . import conntrack_counters
 from .errors import DropsError
 from .reasons import (EVENT_DIR, FAMILY_OF, event_filter, function_of, hist_trigger, marker_stamps, parse_format, parse_hist,
                       parse_trace)
@@ -174,7 +175,8 @@ def _configure(path, event_format, families):
     _write(os.path.join(path, 'tracing_on'), '1')
     return {'available': True, 'clock': TRACE_CLOCK, 'offset': offset,
             'filter': expression, 'reasons': dict((str(k), v) for k, v in sorted(event_format.reasons.items())),
-            'symbolic': event_format.symbolic_location, 'hist': trigger, 'buffer_kb': BUFFER_KB}
+            'symbolic': event_format.symbolic_location, 'hist': trigger, 'buffer_kb': BUFFER_KB,
+            'conntrack_start': conntrack_counters.read()}
 
 
 def _set_trigger(path, trigger, remove=False):
@@ -323,6 +325,8 @@ def _save(path, record, out_file, window):
         'families': record['families'], 'filter': record['filter'], 'trace_clock': record['clock'],
         'clock_offset': [start_offset, stop_offset], 'reasons': record['reasons'], 'window': list(window) if window else None,
         'lost': _lost(path), 'outside_window': outside, 'unparsed': unparsed, 'events': kept, 'locations': locations,
+        # conntrack's own counters over the run (its drops carry no address: they show here and as NETFILTER_DROP)
+        'conntrack': {'start': record.get('conntrack_start'), 'stop': conntrack_counters.read()},
     }
     tmp = out_file + '.tmp'
     with open(tmp, 'w') as handle:

@@ -29,6 +29,7 @@ _LINE = re.compile(r'^\s*.+?-\d+\s+\[\d+\]\s+(?:\S+\s+)?(?P<ts>\d+\.\d+):\s+kfre
 _HIST = re.compile(r'^\{\s*reason:\s*(?P<reason>\d+),\s*protocol:\s*(?P<protocol>\d+),\s*location:\s*\[[0-9a-fA-F]+\]\s*(?P<location>\S+)\s*\}'
                    r'\s*hitcount:\s*(?P<count>\d+)', re.M)
 _MARKER = re.compile(r'^\s*.+?-\d+\s+\[\d+\]\s+(?:\S+\s+)?(?P<ts>\d+\.\d+):\s+tracing_mark_write:\s+(?P<text>.*)$', re.M)
+_CLONE = re.compile(r'\.(?:constprop|isra|part|cold|llvm)(?:\.[0-9a-z]+)*$')
 _KEY = re.compile(r'(?P<key>[a-z_]+)(?:=|: )(?P<value>\S+)')
 
 
@@ -79,8 +80,9 @@ def event_filter(event_format, families):
 
 
 def function_of(location):
-    """'__udp4_lib_rcv' of '__udp4_lib_rcv+0x4bc/0xd00'."""
-    return location.split('+', 1)[0]
+    """'__udp4_lib_rcv' of '__udp4_lib_rcv+0x4bc/0xd00'; 'ip_rcv_finish_core' of the compiler's
+    'ip_rcv_finish_core.constprop.0' (the name in the source, whatever the build made of it)."""
+    return _CLONE.sub('', location.split('+', 1)[0])
 
 
 def marker_stamps(text, marker):

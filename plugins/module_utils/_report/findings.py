@@ -1,14 +1,18 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The report's Findings: one line each, most severe first. Traced packets dropped (by the kernel or by a rule), then
-what the kernel dropped that no traced packet explains, then what could not be recorded. Pure."""
+a conntrack table full or dropping, then what the kernel dropped that no traced packet explains, then what could
+not be recorded. Pure."""
 
 from __future__ import annotations
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.reasons import NETFILTER_DROP, NOT_SPECIFIED
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import kernel_words, rule_place
 
-TRACED, UNTRACED, LOST, UNSPECIFIED, UNAVAILABLE = range(5)
+TRACED, CONNTRACK, UNTRACED, CONNTRACK_OTHER, LOST, UNSPECIFIED, UNAVAILABLE = range(7)
+# a conntrack table this full at the stop is a finding
+FULL_PERCENT = 90
+DROPPING = ('insert_failed', 'drop', 'early_drop')
 
 
 FAMILY_WORDS = {'ipv4': 'IPv4 ', 'ipv6': 'IPv6 '}
@@ -55,8 +59,9 @@ def _kernel(kernel):
                 continue
             words = kernel_words(item)
             if item['reason'] == NETFILTER_DROP:
-                text = '%s: %s dropped by netfilter (%s), none of them traced' % (
-                    where, _packets(item['packets'], FAMILY_WORDS.get(item['family'], '') + 'packet'), words)
+                text = '%s: %s dropped by netfilter (NETFILTER_DROP%s), none of them traced' % (
+                    where, _packets(item['packets'], FAMILY_WORDS.get(item['family'], '') + 'packet'),
+                    ' at %s' % item['location'] if item['location'] else '')
             else:
                 text = '%s: %s dropped by the kernel, reason %s, none of them traced' % (
                     where, _packets(item['packets'], FAMILY_WORDS.get(item['family'], '') + 'packet'), words)
@@ -67,6 +72,29 @@ def _kernel(kernel):
         if group['lost']:
             found.append((LOST, -group['lost'], '%s: %s dropped by the kernel were not recorded (the drop-reason '
                           'buffer was full)' % (where, _packets(group['lost']))))
+    return found
+
+
+def _conntrack(hosts):
+    found = []
+    for name, host in hosts.items():
+        window = host.get('conntrack_window')
+        if not window:
+            continue
+        parts = []
+        count, maximum = window.get('count'), window.get('max')
+        full = isinstance(count, int) and isinstance(maximum, int) and maximum > 0 and count * 100 >= maximum * FULL_PERCENT
+        if full:
+            parts.append('table %d%% full (%s of %s entries)' % (count * 100 // maximum, '{:,}'.format(count),
+                                                                '{:,}'.format(maximum)))
+        deltas = window.get('deltas') or {}
+        parts += ['%s +%s' % (counter, '{:,}'.format(deltas[counter])) for counter in DROPPING if deltas.get(counter)]
+        dropping = bool(parts)
+        parts += ['%s +%s' % (counter, '{:,}'.format(value)) for counter, value in sorted(deltas.items())
+                  if counter not in DROPPING]
+        if parts:
+            found.append((CONNTRACK if dropping else CONNTRACK_OTHER, -sum(deltas.values()),
+                          '%s: conntrack %s during the window' % (name, ', '.join(parts))))
     return found
 
 
@@ -82,5 +110,5 @@ def _unavailable(hosts):
 def findings(drops, kernel, hosts):
     """The Findings lines. drops: the report's drops (by rule or kernel); kernel: its kernel_drops groups; hosts: its
     hosts (their drop_reasons from the manifest)."""
-    found = _traced(drops) + _kernel(kernel) + _unavailable(hosts)
+    found = _traced(drops) + _conntrack(hosts) + _kernel(kernel) + _unavailable(hosts)
     return [text for _severity, _count, text in sorted(found, key=lambda f: (f[0], f[1], f[2]))]

@@ -37,6 +37,9 @@ ROUTING_HOOKS = ('ingress', 'prerouting')
 NFT_CHAIN_WALK = 'nft_do_chain'
 RECEIVE_HOOKS = ('ingress', 'prerouting', 'input')
 FAMILIES = {'ip': 'ipv4', 'ip6': 'ipv6'}
+# conntrack counters whose growth over the window is a finding: drops for lack of room or a lost insert race, then
+# packets conntrack could not track and lookups that had to start again
+WATCHED_COUNTERS = ('insert_failed', 'drop', 'early_drop', 'invalid', 'search_restart')
 NOT_BY_A_RULE = {False: 'dropped by the kernel, not by a rule',
                  True: 'dropped by netfilter, not by a traced rule (conntrack, or a chain not traced)'}
 
@@ -57,6 +60,20 @@ class HostDrops:
         self.boot_id = data.get('boot_id')
         self.lost = data.get('lost') or 0
         self.locations = data.get('locations') or []
+        self.conntrack = conntrack_window(data.get('conntrack'))
+
+
+def conntrack_window(recorded):
+    """The host's conntrack over the window from the counters at the start and at the stop: {'deltas': {counter:
+    growth} of the counters that grew, 'count', 'max'}; None without both readings."""
+    recorded = recorded or {}
+    start, stop = recorded.get('start'), recorded.get('stop')
+    if not (isinstance(start, dict) and isinstance(stop, dict)):
+        return None
+    before, after = start.get('counters') or {}, stop.get('counters') or {}
+    deltas = dict((name, after[name] - before.get(name, 0)) for name in WATCHED_COUNTERS
+                  if isinstance(after.get(name), int) and after[name] > before.get(name, 0))
+    return {'deltas': deltas, 'count': stop.get('count'), 'max': stop.get('max')}
 
 
 def load(text):

@@ -270,6 +270,7 @@ def _join_kernel_drops(records, full_paths, host_drops, corrections, hosts):
                       'unjoined': kernel_drops.counts(unjoined)})
         for name in names:
             hosts[name]['kernel_drops'] = len(events)
+            hosts[name]['conntrack_window'] = host_drops[name].conntrack
     return found
 
 

@@ -36,9 +36,11 @@ from .tag import ALL_RUNS, make_tag
 MONITOR_BACKENDS = ('nft', 'nftables')
 
 
-class Request(namedtuple('Request', 'kind run_id ttl backend match target placements position lock_timeout record '
-                                    'capture_max_bytes drop_reasons',
-                          defaults=(30, False, monitor.CAPTURE_MAX_BYTES, False))):
+_REQUEST_FIELDS = ('kind run_id ttl backend match target placements position lock_timeout record capture_max_bytes '
+                   'drop_reasons')
+
+
+class Request(namedtuple('Request', _REQUEST_FIELDS, defaults=(30, False, monitor.CAPTURE_MAX_BYTES, False))):
     """A validated module call (built by module_api.run); record: write the rulesets (record_rulesets);
     capture_max_bytes: the cap of each trace monitor's capture file; drop_reasons: the kernel's drops too (a
     tracefs instance of the run). A window (match.window, a window.Window) makes the ttl count from its end."""

@@ -13,6 +13,10 @@ import os
 
 # Static imports, so that Ansible ships every file of the program in the module payload.
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout as bundle_layout
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import constants as conntrack_constants
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import errors as conntrack_errors
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import stats as conntrack_stats
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import conntrack_counters as drops_conntrack
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import errors as drops_errors
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import reasons as drops_reasons
@@ -30,8 +34,10 @@ from . import procs, reaper_main, removal, stamp_main, state, tag
 # reaper_main and what it imports, directly or not, and the monitors' stamper; each must import only the stdlib
 # and these.
 PROGRAM_MODULES = (shared_binaries, shared_errors, shared_runner, program, kmod_errors, kmod_parsers,
-                   kmod_index, bundle_layout, drops_errors, drops_reasons, drops_instance, errors, tag, iptables_parse, iptables_backend, nft_parse, nftables_backend, procs, state,
-                   monitor, node, legacy_tables, removal, reaper_main, stamp_main)
+                   kmod_index, bundle_layout, conntrack_constants, conntrack_errors, conntrack_stats, drops_conntrack,
+                   drops_errors, drops_reasons, drops_instance, errors, tag, iptables_parse,
+                   iptables_backend, nft_parse, nftables_backend, procs, state, monitor, node, legacy_tables, removal,
+                   reaper_main, stamp_main)
 LAUNCHER = 'reap.py'
 STAMP_LAUNCHER = 'stamp.py'
 

@@ -73,8 +73,9 @@ def test_the_old_kernels_lines_hide_the_location_and_its_histogram_names_it():
     it, by the reason numbers of that kernel's format."""
     events, unparsed = parse_trace(fixture('trace-6.1.txt'))
     assert unparsed == 0
-    assert [(p, r) for _t, p, _l, r in events] == [(2048, 'NO_SOCKET'), (34525, 'NO_SOCKET'), (34525, 'NOT_SPECIFIED'),
-                                                  (2048, 'NETFILTER_DROP'), (2048, 'NETFILTER_DROP')]
+    assert [(p, r) for _t, p, _l, r in events] == [
+        (2048, 'NO_SOCKET'), (34525, 'NO_SOCKET'), (34525, 'NOT_SPECIFIED'), (2048, 'NETFILTER_DROP'),
+        (2048, 'NETFILTER_DROP')]
     assert not parse_format(fixture('kfree_skb-format-6.1.txt')).symbolic_location
     reasons = parse_format(fixture('kfree_skb-format-6.1.txt')).reasons
     assert sorted(parse_hist(fixture('hist-6.1.txt'), reasons)) == [
@@ -85,3 +86,13 @@ def test_the_old_kernels_lines_hide_the_location_and_its_histogram_names_it():
 def test_the_histogram_trigger_carries_the_events_filter():
     assert hist_trigger('protocol == 2048') == \
         'hist:keys=reason,protocol,location.sym:vals=hitcount:size=256 if protocol == 2048'
+
+
+@pytest.mark.parametrize('location, function', [
+    ('__udp4_lib_rcv+0x4bc/0xd00', '__udp4_lib_rcv'),
+    ('ip_rcv_finish_core.constprop.0', 'ip_rcv_finish_core'),
+    ('ip_rcv_finish_core.constprop.0.cold', 'ip_rcv_finish_core'),
+    ('tcp_v4_rcv.isra.0+0x10/0x20', 'tcp_v4_rcv'),
+])
+def test_the_function_is_the_sources_name(location, function):
+    assert function_of(location) == function

@@ -88,9 +88,9 @@ def test_start_sets_the_runs_own_instance_and_stop_writes_the_windows_drops(trac
     summary = instance.stop(fs, record, str(out), window)
     assert summary == {'events': 3, 'lost': 5, 'outside_window': 1}
     data = json.loads(out.read_text())
-    assert [e[1:4] for e in data['events']] == [['ipv6', 'NO_SOCKET', '__udp6_lib_rcv'],
-                                               ['ipv4', 'NETFILTER_DROP', 'nf_hook_slow'],
-                                               ['ipv4', 'NETFILTER_DROP', 'nft_do_chain']]
+    assert [e[1:4] for e in data['events']] == [
+        ['ipv6', 'NO_SOCKET', '__udp6_lib_rcv'], ['ipv4', 'NETFILTER_DROP', 'nf_hook_slow'],
+        ['ipv4', 'NETFILTER_DROP', 'nft_do_chain']]
     assert data['events'][0][0] == 2000.001 and data['events'][0][4] == 1455.424094  # wall time, kernel stamp
     assert (data['trace_clock'], data['lost'], data['window']) == ('local', 5, list(window))
     assert not path.exists()
