@@ -188,6 +188,26 @@ def capture(ansible, lab, incident, bundle, duration=12, ping=True, extra=None, 
             pinger.join(60)
 
 
+def capture_while(ansible, lab, incident, bundle, action, duration=12, extra=None):
+    """The capture, with action() run once every node traces (3 s later: run.json comes before the rules, monitors
+    and instances, so every node finishes its start first)."""
+    done = threading.Event()
+
+    def when_traced():
+        wait_for(lambda: all(trace_running(lab, n, incident) for n in NODES) or done.is_set(), 240, 'the trace')
+        if not done.is_set():
+            time.sleep(3)
+            action()
+
+    thread = threading.Thread(target=when_traced, daemon=True)
+    thread.start()
+    try:
+        return capture(ansible, lab, incident, bundle, duration=duration, ping=False, extra=extra)
+    finally:
+        done.set()
+        thread.join(60)
+
+
 def _children():
     """ppid -> [pid] of every process on this machine."""
     tree = {}

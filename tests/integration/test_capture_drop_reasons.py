@@ -15,11 +15,9 @@ No rule drops the first two: their verdict must be drop with the kernel's reason
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 
-from test_capture import (NODES, capture, leftovers, load_json, node_run, snapshots, trace_running, tracefs_state,
-                          wait_for)
+from test_capture import NODES, capture_while, leftovers, load_json, node_run, snapshots, tracefs_state
 from test_capture_node_kinds import _flush
 
 SPOOFED = '198.18.77.1'  # on node1's loopback for the test; node2 has no route back to it
@@ -62,25 +60,14 @@ def test_drops_outside_the_ruleset_get_the_kernels_reason(netns_lab, lab_ansible
     tracefs_before = tracefs_state(netns_lab)
     with kernel_drop_scenario(netns_lab):
         before = snapshots(lab_ansible)
-        done = threading.Event()
-
         def sender():
-            wait_for(lambda: all(trace_running(netns_lab, n, incident) for n in NODES) or done.is_set(), 240,
-                     'the trace')
-            time.sleep(3)  # run.json comes before the rules and the instance: let every node finish its start
             for source, address, port in ((SPOOFED, '198.18.0.2', 53), ('198.18.0.1', '198.18.0.2', 9),
                                           ('198.18.0.1', '198.18.0.2', 7), ('198.18.0.1', '198.18.0.3', 7)):
                 send(netns_lab, source, address, port)
                 time.sleep(0.3)
 
-        thread = threading.Thread(target=sender, daemon=True)
-        thread.start()
-        try:
-            res = capture(lab_ansible, netns_lab, incident, tmp_path, duration=10, ping=False,
-                          extra={'netdebug_match': MATCH, 'netdebug_conntrack': False})
-        finally:
-            done.set()
-            thread.join(60)
+        res = capture_while(lab_ansible, netns_lab, incident, tmp_path, sender, duration=10,
+                            extra={'netdebug_match': MATCH, 'netdebug_conntrack': False})
         assert res.rc == 0, res
         manifest = load_json(tmp_path / incident / 'manifest.json')
         assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest

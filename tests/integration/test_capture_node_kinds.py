@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import time
 
 import pytest
 
 from conftest import COLLECTION
-from test_capture import NODES, capture, leftovers, load_json, node_run, snapshots, trace_running, wait_for
+from test_capture import NODES, capture_while, leftovers, load_json, node_run, snapshots
 
 SCENARIOS = COLLECTION / 'tests' / 'lab' / 'scenarios'
 MATCH = {'source': '198.18.0.1', 'protocol': 'tcp', 'destination_port': '80:89'}
@@ -69,22 +67,12 @@ def syn(lab, node, address, port):
 
 
 def run_capture(lab, ansible, tmp_path, incident, attempts):
-    done = threading.Event()
-
     def sender():
-        wait_for(lambda: all(trace_running(lab, n, incident) for n in NODES) or done.is_set(), 240, 'the trace')
-        time.sleep(3)  # run.json comes before the rules and monitors: let every node finish its start
         for address, port in attempts:
             syn(lab, 'node1', address, port)
 
-    thread = threading.Thread(target=sender, daemon=True)
-    thread.start()
-    try:
-        res = capture(ansible, lab, incident, tmp_path, duration=14, ping=False,
-                      extra={'netdebug_match': MATCH, 'netdebug_conntrack': False})
-    finally:
-        done.set()
-        thread.join(60)
+    res = capture_while(ansible, lab, incident, tmp_path, sender, duration=14,
+                        extra={'netdebug_match': MATCH, 'netdebug_conntrack': False})
     assert res.rc == 0, res
     manifest = load_json(tmp_path / incident / 'manifest.json')
     assert {h: e['status'] for h, e in manifest['hosts'].items()} == dict.fromkeys(NODES, 'ok'), manifest
@@ -222,24 +210,14 @@ def test_the_kubernetes_service_endpoint_and_policy_behind_a_drop(kinds_lab, lab
     with k8s_scenario(kinds_lab):
         before = snapshots(lab_ansible)
         incident = 'k8s-1'
-        done = threading.Event()
 
         def sender():
-            wait_for(lambda: all(trace_running(kinds_lab, n, incident) for n in NODES) or done.is_set(), 240,
-                     'the trace')
-            time.sleep(3)  # run.json comes before the rules and monitors: let every node finish its start
             for dummy in range(2):
                 syn(kinds_lab, 'node1', CLUSTER_IP, 80)
 
-        thread = threading.Thread(target=sender, daemon=True)
-        thread.start()
-        try:
-            res = capture(lab_ansible, kinds_lab, incident, tmp_path, duration=12, ping=False,
-                          extra={'netdebug_match': {'source': '198.18.0.1', 'protocol': 'tcp', 'destination_port': '80'},
-                                 'netdebug_k8s_objects': str(objects)})
-        finally:
-            done.set()
-            thread.join(60)
+        res = capture_while(lab_ansible, kinds_lab, incident, tmp_path, sender, duration=12,
+                            extra={'netdebug_match': {'source': '198.18.0.1', 'protocol': 'tcp', 'destination_port': '80'},
+                                   'netdebug_k8s_objects': str(objects)})
         assert res.rc == 0, res
         report = load_json(tmp_path / incident / 'report.json')
         assert report['kubernetes_objects'] == {'file': str(objects), 'pods': 1, 'services': 1, 'policies': 1}

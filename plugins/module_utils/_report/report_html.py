@@ -133,6 +133,14 @@ def _host_section(report, name, host, paths_by_host, packets_by_host):
     return '\n'.join(out)
 
 
+def _lines(title, css_class, lines, none):
+    """A section of one-line items: its heading and list, or the sentence that says there is none."""
+    if not lines:
+        return ['<h2>%s</h2>' % title, '<p>%s</p>' % none]
+    return ['<h2>%s</h2>' % title,
+            '<ul class="%s">%s</ul>' % (css_class, ''.join('<li>%s</li>' % escape(line) for line in lines))]
+
+
 def render_html(report):
     paths_by_host = {}
     for path in report['paths']:
@@ -145,18 +153,8 @@ def render_html(report):
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            '<title>%s</title><style>%s</style></head><body>' % (escape(title), CSS),
            '<h1>%s</h1>' % escape(title)]
-    out.append('<h2>Findings</h2>')
-    if report['findings']:
-        out.append('<ul class="findings">%s</ul>' % ''.join('<li>%s</li>' % escape(line)
-                                                            for line in report['findings']))
-    else:
-        out.append('<p>No packet was dropped, by a rule or by the kernel.</p>')
-    out.append('<h2>Verdicts</h2>')
-    if report['verdicts']:
-        out.append('<ul class="verdicts">%s</ul>' % ''.join('<li>%s</li>' % escape(line)
-                                                            for line in report['verdicts']))
-    else:
-        out.append('<p>No packet was dropped or rejected in the capture.</p>')
+    out += _lines('Findings', 'findings', report['findings'], 'No packet was dropped, by a rule or by the kernel.')
+    out += _lines('Verdicts', 'verdicts', report['verdicts'], 'No packet was dropped or rejected in the capture.')
     out.append('<h2>Hosts</h2>')
     out.append(_hosts_table(report))
     for note in report.get('manifest_notes', []):
