@@ -294,7 +294,7 @@ drop_reasons:
       with O(run_id=*).
   returned: always
   type: dict
-  sample: {available: true, why: null, instance: netdebug-incident-42-4026531840, trace_clock: boot,
+  sample: {available: true, why: null, instance: netdebug-incident-42-4026531840, trace_clock: local,
            filter: protocol == 2048, file: /run/netdebug/runs/incident-42/drop-reasons.json}
   contains:
     available:

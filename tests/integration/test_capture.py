@@ -86,7 +86,8 @@ def tracefs_state(lab):
     """The tracefs instances of the kernel the netns nodes share, and any tracefs mount or mount directory left on
     a node (issue 18: the drop-reason instances and the moment's mounts go with the run)."""
     instances = node_run(lab, 'node1', ['sh', '-c', 'd=$(mktemp -d) && mount -t tracefs nodev "$d" && '
-                                                    'ls "$d/instances"; umount "$d"; rmdir "$d"']).split()
+                                                    'echo instances: && ls "$d/instances"; umount "$d"; rmdir "$d"']).split()
+    assert instances[:1] == ['instances:'], 'tracefs could not be mounted to look: %s' % instances
     mounts = {node: node_run(lab, node, ['sh', '-c', 'grep -c " tracefs " /proc/self/mounts; '
                                                      'ls /run/netdebug-tracefs 2>/dev/null; true']).split()
               for node in NODES}

@@ -60,6 +60,7 @@ def test_drops_outside_the_ruleset_get_the_kernels_reason(netns_lab, lab_ansible
     tracefs_before = tracefs_state(netns_lab)
     with kernel_drop_scenario(netns_lab):
         before = snapshots(lab_ansible)
+
         def sender():
             for source, address, port in ((SPOOFED, '198.18.0.2', 53), ('198.18.0.1', '198.18.0.2', 9),
                                           ('198.18.0.1', '198.18.0.2', 7), ('198.18.0.1', '198.18.0.3', 7)):

@@ -56,6 +56,8 @@ def _notes(trace, packets):
                      'full; those recorded are the first' % (drops['lost'], drops.get('buffer_kb')))
     elif drops and drops.get('error'):
         notes.append('the kernel\'s drops could not be read at the stop: %s' % drops['error'])
+    elif drops and drops.get('gone'):
+        notes.append('the drop-reason instance was gone at the stop (removed by someone else): no drops were read')
     return notes
 
 
@@ -69,7 +71,7 @@ def drop_reasons(trace):
         return {'available': False, 'why': started.get('why')}
     stopped = trace.get('drop_reasons') or {}
     return {'available': True, 'why': None, 'events': stopped.get('events'), 'lost': stopped.get('lost'),
-            'outside_window': stopped.get('outside_window'), 'error': stopped.get('error'),
+            'outside_window': stopped.get('outside_window'), 'error': stopped.get('error'), 'gone': stopped.get('gone'),
             'buffer_kb': started.get('buffer_kb')}
 
 

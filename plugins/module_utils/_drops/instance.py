@@ -47,20 +47,20 @@ def _unescape(field):
     return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
 
 
-def tracefs_mounts(text, own_root=MOUNT_ROOT):
-    """Mount points of tracefs in a /proc/self/mounts text, except ours."""
+def tracefs_mounts(text, own_root=MOUNT_ROOT, ours=False):
+    """Mount points of tracefs in a /proc/self/mounts text, except ours (only ours with ours)."""
     found = []
     for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[2] == 'tracefs':
             point = _unescape(parts[1])
-            if point != own_root and not point.startswith(own_root + '/'):
+            if (point == own_root or point.startswith(own_root + '/')) == ours:
                 found.append(point)
     return found
 
 
 def _read(path):
-    with open(path) as handle:
+    with open(path, errors='replace') as handle:  # task names in trace lines are any bytes
         return handle.read()
 
 
@@ -92,16 +92,32 @@ class Tracefs:
         if not (mount and umount):
             raise DropsError('tracefs is not mounted and mount/umount are not installed')
         point = os.path.join(self.own_root, name)
-        os.makedirs(point, mode=0o700, exist_ok=True)
-        result = self.runner.run([mount, '-t', 'tracefs', 'nodev', point], check=False)
-        if result.rc != 0:
-            _rmdirs(point, self.own_root)
-            raise DropsError('cannot mount tracefs: %s' % (result.stderr.strip() or 'rc %d' % result.rc))
+        if point not in self.ours():  # else one a killed call of this run left: used, then unmounted
+            os.makedirs(point, mode=0o700, exist_ok=True)
+            result = self.runner.run([mount, '-t', 'tracefs', 'nodev', point], check=False)
+            if result.rc != 0:
+                _rmdirs(point, self.own_root)
+                raise DropsError('cannot mount tracefs: %s' % (result.stderr.strip() or 'rc %d' % result.rc))
         try:
             yield point
         finally:
             self.runner.run([umount, point], check=False)
             _rmdirs(point, self.own_root)
+
+    def ours(self):
+        try:
+            return tracefs_mounts(_read(self.mounts), self.own_root, ours=True)
+        except OSError:
+            return []
+
+    def unmount_ours(self):
+        """Unmount what killed calls left under our mount root (cleanup); returns the mount points."""
+        umount = self.tools.get('umount')
+        left = self.ours()
+        for point in left if umount else []:
+            self.runner.run([umount, '-l', point], check=False)
+            _rmdirs(point, self.own_root)
+        return left
 
 
 def _rmdirs(*paths):
@@ -235,28 +251,44 @@ def _boot_id():
         return None
 
 
+def pending(run_id, netns=None):
+    """The record saved before the instance is made: a call killed half-way leaves a name the stop and the
+    reaper remove."""
+    return {'name': instance_name(run_id, netns), 'available': None, 'stopped': False}
+
+
+def live(record):
+    """The record may have an instance in the kernel (started, or pending when its call was killed)."""
+    return bool(record) and record.get('available') is not False and not record.get('stopped')
+
+
 def stop(tracefs, record, out_file=None, window=None):
-    """Switch the run's instance off, write what it holds to out_file (when given) as the bundle's drop-reasons
-    record, and remove it. Returns a short summary (events, lost, outside the window), or None when the record
-    was not started or is stopped already. window: (start, end) of the node's clock, events outside it are counted,
-    not kept."""
-    if not record.get('available') or record.get('stopped'):
+    """Switch the run's instance off, write what it holds to out_file (when given, for a started one) as the
+    bundle's drop-reasons record, and remove it, whatever the reading did. Returns a short summary (events, lost,
+    outside the window; gone when someone else removed it), or None when there is nothing to stop. Raises
+    DropsError or OSError when the instance could not be removed. window: (start, end) of the node's clock, events
+    outside it are counted, not kept."""
+    if not live(record):
         return None
     with tracefs.mounted(record['name']) as root:
         path = os.path.join(root, 'instances', record['name'])
         if not os.path.isdir(path):
-            return {'gone': True}  # removed by someone else: nothing to read
-        _write(os.path.join(path, EVENT_DIR, 'enable'), '0')
-        summary = None
-        if out_file:
-            summary = _save(path, record, out_file, window)
-        _remove(path)
-    return summary or {'events': 0, 'lost': 0}
+            return {'gone': True}  # removed by someone else, or never made: nothing to read
+        summary = {'events': 0, 'lost': 0}
+        try:
+            _write(os.path.join(path, EVENT_DIR, 'enable'), '0')
+            if out_file and record.get('available'):
+                summary = _save(path, record, out_file, window)
+        except (OSError, DropsError) as exc:
+            summary = {'error': 'reading the drops: %s' % getattr(exc, 'msg', exc)}
+        finally:
+            _remove(path)
+    return summary
 
 
 def remove(tracefs, record):
-    """Remove the run's instance without reading it (cleanup, a rollback); True when it was there."""
-    if not record.get('available') or record.get('stopped'):
+    """Remove the run's instance without reading it (a rollback); True when it was there."""
+    if not live(record):
         return False
     with tracefs.mounted(record['name']) as root:
         return _remove(os.path.join(root, 'instances', record['name']))
@@ -267,6 +299,7 @@ def strays(tracefs, known, netns=None):
     returns their names."""
     suffix = '-%d' % (netns_id() if netns is None else netns)
     removed = []
+    tracefs.unmount_ours()
     with tracefs.mounted(PREFIX + 'cleanup' + suffix) as root:
         instances = os.path.join(root, 'instances')
         for name in sorted(os.listdir(instances)) if os.path.isdir(instances) else []:
@@ -287,7 +320,8 @@ def _locations(path, record, events):
             text = ''
         reasons = dict((int(k), v) for k, v in record['reasons'].items())
         for reason, protocol, function, count in parse_hist(text, reasons):
-            counts[(reason, FAMILY_OF.get(protocol, str(protocol)), function)] = count
+            key = (reason, FAMILY_OF.get(protocol, str(protocol)), function)
+            counts[key] = counts.get(key, 0) + count  # two call sites in one function: one function
     else:
         for _t, protocol, location, reason in events:
             key = (reason, FAMILY_OF.get(protocol, str(protocol)), function_of(location))
@@ -296,18 +330,19 @@ def _locations(path, record, events):
 
 
 def _save(path, record, out_file, window):
-    events, unparsed = parse_trace(_read(os.path.join(path, 'trace')))
-    marks = marker_stamps(_read(os.path.join(path, 'trace')), MARKER)
+    start_offset = record['offset']
+    try:  # the stop's marker first, so that the one read below holds it
+        stop_offset = _clock_offset(path)
+    except (OSError, DropsError):  # a full buffer takes no marker: the start's offset for every drop
+        stop_offset = start_offset
+    text = _read(os.path.join(path, 'trace'))
+    events, unparsed = parse_trace(text)
+    marks = marker_stamps(text, MARKER)
     locations = _locations(path, record, events)
     # a line without its location takes the one location of its reason and family, where the histogram shows one
     only = {}
     for reason, family, function, _count in locations:
-        only[(reason, family)] = function if (reason, family) not in only else None
-    start_offset = record['offset']
-    try:
-        stop_offset = _clock_offset(path)
-    except DropsError:
-        stop_offset = start_offset
+        only[(reason, family)] = function if only.get((reason, family), function) == function else None
     first, last = (marks[0], marks[-1]) if len(marks) >= 2 else (None, None)
     kept, outside = [], 0
     for seconds, protocol, location, reason in events:

@@ -7,7 +7,7 @@ not be recorded. Pure."""
 from __future__ import annotations
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.reasons import NETFILTER_DROP, NOT_SPECIFIED
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import kernel_words, rule_place
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import kernel_dropped, kernel_words, rule_place
 
 TRACED, CONNTRACK, UNTRACED, CONNTRACK_OTHER, LOST, UNSPECIFIED, UNAVAILABLE = range(7)
 # a conntrack table this full at the stop is a finding
@@ -34,7 +34,7 @@ def _traced(drops):
     found = []
     for drop in drops:
         verb = 'rejected' if drop['verdict'] == 'reject' else 'dropped'
-        if drop.get('chain') is None and drop.get('kernel_drop'):
+        if kernel_dropped(drop):
             ruled = by_rule.get(drop['host'], 0)
             text = '%s: %s dropped by the kernel, reason %s, %s' % (
                 drop['host'], _packets(drop['packets'], 'traced packet'), kernel_words(drop['kernel_drop']),
@@ -83,10 +83,9 @@ def _conntrack(hosts):
             continue
         parts = []
         count, maximum = window.get('count'), window.get('max')
-        full = isinstance(count, int) and isinstance(maximum, int) and maximum > 0 and count * 100 >= maximum * FULL_PERCENT
-        if full:
-            parts.append('table %d%% full (%s of %s entries)' % (count * 100 // maximum, '{:,}'.format(count),
-                                                                '{:,}'.format(maximum)))
+        if isinstance(count, int) and isinstance(maximum, int) and maximum > 0 and count * 100 >= maximum * FULL_PERCENT:
+            parts.append('table %d%% full (%s of %s entries)' % (
+                count * 100 // maximum, '{:,}'.format(count), '{:,}'.format(maximum)))
         deltas = window.get('deltas') or {}
         parts += ['%s +%s' % (counter, '{:,}'.format(deltas[counter])) for counter in DROPPING if deltas.get(counter)]
         dropping = bool(parts)

@@ -9,12 +9,13 @@ The event carries no addresses, so the join goes by time, IP family and where th
   both), else a packet no rule dropped (conntrack's own drop: a full table);
 - any other reason joins a packet no rule dropped, last seen where that drop can happen: a reason of the send
   path (neighbour, qdisc, no route out) after output/postrouting/forward, any other after prerouting/input;
-- within JOIN_WINDOW seconds of the packet's time, the nearest first, one drop per packet.
+- within JOIN_WINDOW seconds of the packet's time, best first over all pairs (rank, then the nearest), one drop per
+  packet; a NETFILTER_DROP of a packet no rule dropped only for a host whose conntrack counted as many drops.
 NOT_SPECIFIED drops are never joined (the kernel gives no reason: any code path) and are counted apart. Network
 namespaces share one kernel (the netns lab): the hosts whose files come from one kernel (same boot id) share one
 pool of drops, so a drop is counted once and joined to the packet of whichever of them it fits. Kernel-log lines
-that carry only the kernel's boot-clock stamp are joined by the drop's own stamp (the instance's trace clock is
-the boot clock).
+that carry only the kernel's own stamp are joined by the drop's own stamp (the instance's trace clock is the
+kernel's local clock, the kernel log's).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ROUTING_REASONS = frozenset(('IP_RPFILTER', 'IP_INADDRERRORS', 'IP_INNOROUTES', 
                              'IP_INVALID_DEST', 'OTHERHOST', 'UNICAST_IN_L2_MULTICAST', 'XFRM_POLICY'))
 ROUTING_HOOKS = ('ingress', 'prerouting')
 NFT_CHAIN_WALK = 'nft_do_chain'
+CONNTRACK_HOOKS = ('prerouting', 'output')
 RECEIVE_HOOKS = ('ingress', 'prerouting', 'input')
 FAMILIES = {'ip': 'ipv4', 'ip6': 'ipv6'}
 # conntrack counters whose growth over the window is a finding: drops for lack of room or a lost insert race, then
@@ -53,13 +55,13 @@ class HostDrops:
             raise ValueError('not a drop-reasons record (no events list)')
         self.events = []
         for item in data['events']:
-            if not (isinstance(item, list) and len(item) == 5 and isinstance(item[0], (int, float))):
+            if not (isinstance(item, list) and len(item) == 5
+                    and all(isinstance(item[i], (int, float)) and not isinstance(item[i], bool) for i in (0, 4))):
                 raise ValueError('bad event %r' % (item,))
             self.events.append((float(item[0]), str(item[1]), str(item[2]), item[3], item[4]))
         self.kernel = data.get('kernel')
         self.boot_id = data.get('boot_id')
         self.lost = data.get('lost') or 0
-        self.locations = data.get('locations') or []
         self.conntrack = conntrack_window(data.get('conntrack'))
 
 
@@ -74,6 +76,12 @@ def conntrack_window(recorded):
     deltas = dict((name, after[name] - before.get(name, 0)) for name in WATCHED_COUNTERS
                   if isinstance(after.get(name), int) and after[name] > before.get(name, 0))
     return {'deltas': deltas, 'count': stop.get('count'), 'max': stop.get('max')}
+
+
+def conntrack_drops(window):
+    """Packets the host's conntrack dropped over the window (no room, a lost insert race): 0 when not known."""
+    deltas = (window or {}).get('deltas') or {}
+    return deltas.get('drop', 0) + deltas.get('insert_failed', 0)
 
 
 def load(text):
@@ -97,31 +105,38 @@ def _rank(record, last_hook, reason, location):
         if dropped:
             legacy = (record['verdict_rule'] or {}).get('backend') == 'legacy'
             return None if legacy and location == NFT_CHAIN_WALK else 0
-        return 2 if last_hook else None
+        # conntrack drops at its own hooks (prerouting, output): a packet last seen there first
+        return 2 if last_hook in CONNTRACK_HOOKS else (3 if last_hook else None)
     if dropped:
         return None
     if send_path(reason):
         return 0 if last_hook in SEND_HOOKS else None
-    stage = ROUTING_HOOKS if reason in ROUTING_REASONS else ('input',)
-    if last_hook in stage:
+    if reason in ROUTING_REASONS:  # past routing (input, forward) the packet was not dropped there
+        return 0 if last_hook in ROUTING_HOOKS else None
+    if last_hook == 'input':
         return 0
-    return 1 if last_hook in RECEIVE_HOOKS else None
+    return 1 if last_hook in ROUTING_HOOKS else None
 
 
 def kernels(hosts):
-    """{kernel key: [host names]}: hosts whose drops come from one kernel (same boot id) share a key."""
+    """{kernel key: [host names]}: hosts whose drops come from one kernel (same boot id and release) share a key."""
     groups = {}
     for name, drops in hosts.items():
-        key = drops.boot_id or name
+        key = (drops.boot_id, drops.kernel) if drops.boot_id else (name,)
         groups.setdefault(key, []).append(name)
     return groups
 
 
+def pooled_host(hosts, names):
+    """The host whose file stands for the kernel: every instance on one kernel records every drop (each stamps it
+    a few microseconds apart), so the one that recorded the most."""
+    return max(names, key=lambda n: (len(hosts[n].events), n))
+
+
 def pool(hosts, names, corrections):
-    """The kernel's drops, [(time on the controller's clock, family, reason, location, kernel stamp)] sorted. Every
-    instance on one kernel records every drop (each stamps it a few microseconds apart), so the pool is the file
-    of the host that recorded the most."""
-    name = max(names, key=lambda n: (len(hosts[n].events), n))
+    """The kernel's drops, [(time on the controller's clock, family, reason, location, kernel stamp)] sorted: those
+    of pooled_host()."""
+    name = pooled_host(hosts, names)
     correction = corrections.get(name) or 0.0
     events = [(stamp - correction, family, reason, location, kernel_stamp)
               for stamp, family, reason, location, kernel_stamp in hosts[name].events]
@@ -131,7 +146,7 @@ def pool(hosts, names, corrections):
 
 def _timed(records, names):
     """The records of the hosts, sorted by time in each of two clocks: the controller's wall clock, and the kernel's
-    boot clock (kernel-log lines that carry only that)."""
+    local clock (kernel-log lines that carry only that)."""
     wall, boot = [], []
     for index, record in enumerate(records):
         if record['host'] not in names:
@@ -140,37 +155,59 @@ def _timed(records, names):
             wall.append((record['controller_ts'], index))
         elif record.get('clock') == 'boot' and record.get('ts') is not None:
             boot.append((record['ts'], index))
-    return [(sorted(wall), [t for t, _i in sorted(wall)]), (sorted(boot), [t for t, _i in sorted(boot)])]
+    wall.sort()
+    boot.sort()
+    return [(wall, [t for t, _i in wall]), (boot, [t for t, _i in boot])]
 
 
-def join(records, last_hooks, names, events):
-    """Join the kernel's drops to the records of its hosts (names); a joined record gets 'kernel_drop' and, where no
-    rule dropped it, the verdict drop with the reason. events: pool(). Returns the drops joined to no packet."""
-    clocks = _timed(records, names)
-    unjoined = []
-    for stamp, family, reason, location, kernel_stamp in events:
-        best = None
-        if reason != NOT_SPECIFIED:
-            for (timed, times), when in zip(clocks, (stamp, kernel_stamp)):
-                for ts, index in timed[bisect.bisect_left(times, when - JOIN_WINDOW):
-                                       bisect.bisect_right(times, when + JOIN_WINDOW)]:
-                    record = records[index]
-                    if FAMILIES.get(record['family'], family) != family or record.get('kernel_drop') is not None:
-                        continue
-                    rank = _rank(record, last_hooks[index], reason, location)
-                    if rank is not None and (best is None or (rank, abs(ts - when)) < best[0]):
-                        best = ((rank, abs(ts - when)), index)
-        if best is None:
-            unjoined.append((stamp, family, reason, location))
+def _pairs(records, last_hooks, clocks, events):
+    """Every (rank, distance, event, record) that could be a join, within the window."""
+    pairs = []
+    for number, (stamp, family, reason, location, kernel_stamp) in enumerate(events):
+        if reason == NOT_SPECIFIED:
             continue
-        record = records[best[1]]
+        for (timed, times), when in zip(clocks, (stamp, kernel_stamp)):
+            for ts, index in timed[bisect.bisect_left(times, when - JOIN_WINDOW):
+                                   bisect.bisect_right(times, when + JOIN_WINDOW)]:
+                record = records[index]
+                if FAMILIES.get(record['family'], family) != family or record.get('kernel_drop') is not None:
+                    continue
+                rank = _rank(record, last_hooks[index], reason, location)
+                if rank is not None:
+                    pairs.append((rank, abs(ts - when), number, index))
+    pairs.sort()
+    return pairs
+
+
+def join(records, last_hooks, names, events, conntrack_drops=None):
+    """Join the kernel's drops to the records of its hosts (names); a joined record gets 'kernel_drop' and, where no
+    rule dropped it, the verdict drop with the reason. events: pool(). Every pair that could be a join is taken
+    best first (rank, then nearest in time), each drop and each record once. A NETFILTER_DROP of a packet no rule
+    dropped is conntrack's own: taken only for a host whose conntrack counted drops, at most that many
+    (conntrack_drops: {host: count}). Returns the drops joined to no packet and (index, verdict before) of the
+    records whose verdict became drop."""
+    budget = dict(conntrack_drops or {})
+    joined, taken, flipped = set(), set(), []
+    for rank, _distance, number, index in _pairs(records, last_hooks, _timed(records, names), events):
+        if number in joined or index in taken:
+            continue
+        record = records[index]
+        if rank >= 2:  # conntrack's own drop
+            if budget.get(record['host'], 0) <= 0:
+                continue
+            budget[record['host']] -= 1
+        stamp, _family, reason, location, _kernel_stamp = events[number]
+        joined.add(number)
+        taken.add(index)
         record['kernel_drop'] = {'reason': reason, 'location': location, 'ts': round(stamp, 6)}
         if record['verdict'] not in ('drop', 'reject'):
+            flipped.append((index, record['verdict']))
             record['verdict'], record['verdict_rule'] = 'drop', None  # an accept on the path did not decide
             record['verdict_reason'] = '%s: %s%s, after %s' % (
                 NOT_BY_A_RULE[reason == NETFILTER_DROP], reason, ' (%s)' % location if location else '',
-                last_hooks[best[1]])
-    return unjoined
+                last_hooks[index])
+    unjoined = [event[:4] for number, event in enumerate(events) if number not in joined]
+    return unjoined, flipped
 
 
 def counts(events):

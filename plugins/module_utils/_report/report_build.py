@@ -31,7 +31,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._report.paths i
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import HostInput, load_manifest, open_lines
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.resolve import SNAPSHOT_NAMES, Resolver, Snapshot
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import kernel_words, packet_words, rule_place
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import (
+    kernel_dropped, kernel_words, packet_words, rule_place)
 
 SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
                 'in', 'out', 'len')
@@ -223,7 +224,7 @@ def verdict_lines(drops, limit=20):
     lines = []
     for drop in drops[:limit]:
         verb = 'rejects' if drop['verdict'] == 'reject' else 'drops'
-        if drop.get('chain') is None and drop.get('kernel_drop'):
+        if kernel_dropped(drop):
             line = '%s %s %s in the kernel, not by a rule: %s' % (drop['host'], verb, packet_words(drop['example']),
                                                                   kernel_words(drop['kernel_drop']))
             lines.append(line + (' (%d packets)' % drop['packets'] if drop['packets'] > 1 else ''))
@@ -255,18 +256,24 @@ def journey_services(members, records, full_paths):
     return lines
 
 
-def _join_kernel_drops(records, full_paths, host_drops, corrections, hosts):
-    """Join each kernel's drops to the packets of its hosts (kernel_drops.join); returns per kernel what it dropped
-    that no traced packet explains."""
+def _join_kernel_drops(records, full_paths, decidings, host_drops, corrections, hosts):
+    """Join each kernel's drops to the packets of its hosts (kernel_drops.join): a packet whose verdict becomes a
+    kernel drop has no deciding step, and its host's verdict counts follow. Returns per kernel what it dropped that
+    no traced packet explains."""
     last_hooks = [path[-1]['hook'] if path else None for path in full_paths]
     found = []
     for names in kernel_drops.kernels(host_drops).values():
         events = kernel_drops.pool(host_drops, names, corrections)
-        unjoined = kernel_drops.join(records, last_hooks, set(names), events)
-        first = host_drops[names[0]]
-        found.append({'hosts': names, 'kernel': first.kernel, 'events': len(events),
-                      'joined': len(events) - len(unjoined),
-                      'lost': sum(host_drops[n].lost for n in names),
+        conntrack = dict((name, kernel_drops.conntrack_drops(host_drops[name].conntrack)) for name in names)
+        unjoined, flipped = kernel_drops.join(records, last_hooks, set(names), events, conntrack)
+        for index, before in flipped:
+            decidings[index] = None
+            counts = hosts[records[index]['host']]['verdicts']
+            counts[before] -= 1
+            counts['drop'] = counts.get('drop', 0) + 1
+        pooled = host_drops[kernel_drops.pooled_host(host_drops, names)]
+        found.append({'hosts': names, 'kernel': pooled.kernel, 'events': len(events),
+                      'joined': len(events) - len(unjoined), 'lost': pooled.lost,
                       'unjoined': kernel_drops.counts(unjoined)})
         for name in names:
             hosts[name]['kernel_drops'] = len(events)
@@ -357,7 +364,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window, objects
     for record in records:
         record.pop('_offset')
     _journey_protocols(records, journeys)
-    kernel = _join_kernel_drops(records, full_paths, host_drops, corrections, hosts)
+    kernel = _join_kernel_drops(records, full_paths, decidings, host_drops, corrections, hosts)
     paths = _distinct_paths(records, full_paths, decidings)
     drops = _drops(records)
     return {

@@ -55,9 +55,14 @@ def kernel_words(kernel_drop):
     return '%s (%s)' % (kernel_drop['reason'], location) if location else kernel_drop['reason']
 
 
+def kernel_dropped(drop):
+    """A drops-table entry (a rule's fields or none) that the kernel made, not a rule."""
+    return drop.get('chain') is None and bool(drop.get('kernel_drop'))
+
+
 def rule_place_or_kernel(drop):
     """Where a drop happened: the rule's place, or the kernel's reason where no rule dropped it."""
-    if drop.get('chain') is None and drop.get('kernel_drop'):
+    if kernel_dropped(drop):
         return 'kernel: ' + kernel_words(drop['kernel_drop'])
     return rule_place(drop)
 
@@ -71,6 +76,6 @@ def decided_at(record):
     """A packet's deciding place: its rule, else the kernel's drop reason, else nothing."""
     if record['verdict_rule']:
         return rule_place(record['verdict_rule'])
-    if record.get('kernel_drop') and record['verdict'] == 'drop':
-        return 'kernel: ' + kernel_words(record['kernel_drop'])
+    if record['verdict'] == 'drop' and kernel_dropped(record):
+        return rule_place_or_kernel(record)
     return ''

@@ -199,9 +199,9 @@ def _rollback(node, run, added, monitors, reapers, drops=None):
     if drops:
         try:
             drops_instance.remove(tracefs(node), drops)
+            drops['stopped'] = True
         except (OSError, RulesError):
-            pass  # the reaper, already scheduled, removes it at expiry
-        drops['stopped'] = True
+            pass  # left in the record: cleanup, or the reaper of a later call of the run, removes it
     for record in reapers:
         if record['kind'] == 'process':
             procs.stop_process(record['pid'], record['start'])
@@ -247,6 +247,9 @@ def _ensure_drops(node, run, families_, expires_at):
         record['expires_at'] = max(record['expires_at'], expires_at)
         save_run(node.root, run)
         return None
+    # the name first: a call killed while it makes the instance leaves a record the stop and the reaper act on
+    run['drops'] = dict(drops_instance.pending(run['run_id']), expires_at=expires_at)
+    save_run(node.root, run)
     record = drops_instance.start(tracefs(node), run['run_id'], families_)
     record['expires_at'] = expires_at
     run['drops'] = record
@@ -259,8 +262,8 @@ def _drops_result(node, run):
     record = run.get('drops')
     if not record:
         return None
-    if not record['available']:
-        return {'available': False, 'why': record['why'], 'instance': None, 'file': None}
+    if not record.get('available'):
+        return {'available': False, 'why': record.get('why'), 'instance': None, 'file': None}
     return {'available': True, 'why': None, 'instance': record['name'], 'trace_clock': record['clock'],
             'filter': record['filter'], 'buffer_kb': record['buffer_kb'],
             'file': os.path.join(run_dir(node.root, run['run_id']), DROP_REASONS_JSON)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.errors import DropsError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.layout import DROP_REASONS_JSON
 
 from . import legacy_tables, monitor, procs
@@ -129,29 +130,31 @@ def tracefs(node):
     return drops_instance.Tracefs(node.runner, node.tools)
 
 
-def stop_drops(node, ids, expired_before=None):
-    """Switch off and remove the runs' drop-reason instances; a stop (not an expiry) first writes what each holds to
-    the run's directory for the collect step. Returns {run_id: summary}; a failure is the summary's error."""
+def stop_drops(node, ids, expired_before=None, read=True):
+    """Switch off and remove the runs' drop-reason instances; a stop (read: not an expiry, not cleanup) first writes
+    what each holds to the run's directory for the collect step. Returns {run_id: summary}; an instance that could
+    not be removed stays in the record (the reaper tries again at the expiry) and its summary has the error."""
     summaries = {}
     for run_id in ids:
         run = load_run(node.root, run_id)
         record = run.get('drops')
-        if not record or not record.get('available') or record.get('stopped'):
+        if not drops_instance.live(record):
             continue
-        if expired_before is not None and record['expires_at'] > expired_before:
+        if expired_before is not None and record.get('expires_at', 0) > expired_before:
             continue
         window = run.get('window')
-        out_file = None if expired_before is not None else os.path.join(run_dir(node.root, run_id), DROP_REASONS_JSON)
+        out_file = os.path.join(run_dir(node.root, run_id), DROP_REASONS_JSON) if read else None
         try:
             summary = drops_instance.stop(tracefs(node), record, out_file,
                                           (window['start'], window['end']) if window else None)
-        except (OSError, RulesError) as exc:
-            summary = {'error': str(getattr(exc, 'msg', exc))}
+            record['stopped'] = True
+        except (OSError, DropsError) as exc:
+            summary = {'error': 'removing it: %s' % getattr(exc, 'msg', exc)}
+        if summary.get('error'):
             log(node.root, run_id, 'drop-reason instance %s: %s' % (record['name'], summary['error']))
-        record['stopped'] = True
         record['summary'] = summary
         save_run(node.root, run)
-        summaries[run_id] = dict(summary, instance=record['name'])
+        summaries[run_id] = dict(summary, instance=record['name'], removed=record['stopped'] and not summary.get('gone'))
     return summaries
 
 
@@ -159,12 +162,12 @@ def stray_drops(node, ids):
     """Instances of this namespace's runs that no run of ids names any more (cleanup)."""
     known = set()
     for run_id in ids:
-        record = load_run(node.root, run_id).get('drops') or {}
-        if record.get('available') and not record.get('stopped'):
+        record = load_run(node.root, run_id).get('drops')
+        if drops_instance.live(record):
             known.add(record['name'])
     try:
         return drops_instance.strays(tracefs(node), known)
-    except (OSError, RulesError):
+    except (OSError, DropsError):
         return []  # no tracefs here: nothing of ours can be in it
 
 
@@ -379,8 +382,8 @@ def remove_run(node, run_id, expired_before=None, keep_pid=None, check=False):
     result['tables'] += drop_created(node)
     stopped = stop_monitors(node, ids, expired_before)
     result['monitors'], result['monitors_died'], result['monitors_restarted'] = stopped
-    result['drop_reasons'] = stop_drops(node, ids, expired_before)
-    result['drop_instances'] = sorted(s['instance'] for s in result['drop_reasons'].values() if 'instance' in s)
+    result['drop_reasons'] = stop_drops(node, ids, expired_before, read=expired_before is None and run_id != ALL_RUNS)
+    result['drop_instances'] = sorted(s['instance'] for s in result['drop_reasons'].values() if s['removed'])
     if run_id == ALL_RUNS and expired_before is None:
         result['drop_instances'] += stray_drops(node, ids)
     if run_id == ALL_RUNS and expired_before is None:

@@ -95,6 +95,8 @@ def record(host, verdict, ts, last_hook, backend=None, clock='wall', family='ip'
     ('routing reason prefers the packet last seen at prerouting',
      [record('n', 'accept', 10.0, 'input'), record('n', 'unknown', 10.0, 'prerouting')],
      (10.0, 'ipv4', 'IP_RPFILTER', 'ip_rcv_finish_core'), 1),
+    ('a routing reason never joins a packet past routing', [record('n', 'accept', 10.0, 'input')],
+     (10.0, 'ipv4', 'IP_RPFILTER', 'ip_rcv_finish_core'), None),
     ('local delivery reason prefers input',
      [record('n', 'unknown', 10.0, 'prerouting'), record('n', 'accept', 10.0, 'input')],
      (10.0, 'ipv4', 'NO_SOCKET', '__udp4_lib_rcv'), 1),
@@ -122,7 +124,7 @@ def test_join(name, records, event, joined):
     last_hooks = [hook for _r, hook in records]
     records = [r for r, _hook in records]
     event = event if len(event) == 5 else event + (event[0],)  # the kernel's stamp: the time, unless given
-    unjoined = kernel_drops.join(records, last_hooks, {'n'}, [event])
+    unjoined, _flipped = kernel_drops.join(records, last_hooks, {'n'}, [event], {'n': 1})
     got = [i for i, r in enumerate(records) if r.get('kernel_drop')]
     assert got == ([] if joined is None else [joined]), name
     assert (unjoined == []) == (joined is not None), name
@@ -179,3 +181,21 @@ def test_conntrack_counters_are_read_per_namespace_from_proc(tmp_path):
     assert (found['counters']['insert_failed'], found['counters']['invalid'], found['count'], found['max']) == (
         32, 4, 3, 262144)
     assert conntrack_counters.read(str(tmp_path / 'missing')) is None
+
+
+def test_the_join_takes_the_best_pairs_first_and_conntracks_drops_within_its_count():
+    """An untraced packet's rule drop, earlier and nearer, must not take the traced packet's rule drop and leave
+    that drop to flip an accepted packet; and a NETFILTER_DROP flips a packet no rule dropped only while the host's
+    conntrack counted drops."""
+    records = [record('n', 'drop', 10.4, 'input', backend='nf_tables')[0], record('n', 'accept', 10.2, 'input')[0],
+               record('n', 'unknown', 10.3, 'prerouting')[0]]
+    hooks = ['input', 'input', 'prerouting']
+    events = [(10.0, 'ipv4', 'NETFILTER_DROP', 'nft_do_chain', 10.0),
+              (10.39, 'ipv4', 'NETFILTER_DROP', 'nft_do_chain', 10.39)]
+    unjoined, flipped = kernel_drops.join(records, hooks, {'n'}, events)
+    assert records[0]['kernel_drop']['ts'] == 10.39 and flipped == [] and len(unjoined) == 1
+    assert records[1]['verdict'] == 'accept' and records[2]['verdict'] == 'unknown'
+    unjoined, flipped = kernel_drops.join(records, hooks, {'n'}, events[:1], {'n': 1})
+    assert flipped == [(2, 'unknown')] and unjoined == []
+    assert records[2]['verdict_reason'].startswith('dropped by netfilter, not by a traced rule')
+    assert records[1]['verdict'] == 'accept'
