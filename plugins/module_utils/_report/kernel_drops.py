@@ -37,6 +37,8 @@ ROUTING_REASONS = frozenset(('IP_RPFILTER', 'IP_INADDRERRORS', 'IP_INNOROUTES', 
 ROUTING_HOOKS = ('ingress', 'prerouting')
 NFT_CHAIN_WALK = 'nft_do_chain'
 CONNTRACK_HOOKS = ('prerouting', 'output')
+# (protocol, (reason prefix, kernel function prefixes...)): what a drop's reason or location says of its protocol
+PROTOCOL_WORDS = (('tcp', ('TCP_', 'tcp')), ('udp', ('UDP_', 'udp')), ('icmp', ('ICMP', 'icmp', 'ping')))
 RECEIVE_HOOKS = ('ingress', 'prerouting', 'input')
 FAMILIES = {'ip': 'ipv4', 'ip6': 'ipv6'}
 # conntrack counters whose growth over the window is a finding: drops for lack of room or a lost insert race, then
@@ -144,6 +146,15 @@ def pool(hosts, names, corrections):
     return events
 
 
+def drop_protocol(reason, location):
+    """The transport protocol a drop belongs to where its reason or kernel function says (TCP_*, tcp_v4_rcv,
+    UDP_CSUM, __udp4_lib_rcv, icmp_rcv, ...), else None."""
+    for name, words in PROTOCOL_WORDS:
+        if reason.startswith(words[0]) or (location or '').lstrip('_').startswith(words[1:]):
+            return name
+    return None
+
+
 def _timed(records, names):
     """The records of the hosts, sorted by time in each of two clocks: the controller's wall clock, and the kernel's
     local clock (kernel-log lines that carry only that)."""
@@ -166,12 +177,16 @@ def _pairs(records, last_hooks, clocks, events):
     for number, (stamp, family, reason, location, kernel_stamp) in enumerate(events):
         if reason == NOT_SPECIFIED:
             continue
+        protocol = drop_protocol(reason, location)
         for (timed, times), when in zip(clocks, (stamp, kernel_stamp)):
             for ts, index in timed[bisect.bisect_left(times, when - JOIN_WINDOW):
                                    bisect.bisect_right(times, when + JOIN_WINDOW)]:
                 record = records[index]
                 if FAMILIES.get(record['family'], family) != family or record.get('kernel_drop') is not None:
                     continue
+                proto = record['summary'].get('proto')
+                if proto and protocol not in (None, proto.replace('icmpv6', 'icmp')):
+                    continue  # a TCP drop is never a UDP packet's
                 rank = _rank(record, last_hooks[index], reason, location)
                 if rank is not None:
                     pairs.append((rank, abs(ts - when), number, index))

@@ -84,11 +84,12 @@ def test_a_bundle_without_drop_reasons_reports_as_before(tmp_path):
     assert _packet(plain, 'node2', 9)['verdict'] == 'accept'  # what a capture without drop reasons can say
 
 
-def record(host, verdict, ts, last_hook, backend=None, clock='wall', family='ip'):
+def record(host, verdict, ts, last_hook, backend=None, clock='wall', family='ip', proto=None):
     """(a report record, the last hook of its path)"""
     return ({'host': host, 'verdict': verdict, 'verdict_rule': {'backend': backend} if backend else None,
              'verdict_reason': None, 'family': family, 'clock': clock,
-             'controller_ts': ts if clock == 'wall' else None, 'ts': ts, 'summary': {}}, last_hook)
+             'controller_ts': ts if clock == 'wall' else None, 'ts': ts,
+             'summary': {'proto': proto} if proto else {}}, last_hook)
 
 
 @pytest.mark.parametrize('name, records, event, joined', [
@@ -117,6 +118,10 @@ def record(host, verdict, ts, last_hook, backend=None, clock='wall', family='ip'
      (10.0, 'ipv4', 'NETFILTER_DROP', 'nf_hook_slow'), 0),
     ('another kernel\'s host is not a candidate', [record('other', 'accept', 10.0, 'input')],
      (10.0, 'ipv4', 'NO_SOCKET', '__udp4_lib_rcv'), None),
+    ('a TCP drop is never a UDP packet\'s', [record('n', 'accept', 10.0, 'input', proto='udp')],
+     (10.0, 'ipv4', 'TCP_OLD_DATA', 'tcp_data_queue'), None),
+    ('a UDP drop is a UDP packet\'s', [record('n', 'accept', 10.0, 'input', proto='udp')],
+     (10.0, 'ipv4', 'NO_SOCKET', '__udp4_lib_rcv'), 0),
     ('a kernel-log line joins by the kernel\'s stamp', [record('n', 'accept', 1362.5, 'input', clock='boot')],
      (10.0, 'ipv4', 'NO_SOCKET', '__udp4_lib_rcv', 1362.4), 0),
 ])
@@ -199,3 +204,12 @@ def test_the_join_takes_the_best_pairs_first_and_conntracks_drops_within_its_cou
     assert flipped == [(2, 'unknown')] and unjoined == []
     assert records[2]['verdict_reason'].startswith('dropped by netfilter, not by a traced rule')
     assert records[1]['verdict'] == 'accept'
+
+
+@pytest.mark.parametrize('reason, location, protocol', [
+    ('TCP_OLD_DATA', 'tcp_data_queue', 'tcp'), ('NO_SOCKET', '__udp4_lib_rcv', 'udp'),
+    ('NO_SOCKET', 'tcp_v4_rcv', 'tcp'), ('NOT_SPECIFIED', 'icmpv6_rcv', 'icmp'), ('UDP_CSUM', None, 'udp'),
+    ('IP_RPFILTER', 'ip_rcv_finish_core', None), ('NETFILTER_DROP', 'nf_hook_slow', None),
+])
+def test_what_a_drop_says_of_its_protocol(reason, location, protocol):
+    assert kernel_drops.drop_protocol(reason, location) == protocol
