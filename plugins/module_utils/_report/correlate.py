@@ -34,7 +34,10 @@ def parse_conntrack_text(text):
             elif current is not None and key in ('sport', 'dport') and value.isdigit():
                 current[key] = int(value)
         if len(tuples) >= 2:
-            entries.append({'proto': words[0], 'original': tuples[0], 'reply': tuples[1]})
+            # 'udp 17 29 src=...', or with -o extended the layer-3 protocol first: 'ipv4 2 udp 17 29 src=...'
+            proto = words[2] if words[0] in ('ipv4', 'ipv6') else words[0]
+            entries.append({'proto': proto, 'original': tuples[0], 'reply': tuples[1],
+                            'replied': '[UNREPLIED]' not in words})
     return entries
 
 
@@ -65,7 +68,9 @@ def parse_conntrack_json(text):
         original = _tuple(item.get('original', item.get('orig')))
         reply = _tuple(item.get('reply'))
         if original and reply:
-            entries.append({'proto': item.get('protocol', item.get('proto')), 'original': original, 'reply': reply})
+            status = item.get('status')
+            entries.append({'proto': item.get('protocol', item.get('proto')), 'original': original, 'reply': reply,
+                            'replied': 'SEEN_REPLY' in status if isinstance(status, list) else None})
     return entries
 
 

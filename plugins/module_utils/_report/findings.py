@@ -97,6 +97,21 @@ def _conntrack(hosts):
     return found
 
 
+def _conntrack_entries(hosts):
+    found = []
+    for name, host in hosts.items():
+        entries = host.get('conntrack_findings') or {}
+        for stale in entries.get('stale_dnat') or []:
+            found.append((CONNTRACK, -stale['entries'], '%s: %s to %s: no DNAT rule sends there now (%s)' % (
+                name, _packets(stale['entries'], 'stale UDP DNAT entry').replace('entrys', 'entries'), stale['target'],
+                stale['example'])))
+        if entries.get('unreplied'):
+            found.append((CONNTRACK_OTHER, -entries['unreplied'], '%s: %s of the match never answered [UNREPLIED] (%s)' % (
+                name, _packets(entries['unreplied'], 'conntrack entry').replace('entrys', 'entries'),
+                ', '.join(entries['unreplied_examples']))))
+    return found
+
+
 def _unavailable(hosts):
     found = []
     for name, host in hosts.items():
@@ -109,5 +124,5 @@ def _unavailable(hosts):
 def findings(drops, kernel, hosts):
     """The Findings lines. drops: the report's drops (by rule or kernel); kernel: its kernel_drops groups; hosts: its
     hosts (their drop_reasons from the manifest)."""
-    found = _traced(drops) + _conntrack(hosts) + _kernel(kernel) + _unavailable(hosts)
+    found = _traced(drops) + _conntrack(hosts) + _conntrack_entries(hosts) + _kernel(kernel) + _unavailable(hosts)
     return [text for _severity, _count, text in sorted(found, key=lambda f: (f[0], f[1], f[2]))]

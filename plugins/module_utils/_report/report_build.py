@@ -16,7 +16,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correla
     wall_time,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report import kernel_drops
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report import conntrack_entries, kernel_drops
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.findings import findings
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer, object_words
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import iter_events
@@ -256,6 +256,19 @@ def journey_services(members, records, full_paths):
     return lines
 
 
+def _conntrack_findings(host_input):
+    """The host's conntrack entries of the match never answered, and UDP entries DNATed where no DNAT rule of its
+    ruleset (after the capture where recorded) sends any more (conntrack_entries)."""
+    if not host_input.conntrack:
+        return None
+    texts = (host_input.rulesets_after or host_input.rulesets).values()
+    found = conntrack_entries.findings(host_input.conntrack, texts)
+    return {'unreplied': len(found['unreplied']),
+            'unreplied_examples': [conntrack_entries.example(e) for e in found['unreplied'][:conntrack_entries.EXAMPLES]],
+            'stale_dnat': [{'target': target, 'entries': len(stale), 'example': conntrack_entries.example(stale[0])}
+                           for target, stale in sorted(found['stale_dnat'].items())]}
+
+
 def _join_kernel_drops(records, full_paths, decidings, host_drops, corrections, hosts):
     """Join each kernel's drops to the packets of its hosts (kernel_drops.join): a packet whose verdict becomes a
     kernel drop has no deciding step, and its host's verdict counts follow. Returns per kernel what it dropped that
@@ -344,6 +357,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window, objects
             'snapshots': host.snapshot.names, 'conntrack_entries': len(host.input.conntrack),
             'errors': host.input.errors, 'notes': host.notes, 'clock_offset': offset, 'clock_correction': correction,
             'window': entry.get('window'), 'drop_reasons': entry.get('drop_reasons'),
+            'conntrack_findings': _conntrack_findings(host.input),
         }
         host.grouper = None  # the records hold what is needed; let the grouping state go
     for record in records:

@@ -32,7 +32,7 @@ def test_conntrack_json_shapes():
     entries = parse_conntrack_json(text)
     assert entries == [{'proto': 'tcp', 'original': {'src': '198.18.0.1', 'dst': '198.18.9.9', 'sport': 1,
                                                      'dport': 80},
-                        'reply': {'src': '198.18.0.2', 'dst': '198.18.0.1'}}]
+                        'reply': {'src': '198.18.0.2', 'dst': '198.18.0.1'}, 'replied': None}]
 
 
 def test_conntrack_query_entries_keep_ports():
