@@ -37,6 +37,9 @@ ROUTING_REASONS = frozenset(('IP_RPFILTER', 'IP_INADDRERRORS', 'IP_INNOROUTES', 
 ROUTING_HOOKS = ('ingress', 'prerouting')
 NFT_CHAIN_WALK = 'nft_do_chain'
 CONNTRACK_HOOKS = ('prerouting', 'output')
+# Drops the kernel reports for packets that were delivered all the same: an ICMP echo reply that no ping socket
+# took is freed as NO_SOCKET in ping_rcv after a raw socket (ping as root) got its copy. Never joined to a packet.
+NEVER_JOINED = frozenset(('ping_rcv',))
 # (protocol, (reason prefix, kernel function prefixes...)): what a drop's reason or location says of its protocol
 PROTOCOL_WORDS = (('tcp', ('TCP_', 'tcp')), ('udp', ('UDP_', 'udp')), ('icmp', ('ICMP', 'icmp', 'ping')))
 RECEIVE_HOOKS = ('ingress', 'prerouting', 'input')
@@ -175,7 +178,7 @@ def _pairs(records, last_hooks, clocks, events):
     """Every (rank, distance, event, record) that could be a join, within the window."""
     pairs = []
     for number, (stamp, family, reason, location, kernel_stamp) in enumerate(events):
-        if reason == NOT_SPECIFIED:
+        if reason == NOT_SPECIFIED or location in NEVER_JOINED:
             continue
         protocol = drop_protocol(reason, location)
         for (timed, times), when in zip(clocks, (stamp, kernel_stamp)):

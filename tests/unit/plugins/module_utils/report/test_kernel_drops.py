@@ -103,6 +103,8 @@ def record(host, verdict, ts, last_hook, backend=None, clock='wall', family='ip'
      (10.0, 'ipv4', 'NO_SOCKET', '__udp4_lib_rcv'), 1),
     ('a send-path reason needs a packet on its way out',
      [record('n', 'accept', 10.0, 'input')], (10.0, 'ipv4', 'NEIGH_FAILED', 'neigh_invalidate'), None),
+    ('an echo reply freed after a raw socket took it is never joined', [record('n', 'accept', 10.0, 'input')],
+     (10.0, 'ipv4', 'NO_SOCKET', 'ping_rcv'), None),
     ('NOT_SPECIFIED is never joined', [record('n', 'accept', 10.0, 'input')],
      (10.0, 'ipv4', 'NOT_SPECIFIED', 'icmpv6_rcv'), None),
     ('another family is another packet', [record('n', 'accept', 10.0, 'input', family='ip6')],
