@@ -6,7 +6,6 @@ JSON (fixtures/collect/conntrack_query-list.json); DNAT rules in kube-proxy's ip
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
