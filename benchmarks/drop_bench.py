@@ -8,8 +8,8 @@ skb:kfree_skb records drops, side by side with nothing recording and with what a
 
 Workloads, from a client namespace to a node namespace over a veth pair (198.18.211.1 -> 198.18.211.2):
 - dropped: UDP to a port with no socket, every packet freed by the kernel as NO_SOCKET (the event fires for each);
-- delivered: UDP to a socket that a reader (socat, a 64 MiB receive buffer) drains, nothing dropped (the event does
-  not fire: the cost must be nil; the instance's count of drops in that workload shows whether any happened).
+- delivered: UDP to a socket whose receive buffer holds a whole run (SO_RCVBUFFORCE), drained by a reader, nothing
+  dropped (the event does not fire: the cost must be nil; the instance's count of drops shows whether any happened).
 
 The sender is one Python process pinned to CPU 0 that sends --packets datagrams in a loop; veth hands each packet
 to the receiving namespace in the sender's own softirq, so the sender's wall time and CPU time per packet hold the
@@ -51,6 +51,16 @@ for _ in range(count):
     s.sendto(payload, target)
 ended, done = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
 print('%.6f %.6f' % (ended - started, (done.ru_utime + done.ru_stime) - (cpu.ru_utime + cpu.ru_stime)))
+'''
+
+
+READER = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 1 << 29)  # SO_RCVBUFFORCE, 512 MiB
+s.bind((sys.argv[1], int(sys.argv[2])))
+while True:
+    s.recv(2048)
 '''
 
 
@@ -153,10 +163,9 @@ def main():
     args = parser.parse_args()
     tree = collection_tree()
     setup()
-    # socat with a 64 MiB receive buffer keeps up with the sender, so that no delivered packet is dropped (the
-    # instance's count for the delivered workload shows it)
-    reader = subprocess.Popen(['ip', 'netns', 'exec', NODE, 'socat', '-u',
-                               'UDP-RECV:%d,bind=%s,rcvbuf=67108864' % (OPEN_PORT, NODE_IP), 'OPEN:/dev/null'],
+    # a receive buffer that holds a whole run (SO_RCVBUFFORCE: net.core.rmem_max caps a plain SO_RCVBUF), so that
+    # no delivered packet is dropped whatever the reader's pace (the instance's count shows it)
+    reader = subprocess.Popen(['ip', 'netns', 'exec', NODE, sys.executable, '-c', READER, NODE_IP, str(OPEN_PORT)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = []
     try:
