@@ -32,16 +32,9 @@ FILTER_PARAMS = ('family', 'protocol', 'source', 'destination', 'source_port', '
 EVENT_GROUPS = {'new': 1 << (C.NFNLGRP_CONNTRACK_NEW - 1), 'update': 1 << (C.NFNLGRP_CONNTRACK_UPDATE - 1),
                 'destroy': 1 << (C.NFNLGRP_CONNTRACK_DESTROY - 1)}
 DELETE_BATCH = 64  # acknowledgements of one batch must fit the receive buffer
-PROC_STAT = '/proc/net/stat/nf_conntrack'
-SYSCTL_DIR = '/proc/sys/net/netfilter'
-
-
-def _read_int(path):
-    try:
-        with open(path) as handle:
-            return int(handle.read().strip())
-    except (OSError, ValueError):
-        return None
+# the places the kernel shows its counters (module globals, so that tests can point them elsewhere)
+PROC_STAT = stats.PROC_STAT
+SYSCTL_DIR = stats.SYSCTL_DIR
 
 
 def _kernel_errno_error(exc, what):
@@ -315,13 +308,13 @@ def _stats_result(ct, near_full_percent):
     glob = ct.global_stats()
     count = glob.get('entries')
     if count is None:
-        count = _read_int(os.path.join(SYSCTL_DIR, 'nf_conntrack_count'))
-    maximum = _read_int(os.path.join(SYSCTL_DIR, 'nf_conntrack_max'))
+        count = stats.read_int(os.path.join(SYSCTL_DIR, 'nf_conntrack_count'))
+    maximum = stats.read_int(os.path.join(SYSCTL_DIR, 'nf_conntrack_max'))
     if maximum is None:
         maximum = glob.get('max')
     full, reasons = stats.verdict(total, count, maximum, near_full_percent)
     return {'counters': total, 'per_cpu': cpus, 'count': count, 'max': maximum,
-            'buckets': _read_int(os.path.join(SYSCTL_DIR, 'nf_conntrack_buckets')), 'table_full': full,
+            'buckets': stats.read_int(os.path.join(SYSCTL_DIR, 'nf_conntrack_buckets')), 'table_full': full,
             'table_full_reasons': reasons, 'source': source}
 
 

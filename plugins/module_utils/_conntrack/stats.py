@@ -12,10 +12,22 @@ from __future__ import annotations
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import constants as C
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
 
+# Where the kernel shows the per-CPU counters and the table's size (per network namespace).
+PROC_STAT = '/proc/net/stat/nf_conntrack'
+SYSCTL_DIR = '/proc/sys/net/netfilter'
 # Counters whose growth means packets were dropped because the table had no room (or lost an insert race).
 FULL_COUNTERS = ('drop', 'early_drop', 'insert_failed')
 # /proc columns that are not per-CPU events: 'entries' repeats the table size on every row.
 NOT_SUMMED = ('entries',)
+
+
+def read_int(path):
+    """The integer a /proc file holds, or None when it cannot be read."""
+    try:
+        with open(path) as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def parse_proc_stat(text):

@@ -6,20 +6,16 @@ namespace, from /proc; None where conntrack is not loaded. Stdlib only."""
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.stats import parse_proc_stat, summarize
-
-PROC_STAT = '/proc/net/stat/nf_conntrack'
-COUNT = '/proc/sys/net/netfilter/nf_conntrack_count'
-MAX = '/proc/sys/net/netfilter/nf_conntrack_max'
-
-
-def _number(path):
-    try:
-        with open(path) as handle:
-            return int(handle.read().strip())
-    except (OSError, ValueError):
-        return None
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.stats import (
+    PROC_STAT,
+    SYSCTL_DIR,
+    parse_proc_stat,
+    read_int,
+    summarize,
+)
 
 
 def read(proc_stat=None, count=None, maximum=None):
@@ -29,4 +25,5 @@ def read(proc_stat=None, count=None, maximum=None):
             counters = summarize(parse_proc_stat(handle.read()))
     except (OSError, ConntrackError):
         return None
-    return {'counters': counters, 'count': _number(count or COUNT), 'max': _number(maximum or MAX)}
+    return {'counters': counters, 'count': read_int(count or os.path.join(SYSCTL_DIR, 'nf_conntrack_count')),
+            'max': read_int(maximum or os.path.join(SYSCTL_DIR, 'nf_conntrack_max'))}
