@@ -96,7 +96,7 @@ class Instance:
 
     def __init__(self):
         from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance
-        from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ProcessModule, ToolRunner
+        from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ProcessModule, ToolRunner
         self.instance = instance
         module = ProcessModule()
         self.tracefs = instance.Tracefs(ToolRunner(module), {'mount': module.get_bin_path('mount'),

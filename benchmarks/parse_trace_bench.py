@@ -86,7 +86,7 @@ def replicated(rel, count):
 
 
 def bench_parse(total):
-    from ansible_collections.netdebug.netfilter.plugins.module_utils._report import parse as parse_mod
+    from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis import parse as parse_mod
     lines, base = replicated('node2/trace/dmesg.log', total)
     trace_lines = sum(1 for line in lines if 'TRACE:' in line)
     result = {'lines': len(lines), 'trace_lines': trace_lines, 'recorded_lines_replicated': base}

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.k8s_objects import load
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.k8s_objects import load
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParameterError
 
 
 def k8s_objects(path, name='netdebug_k8s_objects'):

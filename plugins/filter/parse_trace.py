@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import parse_trace as _parse_trace
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.parse import parse_trace as _parse_trace
 
 
 def parse_trace(data, host=None, year=None):

@@ -80,7 +80,7 @@ hosts:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.publish import publish_all
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.module_api import run_module
 
 
 def main():

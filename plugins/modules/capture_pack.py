@@ -312,8 +312,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import kernlog
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect.node import run
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.module_api import run_module
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
 
 ARGUMENT_SPEC = dict(

@@ -330,7 +330,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.query import run
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.module_api import run_module
 
 ARGUMENT_SPEC = dict(
     operation=dict(type='str', default='list', choices=['list', 'get', 'count', 'stats', 'delete', 'watch']),

@@ -219,7 +219,7 @@ removed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.module_api import run_module
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import module_api
 
 

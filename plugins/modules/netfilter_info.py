@@ -271,9 +271,9 @@ snapshot:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.module_api import run_module
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
 
 
 def main():

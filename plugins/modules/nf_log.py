@@ -230,9 +230,9 @@ runs:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
-from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.expiry import Expiry
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.module_api import run_module
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry.nflog import Expiry
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
 
 

@@ -272,8 +272,8 @@ config_problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.module_api import run_module
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.manage import KernlogManager
 
 SEVERITY_CHOICES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug', 'none']

@@ -78,7 +78,7 @@ untraced:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.module_api import run_module
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.module_api import make_node
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.progress import progress
 

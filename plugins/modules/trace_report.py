@@ -216,9 +216,11 @@ import contextlib
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import bundle_lock
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_write import FORMATS, incident_path, run_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.reader import bundle_lock
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_write import (
+    FORMATS, incident_path, run_report,
+)
 
 
 def main():

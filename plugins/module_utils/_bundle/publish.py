@@ -19,8 +19,8 @@ import os
 import shutil
 import tarfile
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.digest import sha256_file
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
 
 STEP_WRITE = 'Write the inline archive on the controller'
 STEP_CHECKSUM = 'Checksum the archive on the controller'

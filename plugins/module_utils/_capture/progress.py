@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from .window import seconds_until
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.window import seconds_until
 
 INTERVAL = 10  # seconds between two counts at least (issue 17: at most every 10 s)
 MIN_LEFT = 5  # seconds of window a count needs ahead of it to be made

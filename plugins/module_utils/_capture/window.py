@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime
 import math
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.clock import least_offset
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.survey import SurveyInputError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import TTL_MAX
-
-from .clock import least_offset
-from .survey import SurveyInputError
 
 NAME = 'netdebug_window_start'
 # The default start: the check step's time (one module call on every host, in batches of forks) times the rounds of

@@ -10,7 +10,7 @@ import os
 import re
 import time
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
 
 SOURCES = ('rsyslog', 'journal', 'dmesg', 'none')
 DEFAULT_PATTERNS = ('TRACE:',)

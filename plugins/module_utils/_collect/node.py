@@ -15,7 +15,7 @@ import tempfile
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import copied, facts, kernlog, pack, reads
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError, ParameterError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError, ParameterError
 
 ARCHIVE_NAME = 'bundle.tar.gz'
 KERNEL_LOG = layout.KERNEL_LOG

@@ -10,8 +10,8 @@ import shutil
 import stat
 import tarfile
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.digest import sha256_file
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParameterError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import DEFAULT_ROOT, runs_dir
 
 

@@ -9,10 +9,8 @@ left out, as the collect role did when those modules failed: a bundle without co
 from __future__ import annotations
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import query as ct_query
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import text
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError, ParameterError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps, query as ct_query, text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError, ParameterError
 
 CONNTRACK_FILTERS = ('protocol', 'source', 'destination', 'source_port', 'destination_port')
 NF_LOG_STATE_DIR = '/run/netdebug/nf_log'  # nf_log's default state_dir: where its run records are listed from

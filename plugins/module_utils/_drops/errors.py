@@ -4,6 +4,6 @@
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ToolError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ToolError
 
 DropsError = ToolError

@@ -14,10 +14,11 @@ import os
 import re
 import time
 
-from . import conntrack_counters
-from .errors import DropsError
-from .reasons import (EVENT_DIR, FAMILY_OF, event_filter, function_of, hist_trigger, marker_stamps, parse_format, parse_hist,
-                      parse_trace)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import conntrack_counters
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.errors import DropsError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.reasons import (
+    EVENT_DIR, FAMILY_OF, event_filter, function_of, hist_trigger, marker_stamps, parse_format, parse_hist, parse_trace,
+)
 
 MOUNTS = '/proc/self/mounts'
 MOUNT_ROOT = '/run/netdebug-tracefs'  # never inside the state root: a directory tree removal must not enter it

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ToolError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ToolError
 
 
 class KernlogError(ToolError):

@@ -11,8 +11,8 @@ import grp
 import os
 import pwd
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry.kernlog import DropinExpiry
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import facts, files, render
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.expiry import DropinExpiry
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.errors import KernlogError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.rsyslog_conf import FsSource, load
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.rsyslogd import Rsyslogd

@@ -13,6 +13,8 @@ LEGACY = 'legacy'
 NF_TABLES = 'nf_tables'
 MIXED = 'mixed'
 VARIANTS = (LEGACY, NF_TABLES)
+# The same two variants as the rules modules' option backend names them (like the executables' suffixes).
+BACKEND_VARIANTS = {'legacy': LEGACY, 'nft': NF_TABLES}
 NFTABLES = 'nftables'  # native nftables tables: not an iptables variant, but a backend that can hold base chains
 NFT_FAMILIES = {IPV4: 'ip', IPV6: 'ip6'}  # the nft family names of the iptables families
 # The xtables tables, in the order iptables-save prints them (legacy lists them in the order they were loaded).

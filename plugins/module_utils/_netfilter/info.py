@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParameterError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import (
-    iptables_base_chains,
-    is_xtables_table,
-    nft_base_chains,
+    iptables_base_chains, is_xtables_table, nft_base_chains,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import LEGACY, NFT_PACKAGE, VARIANTS
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import (
+    LEGACY, NFT_PACKAGE, VARIANTS,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.hooks import agents, foreign_hooks
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import parse_save
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.model import Ruleset

@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 import shlex
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import XTABLES_TABLES as TABLE_ORDER
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParseError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import (
+    XTABLES_TABLES as TABLE_ORDER,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.model import Chain, Ruleset, Table
 
 BUILTIN_CHAINS = ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING')

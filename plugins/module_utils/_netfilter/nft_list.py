@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParseError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.model import Chain, Ruleset, Table
 
 _HANDLE_RE = re.compile(r'^handle (\d+)$')

@@ -13,17 +13,10 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParseError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import (
-    FAMILIES,
-    IPTABLES_PACKAGE,
-    LEGACY,
-    MIXED,
-    NF_TABLES,
-    VARIANTS,
-    find_xtables,
-    tool_name,
+    FAMILIES, IPTABLES_PACKAGE, LEGACY, MIXED, NF_TABLES, VARIANTS, find_xtables, tool_name,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import has_content, parse_save
 
 # "iptables v1.8.9 (nf_tables)", "ip6tables v1.8.7 (legacy)", "iptables v1.6.1" (before 1.8: always legacy)

@@ -22,8 +22,9 @@ import shutil
 import tempfile
 import time
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
 
 # The expiry program's log in the state directory; the program itself is under lib/.
@@ -170,7 +171,7 @@ class StateStore:
         lock. Returns True when the directory went."""
         if self.records():
             return False
-        shutil.rmtree(os.path.join(self.state_dir, 'lib'), ignore_errors=True)
+        shutil.rmtree(program.lib_dir(self.state_dir), ignore_errors=True)
         try:
             for name in (EXPIRY_LOG, LOCK):
                 if os.path.exists(os.path.join(self.state_dir, name)):

@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import (
-    chain_label, packet_words, rule_place_or_kernel, untraced_text)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import (
+    chain_label, packet_words, rule_place_or_kernel, untraced_text,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import step_text
 
 MAX_PATHS_PER_HOST = 20

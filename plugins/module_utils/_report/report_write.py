@@ -9,11 +9,11 @@ import json
 import os
 import tempfile
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.k8s_objects import load as load_objects
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.k8s_objects import load as load_objects
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.digest import sha256_file
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.reader import BundleError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import BundleError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_html import render_html
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_md import render_md
 
@@ -25,7 +25,7 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(',', ':')).encode
 def json_chunks(report):
     """report.json in pieces, one packet per line: never the whole document in memory at once.
 
-    Packets that took the same path share its list and rule dict (report_build), so those are encoded once.
+    Packets that took the same path share its list and rule dict (_analysis/build), so those are encoded once.
     """
     yield '{'
     for key, value in report.items():

@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from .errors import ParamError
-from .iptables_parse import parse_rules
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_parse import parse_rules
 
 SAVE_TOOLS = {('legacy', 'ipv4'): 'iptables-legacy-save', ('legacy', 'ipv6'): 'ip6tables-legacy-save',
               ('nft', 'ipv4'): 'iptables-nft-save', ('nft', 'ipv6'): 'ip6tables-nft-save'}

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 
-from .errors import ParamError
-from .iptables_backend import BUILTIN_CHAINS
-from .nftables_backend import chain_name, rule_text
-from .spec import families
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import BUILTIN_CHAINS
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import chain_name, rule_text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import families
 
 BACKENDS = ('auto', 'legacy', 'nft', 'nftables')
 COUNT = 'count'  # kind of the rule that counts the packets a rate-limited TRACE rule matches

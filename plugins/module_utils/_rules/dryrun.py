@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import sys
 
-from . import iptables_backend, nftables_backend
-from .backends import SAVE_TOOLS
-from .desired import COUNT
-from .errors import ParamError, RulesError
-from .iptables_parse import parse_rules
-from .kmsg import KmsgReader
-from .nft_parse import parse_table_text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import iptables_backend, nftables_backend
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.backends import SAVE_TOOLS
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import COUNT
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_parse import parse_rules
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.kmsg import KmsgReader
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nft_parse import parse_table_text
 
 KERNEL_HINTS = ('x_tables', 'xt_', 'nf_tables', 'ip_tables', 'ip6_tables')
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import os
 import time
 
-from . import monitor
-from .backends import choose
-from .engine import absent, present
-from .errors import ParamError
-from .kmsg import KmsgReader
-from .state import run_dir
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import monitor
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.backends import choose
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import absent, present
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.kmsg import KmsgReader
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import run_dir
 
 
 def _size(path):

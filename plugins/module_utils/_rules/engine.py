@@ -16,22 +16,28 @@ import sys
 from collections import namedtuple
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.layout import DROP_REASONS_JSON
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import procs
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import schedule
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.hooks import chain_agent
-
-from . import dryrun, install, legacy_tables, loggers, monitor, procs, reaper, record
-from .backends import choose
-from .desired import build
-from .errors import ParamError, RulesError
-from .iptables_backend import restore_line
-from .iptables_parse import parse_rules
-from .nft_parse import NftRule
-from .removal import (Found, cancel_reapers, drop_created, note_created, note_legacy_table, remove_run, run_ids,
-                      settle, stop_unit, tracefs)
-from .spec import families
-from .state import (MIN_COLLECT_WAIT, NodeLock, collectable, empty_run, finished, load_run, planned_end, remove_run_dir,
-                    run_dir, save_run)
-from .tag import ALL_RUNS, make_tag
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import (
+    dryrun, install, legacy_tables, loggers, monitor, record,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.backends import choose
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import build
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import restore_line
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_parse import parse_rules
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nft_parse import NftRule
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.removal import (
+    Found, cancel_reapers, drop_created, note_created, note_legacy_table, remove_run, run_ids, settle, tracefs,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import families
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import (
+    MIN_COLLECT_WAIT, NodeLock, collectable, empty_run, finished, load_run, planned_end, remove_run_dir, run_dir,
+    save_run,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import ALL_RUNS, make_tag
 
 MONITOR_BACKENDS = ('nft', 'nftables')
 
@@ -206,7 +212,7 @@ def _rollback(node, run, added, monitors, reapers, drops=None):
         if record['kind'] == 'process':
             procs.stop_process(record['pid'], record['start'])
         else:
-            stop_unit(node, record['unit'])
+            schedule.stop_unit(node, record['unit'])
     run['reapers'] = [r for r in run['reapers'] if r not in reapers]
     run['rules'] = [r for r in run['rules'] if r not in added]
     save_run(node.root, run)
@@ -231,9 +237,9 @@ def _ensure_monitors(node, run, backends, program, expires_at, max_bytes):
 
 def _ensure_reaper(node, run, program, expires_at):
     for record in run['reapers']:
-        if record['expires_at'] == expires_at and reaper.active(node, record):
+        if record['expires_at'] == expires_at and schedule.active(node, record):
             return []
-    record = reaper.schedule(node, program, sys.executable, run['run_id'], expires_at)
+    record = schedule.schedule(node, program, sys.executable, run['run_id'], expires_at)
     run['reapers'].append(record)
     save_run(node.root, run)
     return [record]
@@ -490,5 +496,5 @@ def _live(node, run_id):
         run = load_run(node.root, rid)
         monitors += [{'run_id': rid, 'backend': m['backend'], 'pid': m['pid']} for m in run['monitors']
                      if not m.get('stopped') and monitor.running(m)]
-        reapers += [dict(r, run_id=rid) for r in run['reapers'] if reaper.active(node, r)]
+        reapers += [dict(r, run_id=rid) for r in run['reapers'] if schedule.active(node, r)]
     return monitors, reapers

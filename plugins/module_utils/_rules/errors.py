@@ -5,7 +5,7 @@ errors file too, see install.py)."""
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ToolError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ToolError
 
 # Command failures raised by the shared runner (NetfilterCommandError) are RulesErrors too.
 RulesError = ToolError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import ParamError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
 
 # name -> (type, code or None)
 ICMP4 = {

@@ -1,6 +1,6 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Install the reaper program on the node (see _netfilter/program.py): the stdlib-only files of this package and
+"""Install the reaper program on the node (see _core/program.py): the stdlib-only files of this package and
 the shared files they import, copied from the running module's own code (they arrive in the AnsiballZ payload),
 under <root>/lib/<digest>/. The trace monitors' stamper (stamp_main.py) comes with it, with its own launcher.
 
@@ -13,32 +13,32 @@ import os
 
 # Static imports, so that Ansible ships every file of the program in the module payload.
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout as bundle_layout
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import constants as conntrack_constants
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import errors as conntrack_errors
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import stats as conntrack_stats
-from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import conntrack_counters as drops_conntrack
-from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import errors as drops_errors
-from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
-from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import reasons as drops_reasons
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import errors as kmod_errors
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import index as kmod_index
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import parsers as kmod_parsers
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import (
+    constants as conntrack_constants, errors as conntrack_errors, stats as conntrack_stats,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import (
+    errors as core_errors, procs, program, runner as core_runner,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import (
+    conntrack_counters as drops_conntrack, errors as drops_errors, instance as drops_instance, reasons as drops_reasons,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import rules_main, schedule
+from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import (
+    errors as kmod_errors, index as kmod_index, parsers as kmod_parsers,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import binaries as shared_binaries
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import errors as shared_errors
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import runner as shared_runner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import (
+    errors, iptables_backend, iptables_parse, legacy_tables, monitor, nft_parse, nftables_backend, node, removal,
+    stamp_main, state, tag,
+)
 
-from . import errors, iptables_backend, iptables_parse, legacy_tables, monitor, nft_parse, nftables_backend, node
-from . import procs, reaper_main, removal, stamp_main, state, tag
-
-# reaper_main and what it imports, directly or not, and the monitors' stamper; each must import only the stdlib
+# rules_main (the reaper) and what it imports, directly or not, and the monitors' stamper; each must import only the stdlib
 # and these.
-PROGRAM_MODULES = (shared_binaries, shared_errors, shared_runner, program, kmod_errors, kmod_parsers,
+PROGRAM_MODULES = (shared_binaries, core_errors, core_runner, program, kmod_errors, kmod_parsers,
                    kmod_index, bundle_layout, conntrack_constants, conntrack_errors, conntrack_stats, drops_conntrack,
                    drops_errors, drops_reasons, drops_instance, errors, tag, iptables_parse,
                    iptables_backend, nft_parse, nftables_backend, procs, state, monitor, node, legacy_tables, removal,
-                   reaper_main, stamp_main)
-LAUNCHER = 'reap.py'
+                   schedule, rules_main, stamp_main)
 STAMP_LAUNCHER = 'stamp.py'
 
 
@@ -52,7 +52,7 @@ def sources():
 
 def install(root):
     """Path of the installed launcher (reap.py), installing it first if needed."""
-    return program.install(os.path.join(root, 'lib'), sources(), LAUNCHER, reaper_main.__name__,
+    return program.install(program.lib_dir(root), sources(), state.REAPER_LAUNCHER, rules_main.__name__,
                            'removes the rules of one run at its expiry')
 
 

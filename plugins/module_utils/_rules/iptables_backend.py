@@ -9,10 +9,13 @@ Stdlib only: the on-node reaper uses this too.
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import XTABLES_TABLES as TABLES
-
-from .errors import ParamError, RulesError
-from .iptables_parse import parse_chains, parse_rules, tagged
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import (
+    BACKEND_VARIANTS, XTABLES_TABLES as TABLES, tool_name,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_parse import (
+    parse_chains, parse_rules, tagged,
+)
 
 BUILTIN_CHAINS = {
     'raw': ('PREROUTING', 'OUTPUT'),
@@ -35,8 +38,8 @@ def legacy_table_names(family):
 
 
 def binary_name(variant, family, restore=False):
-    base = 'ip6tables' if family == 'ipv6' else 'iptables'
-    return '%s-%s%s' % (base, variant, '-restore' if restore else '')
+    """The executable of a rules backend ('legacy' or 'nft') for family, or its restore command."""
+    return tool_name(family, BACKEND_VARIANTS[variant], 'restore' if restore else '')
 
 
 class IptablesBackend:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shlex
 
-from .errors import RulesError
-from .tag import first_tag
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import first_tag
 
 
 class ListedRule:

@@ -17,8 +17,7 @@ import os
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.index import PROC_MODULES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.parsers import parse_proc_modules
-
-from .iptables_backend import legacy_table_names
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import legacy_table_names
 
 MODULE_NAMES = {'ipv4': 'iptable_%s', 'ipv6': 'ip6table_%s'}
 NAMES_FILES = {'ipv4': 'ip_tables_names', 'ipv6': 'ip6_tables_names'}

@@ -7,28 +7,33 @@ Everything a module needs besides AnsibleModule itself, so that the modules stay
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import IP_FAMILIES, nft_base_chains
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ToolRunner, check_lock_wait
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import (
+    IP_FAMILIES, nft_base_chains,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import NFTABLES
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import has_content, parse_save
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner, check_lock_wait
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.variant import decide_variant, detect
-
-from .backends import SAVE_TOOLS, without_our_rules
-from .desired import BACKENDS, check_position, hook_of
-from .duration import trace_for
-from .engine import Request, absent, present
-from . import monitor
-from .errors import ParamError, RulesError
-from .iptables_backend import BUILTIN_CHAINS, TABLES
-from .nftables_backend import OWN_TABLE
-from .node import TOOL_NAMES, Node
-from .spec import HOOKS, IP_VERSIONS, MATCH_PARAMS, build_match
-from .state import DEFAULT_ROOT
-from .tag import ALL_RUNS, check_run_id, check_ttl, default_log_prefix, generate_run_id
-from .target import log_target, trace_target
-from .window import check_window
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import monitor
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.backends import SAVE_TOOLS, without_our_rules
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import BACKENDS, check_position, hook_of
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.duration import trace_for
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, absent, present
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import BUILTIN_CHAINS, TABLES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import OWN_TABLE
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node, TOOL_NAMES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import (
+    HOOKS, IP_VERSIONS, MATCH_PARAMS, build_match,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import DEFAULT_ROOT
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import (
+    ALL_RUNS, check_run_id, check_ttl, default_log_prefix, generate_run_id,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.target import log_target, trace_target
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.window import check_window
 
 TRACE_HOOKS = ('PREROUTING', 'OUTPUT')
 

@@ -26,11 +26,10 @@ import re
 import subprocess
 import time
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import C_LOCALE
-
-from . import procs
-from .errors import ParamError, RulesError
-from .state import ensure_dir
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import procs
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import C_LOCALE
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import ensure_dir
 
 KILL_AFTER = 5  # seconds between timeout's TERM and KILL
 GRACE = 10  # the monitor outlives the ttl by this much at most, so the reaper can stop it first

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import re
 
-from .errors import RulesError
-from .tag import first_tag
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import first_tag
 
 _CHAIN_RE = re.compile(r'^chain\s+(\S+)\s*\{')
 _HANDLE_RE = re.compile(r'\s*#\s*handle\s+([0-9]+)\s*$')

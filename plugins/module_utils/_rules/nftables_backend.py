@@ -8,8 +8,10 @@ it is empty again, so that the ruleset after a run equals the one before. Stdlib
 
 from __future__ import annotations
 
-from .errors import ParamError, RulesError
-from .nft_parse import parse_echo_handle, parse_table_json, parse_table_text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nft_parse import (
+    parse_echo_handle, parse_table_json, parse_table_text,
+)
 
 FAMILY = 'inet'
 TABLE = 'netdebug'

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import DEFAULT_LOCK_WAIT
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import DEFAULT_LOCK_WAIT
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import BACKEND_VARIANTS, FAMILIES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import (
+    IptablesBackend, binary_name,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import NftablesBackend
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import DEFAULT_ROOT
 
-from .iptables_backend import IptablesBackend, binary_name
-from .nftables_backend import NftablesBackend
-from .state import DEFAULT_ROOT
-
-# The rules' backend names of the two iptables variants (binaries.VARIANTS names the variants legacy and
-# nf_tables; the executables are iptables-legacy and iptables-nft).
-IPTABLES_BACKENDS = ('legacy', 'nft')
-FAMILIES = ('ipv4', 'ipv6')
+IPTABLES_BACKENDS = tuple(BACKEND_VARIANTS)
 TOOL_NAMES = tuple(binary_name(v, f, r) for v in IPTABLES_BACKENDS for f in FAMILIES for r in (False, True)) + (
     'nft', 'xtables-monitor', 'timeout', 'unshare', 'systemd-run', 'systemctl', 'rmmod', 'nsenter', 'mount', 'umount')
 

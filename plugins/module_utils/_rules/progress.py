@@ -6,10 +6,10 @@ no lock is taken and nothing on the node changes. A window's time match keeps th
 
 from __future__ import annotations
 
-from .engine import packets_summary
-from .removal import packet_counts
-from .state import has_run
-from .tag import check_run_id
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import packets_summary
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.removal import packet_counts
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import has_run
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import check_run_id
 
 
 def progress(node, run_id):

@@ -18,14 +18,13 @@ import re
 import shutil
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import FAMILIES, XTABLES_TABLES
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
-
-from .errors import RulesError
-from .iptables_backend import legacy_table_names
-from .state import read_json, run_dir, write_file
-from .tag import TAG_PREFIX, TAG_RE
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import legacy_table_names
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import read_json, run_dir, write_file
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import TAG_PREFIX, TAG_RE
 
 # Raw listings taken while the rules are in: (tool, arguments, file).
 LISTINGS = (

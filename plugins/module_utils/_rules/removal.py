@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.layout import DROP_REASONS_JSON
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import procs
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.errors import DropsError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.layout import DROP_REASONS_JSON
-
-from . import legacy_tables, monitor, procs
-from .errors import RulesError
-from .iptables_backend import legacy_table_names
-from .iptables_parse import tagged
-from .state import (CREATED_FILE, collectable, finished, list_runs, load_run, log, read_json, remove_run_dir,
-                    run_dir, runs_dir, save_run, tidy, write_json)
-from .tag import ALL_RUNS
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import schedule
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import legacy_tables, monitor
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import legacy_table_names
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_parse import tagged
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import (
+    CREATED_FILE, REAPER_LAUNCHER, collectable, finished, list_runs, load_run, log, read_json, remove_run_dir, run_dir,
+    runs_dir, save_run, tidy, write_json,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import ALL_RUNS
 
 
 class Found:
@@ -238,55 +241,13 @@ def cancel_reapers(node, ids, keep_pid=None):
             continue
         for record in run['reapers']:
             if record['kind'] == 'systemd':
-                if stop_unit(node, record['unit']):
+                if schedule.stop_unit(node, record['unit']):
                     cancelled.append({'run_id': run_id, 'unit': record['unit']})
             elif record.get('pid') != keep_pid and procs.stop_process(record['pid'], record['start']):
                 cancelled.append({'run_id': run_id, 'pid': record['pid']})
         run['reapers'] = [r for r in run['reapers'] if r['kind'] == 'process' and r.get('pid') == keep_pid]
         save_run(node.root, run)
     return cancelled
-
-
-def stop_unit(node, unit):
-    systemctl = node.tool('systemctl')
-    if not systemctl:
-        return False
-    result = node.runner.run([systemctl, 'stop', unit + '.timer', unit + '.service'], check=False)
-    return result.rc == 0
-
-
-def stray_reapers(node, lib=None, launcher='reap.py', match=()):
-    """Detached reaper processes of this state root (or of lib, started as launcher, with every item of match in
-    their argv) that no run state lists (for run_id '*')."""
-    lib = os.path.join(lib or os.path.join(node.root, 'lib'), '')
-    found = []
-    for name in os.listdir('/proc'):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % name, 'rb') as handle:
-                argv = handle.read().decode('utf-8', 'replace').split('\0')
-        except OSError:
-            continue
-        if (any(a.startswith(lib) and a.endswith(launcher) for a in argv) and '--detached' in argv
-                and all(m in argv for m in match)):
-            pid = int(name)
-            found.append({'pid': pid, 'start': procs.start_time(pid)})
-    return found
-
-
-def stray_units(node):
-    systemctl = node.tool('systemctl')
-    if not systemctl or not os.path.isdir('/run/systemd/system'):
-        return []
-    result = node.runner.run([systemctl, 'list-units', '--all', '--plain', '--no-legend', 'netdebug-reap-*'],
-                             check=False)
-    units = set()
-    for line in result.stdout.splitlines():
-        name = line.split()[0] if line.split() else ''
-        if name.startswith('netdebug-reap-'):
-            units.add(name.rsplit('.', 1)[0])
-    return sorted(units)
 
 
 # -- the whole run -------------------------------------------------------------------------------------------------
@@ -416,11 +377,11 @@ def settle(node, ids, force=False, keep_pid=None):
 
 def _stop_strays(node, keep_pid):
     stopped = []
-    for record in stray_reapers(node):
+    for record in schedule.stray_reapers(node.root, REAPER_LAUNCHER):
         if record['pid'] != keep_pid and procs.stop_process(record['pid'], record['start']):
             stopped.append({'run_id': None, 'pid': record['pid']})
-    for unit in stray_units(node):
-        if stop_unit(node, unit):
+    for unit in schedule.stray_units(node):
+        if schedule.stop_unit(node, unit):
             stopped.append({'run_id': None, 'unit': unit})
     return stopped
 

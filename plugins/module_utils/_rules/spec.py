@@ -11,8 +11,8 @@ import ipaddress
 import re
 import time
 
-from .errors import ParamError
-from .icmp import icmp_type_code
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.icmp import icmp_type_code
 
 MATCH_PARAMS = ('protocol', 'source', 'destination', 'source_port', 'destination_port', 'in_interface',
                 'out_interface', 'icmp_type', 'ctstate', 'mark', 'uid_owner', 'match_extra')

@@ -23,7 +23,8 @@ import os
 import shutil
 import time
 
-from .errors import RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
 
 DEFAULT_ROOT = '/run/netdebug'
 # A stopped capture's files wait for its collect step until the run's planned expiry (the window's end plus
@@ -39,6 +40,8 @@ RUNS_END_SLACK = 10
 OWN_FILES = ('run.json', 'reaper.log')
 OWN_SUFFIXES = ('.stderr', '.tmp')
 CREATED_FILE = 'created.json'
+# The rules' reaper program, installed in the root's lib/ (_rules/install).
+REAPER_LAUNCHER = 'reap.py'
 
 
 def runs_dir(root):
@@ -190,7 +193,7 @@ def tidy(root):
             return False  # a table or chain made for our rules could not be dropped yet
     except RulesError:
         return False  # unreadable: left for a person to look at, and the root with it
-    for name in (CREATED_FILE, 'lib'):
+    for name in (CREATED_FILE, program.LIB):
         path = os.path.join(root, name)
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)

@@ -12,7 +12,7 @@ import os
 import re
 import time
 
-from .errors import ParamError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
 
 TAG_PREFIX = 'netdebug'
 RUN_ID_MAX = 32

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import ParamError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
 
 LOG_PREFIX_MAX = 29  # xt_LOG keeps 30 bytes including the terminating NUL
 NFLOG_PREFIX_MAX = 63  # xt_NFLOG keeps 64

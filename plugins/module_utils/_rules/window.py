@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from collections import namedtuple
 
-from .errors import ParamError
-from .tag import TTL_MAX
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import TTL_MAX
 
 
 class Window(namedtuple('Window', 'start end')):

@@ -8,17 +8,12 @@ import re
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParseError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import (
-    rule_target,
-    normalise_save,
-    parse_save,
-    render_save,
+    normalise_save, parse_save, render_save, rule_target,
 )
 from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import (
-    SAVE_TOOLS,
-    SCENARIOS,
-    fixture,
+    SAVE_TOOLS, SCENARIOS, fixture,
 )
 
 FAMILY = {'iptables-legacy-save': 'ipv4', 'iptables-nft-save': 'ipv4',

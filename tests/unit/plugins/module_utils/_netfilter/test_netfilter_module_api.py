@@ -8,11 +8,10 @@ import signal
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import (
-    NetfilterCommandError,
-    ParameterError,
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import (
+    NetfilterCommandError, ParameterError,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.module_api import run_module
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.module_api import run_module
 
 
 class Exited(Exception):

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetfilterCommandError, ToolError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ProcessModule, ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetfilterCommandError, ToolError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ProcessModule, ToolRunner
 
 PY = sys.executable
 

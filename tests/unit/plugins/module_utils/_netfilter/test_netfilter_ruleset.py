@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ToolNotFoundError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ToolNotFoundError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import normalise_save
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import normalise_nft
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.ruleset import (
-    read_nft,
-    read_save,
-    snapshot,
-)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.ruleset import read_nft, read_save, snapshot
 from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import (
-    DEBIAN12_TOOLS,
-    OLD_TOOLS,
-    FakeModule,
-    ScenarioNode,
-    fixture,
+    DEBIAN12_TOOLS, FakeModule, OLD_TOOLS, ScenarioNode, fixture,
 )
 
 

@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import (
-    has_content,
-    parse_save,
-)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParseError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import has_content, parse_save
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.variant import (
-    decide_variant,
-    detect,
-    disagreement,
-    parse_version,
+    decide_variant, detect, disagreement, parse_version,
 )
 from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import (
-    DEBIAN12_TOOLS,
-    OLD_TOOLS,
-    FakeModule,
-    ScenarioNode,
-    fixture,
+    DEBIAN12_TOOLS, FakeModule, OLD_TOOLS, ScenarioNode, fixture,
 )
 
 # iptables 1.6.1 (Ubuntu 18.04, Debian 9 backports) prints no variant: it predates iptables-nft. This machine

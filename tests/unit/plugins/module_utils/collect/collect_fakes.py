@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import pathlib
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ToolNotFoundError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ToolNotFoundError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures'
 COLLECT = FIXTURES / 'collect'

@@ -11,7 +11,7 @@ import tarfile
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import pack
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParameterError
 
 
 @pytest.mark.parametrize('rel, ok', [

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import kernlog
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
 
 from collect_fakes import COLLECT, FORMATS, FakeRunner
 

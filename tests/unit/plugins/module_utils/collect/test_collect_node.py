@@ -15,8 +15,8 @@ import tarfile
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import kernlog, node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParameterError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
 
 from collect_fakes import COLLECT, FakeLoggerManager, FakeRunner, recorded
 

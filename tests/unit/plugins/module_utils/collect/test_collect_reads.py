@@ -9,14 +9,12 @@ import pathlib
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import reads
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import query as ct_query
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps, query as ct_query, text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.decode import DecodeError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParameterError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
 
 from collect_fakes import FakeLoggerManager, FakeRunner, recorded
 

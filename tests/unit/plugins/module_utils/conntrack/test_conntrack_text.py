@@ -13,7 +13,7 @@ import ct_fixtures as fx
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import query, text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result
 
 NETLINK = json.loads((fx.FIXTURES / 'proc_nf_conntrack-netlink.json').read_text())
 CLI = (fx.FIXTURES / 'conntrack_L-text-flows.txt').read_text()

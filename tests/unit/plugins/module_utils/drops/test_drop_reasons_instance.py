@@ -11,9 +11,9 @@ import shutil
 
 import pytest
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.errors import DropsError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'drops')
 NETNS = 4026531840
@@ -197,7 +197,7 @@ def test_our_own_mounts_are_never_taken_for_the_nodes():
 
 
 def test_errors_are_the_shared_base():
-    from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+    from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
     assert issubclass(DropsError, NetdebugError)
 
 

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import expiry, expiry_main, expiry_state
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import kernlog, kernlog_main, kernlog_state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
 
 NOW = 1796550000
@@ -42,7 +42,7 @@ def install_files(node, conf=CONF, rotate=ROTATE, log='lines\n'):
 
 
 def arm_record(node, at=NOW + 60, log_path=True):
-    expiry_state.save(node['state'], expiry_state.new_record(
+    kernlog_state.save(node['state'], kernlog_state.new_record(
         node['conf'], CONF, node['rotate'], ROTATE, node['log'] if log_path else None, RESTART, at,
         {'kind': 'process', 'pid': 1, 'start': 1, 'expires_at': at}))
 
@@ -60,22 +60,22 @@ def test_expire_removes_what_is_still_ours(node, conf, restart_error, log_path, 
     install_files(node, conf=conf)
     arm_record(node, log_path=log_path)
     restarted = []
-    line = expiry_state.expire(node['state'], node['conf'], NOW + 60,
+    line = kernlog_state.expire(node['state'], node['conf'], NOW + 60,
                                lambda argv: restarted.append(argv) or restart_error)
     assert said in line, line
     assert [name for name in ('conf', 'rotate', 'log') if not os.path.exists(node[name])] == gone
     assert [name for name in ('conf', 'rotate', 'log') if os.path.exists(node[name])] == kept
     assert restarted == ([RESTART] if 'conf' in gone else [])
-    assert expiry_state.load(node['state'], node['conf']) is None
-    assert expiry_state.tidy(node['state']) and not os.path.exists(node['state'])
+    assert kernlog_state.load(node['state'], node['conf']) is None
+    assert kernlog_state.tidy(node['state']) and not os.path.exists(node['state'])
 
 
 def test_expire_of_a_moved_or_released_expiry_does_nothing(node):
     install_files(node)
     arm_record(node, at=NOW + 120)  # a later call moved it
-    line = expiry_state.expire(node['state'], node['conf'], NOW + 60, lambda argv: pytest.fail('restarted'))
+    line = kernlog_state.expire(node['state'], node['conf'], NOW + 60, lambda argv: pytest.fail('restarted'))
     assert 'nothing to do' in line
-    assert os.path.exists(node['conf']) and expiry_state.load(node['state'], node['conf'])
+    assert os.path.exists(node['conf']) and kernlog_state.load(node['state'], node['conf'])
 
 
 def _run_on_node(node, run_id, expires_at):
@@ -103,9 +103,9 @@ def test_the_expiry_waits_while_a_run_lasts(node, moved):
         elif len(slept) == 3:
             shutil.rmtree(runs)  # collected
 
-    expiry_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: now[0], sleep=sleep)
+    kernlog_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: now[0], sleep=sleep)
     assert len(slept) == (1 if moved else 3)
-    with open(os.path.join(node['state'], expiry_state.LOG)) as handle:
+    with open(os.path.join(node['state'], kernlog_state.LOG)) as handle:
         assert 'waits for run(s) inc-1, which end at %d' % (NOW + 500) in handle.read()
 
 
@@ -117,7 +117,7 @@ def test_the_expiry_waits_no_longer_than_the_runs_own_expiry(node):
     _run_on_node(node, 'stuck', NOW + 300)
     rules_state.save_run(os.path.dirname(node['state']), rules_state.empty_run('no-ttl'))
     now = [NOW + 60]
-    expiry_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: now[0],
+    kernlog_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: now[0],
                                  sleep=lambda seconds: now.__setitem__(0, now[0] + seconds))
     assert NOW + 300 + rules_state.RUNS_END_SLACK <= now[0] < NOW + 300 + rules_state.RUNS_END_SLACK + 2
 
@@ -125,14 +125,14 @@ def test_the_expiry_waits_no_longer_than_the_runs_own_expiry(node):
 def test_the_expiry_does_not_wait_without_a_run(node):
     install_files(node)
     arm_record(node)
-    expiry_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: NOW + 60,
+    kernlog_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: NOW + 60,
                                  sleep=lambda seconds: pytest.fail('waited without a run'))
 
 
 def test_installed_program_runs_from_its_own_copy(tmp_path):
-    files = program.module_files(expiry.PROGRAM_MODULES)
-    assert 'ansible_collections/netdebug/netfilter/plugins/module_utils/_kernlog/expiry_main.py' in files
-    launcher = program.install(str(tmp_path / 'lib'), files, expiry.LAUNCHER, expiry_main.__name__, 'test')
+    files = program.module_files(kernlog.PROGRAM_MODULES)
+    assert 'ansible_collections/netdebug/netfilter/plugins/module_utils/_expiry/kernlog_main.py' in files
+    launcher = program.install(str(tmp_path / 'lib'), files, kernlog.LAUNCHER, kernlog_main.__name__, 'test')
     env = dict(os.environ, PYTHONPATH='')  # the copy alone, not the collection under test
     out = subprocess.run([sys.executable, launcher, '--help'], capture_output=True, text=True, env=env, check=True)
     assert '--conf-path' in out.stdout
@@ -141,8 +141,8 @@ def test_installed_program_runs_from_its_own_copy(tmp_path):
 def test_the_program_expires_the_drop_in_under_its_lock(node, monkeypatch):
     install_files(node)
     arm_record(node)
-    monkeypatch.setattr(expiry_main, 'restart', lambda argv: None)
-    assert expiry_main.run(node['state'], node['conf'], NOW + 60) == 0
+    monkeypatch.setattr(kernlog_main, 'restart', lambda argv: None)
+    assert kernlog_main.run(node['state'], node['conf'], NOW + 60) == 0
     assert not os.path.exists(node['conf']) and not os.path.exists(node['state'])
 
 
@@ -157,10 +157,10 @@ class Scheduler:
 
     def __init__(self, monkeypatch):
         self.started, self.cancelled, self.live, self.order = [], [], set(), []
-        monkeypatch.setattr(expiry.reaper, 'start', self.start)
-        monkeypatch.setattr(expiry.reaper, 'active', lambda node, record: record['pid'] in self.live)
-        monkeypatch.setattr(expiry.reaper, 'cancel', self.cancel)
-        monkeypatch.setattr(expiry.program, 'install', lambda *args: '/lib/kernlog_expire.py')
+        monkeypatch.setattr(kernlog.schedule, 'start', self.start)
+        monkeypatch.setattr(kernlog.schedule, 'active', lambda node, record: record['pid'] in self.live)
+        monkeypatch.setattr(kernlog.schedule, 'cancel', self.cancel)
+        monkeypatch.setattr(kernlog.program, 'install', lambda *args: '/lib/kernlog_expire.py')
 
     def start(self, node, argv, unit, description, at, use_systemd=None):
         self.order.append('start')
@@ -177,7 +177,7 @@ class Scheduler:
 
 
 def dropin_expiry(node, now=NOW):
-    return expiry.DropinExpiry(NoTools(), node['state'], clock=lambda: now)
+    return kernlog.DropinExpiry(NoTools(), node['state'], clock=lambda: now)
 
 
 def update(node, ttl, created, now=NOW, log=True):
@@ -192,10 +192,10 @@ def update(node, ttl, created, now=NOW, log=True):
 def test_a_created_drop_in_is_put_under_an_expiry(node, monkeypatch):
     sched = Scheduler(monkeypatch)
     assert update(node, 300, created=True) == NOW + 300
-    record = expiry_state.load(node['state'], node['conf'])
+    record = kernlog_state.load(node['state'], node['conf'])
     assert record['expiry']['at'] == NOW + 300 and record['log_path'] == node['log']
-    assert record['files'] == {node['conf']: expiry_state.digest(CONF), node['rotate']: expiry_state.digest(ROTATE)}
-    assert sched.started == [(str(NOW + 300), expiry.unit_name(node['conf'], NOW + 300))]
+    assert record['files'] == {node['conf']: kernlog_state.digest(CONF), node['rotate']: kernlog_state.digest(ROTATE)}
+    assert sched.started == [(str(NOW + 300), kernlog.unit_name(node['conf'], NOW + 300))]
 
 
 def test_a_drop_in_that_was_there_without_an_expiry_is_never_put_under_one(node, monkeypatch):
@@ -212,7 +212,7 @@ def test_a_second_call_moves_the_expiry_only_later(node, monkeypatch, later_ttl,
     sched = Scheduler(monkeypatch)
     update(node, 300, created=True)
     assert update(node, later_ttl, created=False, now=NOW + 10, log=False) == at
-    record = expiry_state.load(node['state'], node['conf'])
+    record = kernlog_state.load(node['state'], node['conf'])
     assert record['expiry']['at'] == at and record['log_path'] == node['log']  # the first call's log file
     assert len(sched.started) == started and sched.cancelled == cancelled
     if cancelled:  # the old expiry is cancelled only once the new one is armed and recorded
@@ -225,7 +225,7 @@ def test_a_call_when_the_expiry_is_due_but_still_waits_moves_it(node, monkeypatc
     sched = Scheduler(monkeypatch)
     update(node, 300, created=True)
     assert update(node, 300, created=False, now=NOW + 400, log=False) == NOW + 700
-    record = expiry_state.load(node['state'], node['conf'])
+    record = kernlog_state.load(node['state'], node['conf'])
     assert record['expiry']['at'] == NOW + 700 and record['log_path'] == node['log']
     assert sched.cancelled == [1000] and sched.order[-2:] == ['start', 'cancel']
 
@@ -237,7 +237,7 @@ def test_a_drop_in_the_expiry_removed_since_the_call_read_it_is_created_again_un
     os.makedirs(node['state'])
     assert not os.path.exists(node['conf'])
     assert update(node, 300, created=False, log=False) == NOW + 300
-    record = expiry_state.load(node['state'], node['conf'])
+    record = kernlog_state.load(node['state'], node['conf'])
     assert record['log_path'] == node['log'] and len(sched.started) == 1
 
 
@@ -273,4 +273,4 @@ def test_check_mode_plans_without_scheduling(node, monkeypatch):
     (None, True, False, None),
 ])
 def test_restart_command_follows_the_service_manager(systemctl, systemd, init_script, expected):
-    assert expiry.restart_command(systemctl, systemd, init_script) == expected
+    assert kernlog.restart_command(systemctl, systemd, init_script) == expected

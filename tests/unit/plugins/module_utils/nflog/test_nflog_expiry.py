@@ -12,9 +12,10 @@ import time
 
 import pytest
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import nflog, nflog_main
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
-from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import expiry, expiry_main, runstate
+from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import runstate
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.sysctl import Sysctl
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
@@ -160,7 +161,7 @@ def test_release_refuses_another_namespace(node):
      'run r netns 7 expiry 5: restored nothing; unloaded xt_LOG; left b alone: changed by something else'),
 ])
 def test_log_line(result, line):
-    assert expiry_main.describe('r', 7, 5, result).startswith(line)
+    assert nflog_main.describe('r', 7, 5, result).startswith(line)
 
 
 def test_expire_logs_and_retries(node, monkeypatch):
@@ -176,8 +177,8 @@ def test_expire_logs_and_retries(node, monkeypatch):
     os.makedirs(node['state_dir'])
     # another run still has its record: the directory, and the log in it, stay
     runstate.StateStore(node['state_dir']).save(runstate.new_record('other', 7))
-    assert expiry_main.expire(Flaky(), node['state_dir'], 'r', 7, 5, pause=0) == 0
-    log = open(os.path.join(node['state_dir'], expiry_main.LOG)).read()
+    assert nflog_main.expire(Flaky(), node['state_dir'], 'r', 7, 5, pause=0) == 0
+    log = open(os.path.join(node['state_dir'], nflog_main.LOG)).read()
     assert 'attempt 1 failed: busy' in log and 'restored x=NONE' in log and len(calls) == 2
 
 
@@ -195,7 +196,7 @@ def test_expire_of_the_last_run_removes_the_state_directory(tmp_path, monkeypatc
     with runstate.StateStore(str(state_dir)).locked():
         pass
     monkeypatch.setattr(runstate, 'RULES_ROOT', str(root))
-    assert expiry_main.expire(Done(), str(state_dir), 'r', 7, 5, pause=0) == 0
+    assert nflog_main.expire(Done(), str(state_dir), 'r', 7, 5, pause=0) == 0
     assert not root.exists()
 
 
@@ -260,11 +261,11 @@ def test_ttl_only_with_present(node, state):
 
 # -- the installed program and its clock ------------------------------------------------------------------------
 def test_installed_program_runs_from_its_own_copy(tmp_path):
-    files = program.module_files(expiry.PROGRAM_MODULES)
-    assert 'ansible_collections/netdebug/netfilter/plugins/module_utils/_nflog/expiry_main.py' in files
+    files = program.module_files(nflog.PROGRAM_MODULES)
+    assert 'ansible_collections/netdebug/netfilter/plugins/module_utils/_expiry/nflog_main.py' in files
     assert files['ansible_collections/netdebug/__init__.py'] == ''
-    launcher = program.install(str(tmp_path / 'lib'), files, expiry.LAUNCHER, expiry_main.__name__, 'test')
-    assert program.install(str(tmp_path / 'lib'), files, expiry.LAUNCHER, expiry_main.__name__, 'test') == launcher
+    launcher = program.install(str(tmp_path / 'lib'), files, nflog.LAUNCHER, nflog_main.__name__, 'test')
+    assert program.install(str(tmp_path / 'lib'), files, nflog.LAUNCHER, nflog_main.__name__, 'test') == launcher
     env = dict(os.environ, PYTHONPATH='')  # the copy alone, not the collection under test
     out = subprocess.run([sys.executable, launcher, '--help'], capture_output=True, text=True, env=env, check=True)
     assert '--state-dir' in out.stdout
@@ -283,7 +284,7 @@ def test_sleep_until_wakes_at_the_expiry_in_bounded_steps():
 
 
 def test_unit_name_is_per_run_namespace_and_expiry():
-    assert expiry.unit_name('inc-1', 4026531840, AT) == 'netdebug-nflog-inc-1-4026531840-%d' % AT
+    assert nflog.unit_name('inc-1', 4026531840, AT) == 'netdebug-nflog-inc-1-4026531840-%d' % AT
 
 
 def _execed(proc, word, timeout=5.0):
@@ -299,14 +300,14 @@ def _execed(proc, word, timeout=5.0):
 
 def test_cleanup_of_every_run_stops_stray_reapers_of_this_namespace_only(tmp_path):
     """A waiting reaper process that no record names (its record was deleted by hand) is stopped by run_id '*'."""
-    launcher = str(tmp_path / 'lib' / 'abc' / expiry.LAUNCHER)
+    launcher = str(tmp_path / 'lib' / 'abc' / nflog.LAUNCHER)
     sleeper = 'import time; time.sleep(60)'
     mine = subprocess.Popen([sys.executable, '-c', sleeper, launcher, '--netns', '7', '--detached'])
     other = subprocess.Popen([sys.executable, '-c', sleeper, launcher, '--netns', '8', '--detached'])
     try:
         for proc in (mine, other):
             _execed(proc, launcher)
-        exp = expiry.Expiry(NoTools())
+        exp = nflog.Expiry(NoTools())
         assert [r['pid'] for r in exp.strays(str(tmp_path), 7, check=True)] == [mine.pid]
         assert mine.poll() is None
         assert [r['pid'] for r in exp.strays(str(tmp_path), 7)] == [mine.pid]
@@ -336,8 +337,8 @@ def test_the_expiry_waits_while_the_runs_rules_last(tmp_path, run_id, moved, wai
         if now[0] >= AT + 100:
             rules_state.remove_run_dir(str(tmp_path), run_id)  # the rules' reaper
 
-    expiry_main.wait_for_rules(state_dir, 'inc-1', 1, AT, clock=lambda: now[0], sleep=sleep)
+    nflog_main.wait_for_rules(state_dir, 'inc-1', 1, AT, clock=lambda: now[0], sleep=sleep)
     assert (now[0] >= AT + 100) is waits and bool(slept) is waits
     if waits:
-        with open(os.path.join(state_dir, expiry_main.LOG)) as handle:
+        with open(os.path.join(state_dir, nflog_main.LOG)) as handle:
             assert 'waits for run(s) inc-1, which end at %d' % (AT + 100) in handle.read()

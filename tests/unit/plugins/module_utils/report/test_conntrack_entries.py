@@ -10,12 +10,11 @@ import os
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report import conntrack_entries
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correlate import (
-    parse_conntrack_json,
-    parse_conntrack_text,
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis import conntrack_entries
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.correlate import (
+    parse_conntrack_json, parse_conntrack_text,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.findings import findings
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.findings import findings
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
 # kube-proxy's endpoint chain (iptables mode) and its nftables mode's endpoint rule, to an endpoint that moved

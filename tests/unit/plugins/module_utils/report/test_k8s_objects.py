@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report import k8s_objects
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.resolve import Snapshot
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis import k8s_objects
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.kubernetes import Namer
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.resolve import Snapshot
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParameterError
 
 LONG_POLICY = 'deny-web-from-everything-but-the-frontend'
 OBJECTS = {'apiVersion': 'v1', 'kind': 'List', 'items': [

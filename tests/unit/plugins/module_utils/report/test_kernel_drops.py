@@ -10,8 +10,8 @@ import shutil
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report import kernel_drops
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis import kernel_drops
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.build import build_report
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_md import render_md
 
 BUNDLE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'trace', 'kernel-drops', 'kdrops-1')
@@ -138,7 +138,7 @@ def test_join(name, records, event, joined):
 
 
 def test_findings_order_most_severe_first():
-    from ansible_collections.netdebug.netfilter.plugins.module_utils._report.findings import findings
+    from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.findings import findings
     kernel = [{'hosts': ['node2'], 'lost': 1204, 'unjoined': [
         {'reason': 'NOT_SPECIFIED', 'location': 'icmpv6_rcv', 'family': 'ipv6', 'packets': 12},
         {'reason': 'IP_RPFILTER', 'location': 'ip_rcv_finish_core', 'family': 'ipv4', 'packets': 412},
@@ -170,7 +170,7 @@ def test_findings_order_most_severe_first():
     ({'start': None, 'stop': {'counters': {'drop': 5}, 'count': 6, 'max': 100}}, []),  # conntrack loaded meanwhile
 ])
 def test_conntrack_over_the_window(recorded, expected):
-    from ansible_collections.netdebug.netfilter.plugins.module_utils._report.findings import findings
+    from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.findings import findings
     hosts = {'node3': {'conntrack_window': kernel_drops.conntrack_window(recorded)}}
     assert findings([], [], hosts) == expected
 

@@ -8,10 +8,10 @@ import os
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.k8s_objects import length_limited_id
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer, rule_comment
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report, journey_services
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.resolve import Snapshot
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.build import build_report, journey_services
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.k8s_objects import length_limited_id
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.kubernetes import Namer, rule_comment
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.resolve import Snapshot
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'kubernetes')
 # kube-proxy's iptables mode, in the shapes of its unit tests' expected dumps (pkg/proxy/iptables/proxier_test.go):

@@ -9,7 +9,7 @@ import json
 import threading
 import time
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import bundle_lock, load_manifest
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.reader import bundle_lock, load_manifest
 
 
 def _write(incident, name, ended_at, hosts):

@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correlate import (
-    correlate, hop_order, nat_aliases, parse_conntrack_json, parse_conntrack_text, protocols, wall_time)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report, clock_correction
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.build import build_report, clock_correction
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.correlate import (
+    correlate, hop_order, nat_aliases, parse_conntrack_json, parse_conntrack_text, protocols, wall_time,
+)
 
 
 def test_conntrack_text_recorded(lines):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.fields import (
-    _fast, parse_fields, parse_fields_general)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import parse_trace
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.fields import (
+    _fast, parse_fields, parse_fields_general,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.parse import parse_trace
 
 # (fixture file, a substring that picks one line, expected subset of its packet fields)
 CASES = [

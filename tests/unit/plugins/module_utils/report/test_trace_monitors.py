@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import parse_trace
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.parse import parse_trace
 
 KEYS = ('format', 'family', 'trace_id', 'table', 'chain', 'kind', 'handle', 'verdict', 'target_chain', 'rule')
 

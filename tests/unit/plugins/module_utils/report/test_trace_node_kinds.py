@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import step_label
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import step_label
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_html import render_html
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_md import render_md
 

@@ -8,9 +8,10 @@ import collections
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.events import FIELDS, KINDS
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import (
-    Context, iter_events, parse_line, parse_trace)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.events import FIELDS, KINDS
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.parse import (
+    Context, iter_events, parse_line, parse_trace,
+)
 
 # (file, format, kind counts) - the counts were checked by hand against the recordings
 FILES = [

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.paths import decide
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.paths import decide
 
 
 def _node2(incident_dir):

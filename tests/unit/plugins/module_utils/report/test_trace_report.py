@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import BundleError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.reader import BundleError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_write import run_report
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import parse_trace
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.build import build_report
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.parse import parse_trace
 
 # (fixture, a substring that picks one line, the packet fields a summary is made of)
 LINES = [

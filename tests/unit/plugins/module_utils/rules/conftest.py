@@ -9,10 +9,13 @@ import pathlib
 
 import pytest
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import (
+    DEFAULT_LOCK_WAIT, Result, ToolRunner,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import DEFAULT_LOCK_WAIT, Result, ToolRunner
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, iptables_backend, loggers
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import legacy_tables
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import (
+    engine, iptables_backend, legacy_tables, loggers,
+)
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'rules'
 
@@ -110,7 +113,7 @@ def patched(monkeypatch, tmp_path):
     monkeypatch.setattr(loggers, 'NF_LOG', str(nf_log))
     monkeypatch.setattr(engine.dryrun, 'check', lambda node, rules, extra: True)
     monkeypatch.setattr(engine.install, 'install', lambda root: os.path.join(root, 'lib', 'x', 'reap.py'))
-    monkeypatch.setattr(engine.reaper, 'schedule', lambda node, program, python, run_id, expires_at: {
+    monkeypatch.setattr(engine.schedule, 'schedule', lambda node, program, python, run_id, expires_at: {
         'kind': 'process', 'pid': 4242, 'start': 7, 'expires_at': expires_at})
     monkeypatch.setattr(engine.procs, 'stop_process', lambda pid, start: stopped.append((pid, start)) or True)
     return stopped

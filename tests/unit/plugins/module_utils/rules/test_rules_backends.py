@@ -8,15 +8,16 @@ import pathlib
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import XtablesLockError
-
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import XtablesLockError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import backends
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import (
-    IptablesBackend, dry_run_input, restore_line)
+    IptablesBackend, dry_run_input, restore_line,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_parse import parse_rules
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.nftables_backend import (
-    NftablesBackend, chain_decl, priority)
+    NftablesBackend, chain_decl, priority,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
 
 IPT = '/usr/sbin/iptables-nft'

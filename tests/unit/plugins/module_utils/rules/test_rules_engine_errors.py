@@ -14,8 +14,9 @@ import os
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import (
-    DEFAULT_LOCK_WAIT, Result, ToolRunner, command_error)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import (
+    DEFAULT_LOCK_WAIT, Result, ToolRunner, command_error,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import legacy_tables, loggers, removal
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import check_position
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, present

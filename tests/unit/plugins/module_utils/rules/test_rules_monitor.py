@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import install, monitor, procs, stamp_main
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import procs
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import install, monitor, stamp_main
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError, RulesError
 
 TIMEOUT = shutil.which('timeout')

@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import (
-    install, kmsg, loggers, procs, reaper, removal, state)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import procs
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import schedule
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import install, kmsg, loggers, removal, state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
 
@@ -95,14 +96,14 @@ def test_created_registry(tmp_path):
 def test_systemd_schedule(runner, tmp_path):
     node = Node(runner, {'systemd-run': '/usr/bin/systemd-run'}, root=str(tmp_path), clock=lambda: 1000)
     runner.add(('/usr/bin/systemd-run',))
-    record = reaper.schedule(node, '/run/netdebug/lib/x/reap.py', '/usr/bin/python3', 'inc.1', 1006, use_systemd=True)
+    record = schedule.schedule(node, '/run/netdebug/lib/x/reap.py', '/usr/bin/python3', 'inc.1', 1006, use_systemd=True)
     assert record == {'kind': 'systemd', 'unit': 'netdebug-reap-inc.1-1006', 'expires_at': 1006}
     argv = runner.calls[0][0]
     # Started 3 s early (the program sleeps until --at), never sooner than 1 s from now.
     assert argv[argv.index('--on-active') + 1] == '3s' and argv[argv.index('--unit') + 1] == 'netdebug-reap-inc.1-1006'
     assert argv[-8:] == ['/usr/bin/python3', '/run/netdebug/lib/x/reap.py', '--root', str(tmp_path), '--run-id',
                          'inc.1', '--at', '1006']
-    reaper.schedule(node, '/run/netdebug/lib/x/reap.py', '/usr/bin/python3', 'inc.1', 1002, use_systemd=True)
+    schedule.schedule(node, '/run/netdebug/lib/x/reap.py', '/usr/bin/python3', 'inc.1', 1002, use_systemd=True)
     argv = runner.calls[1][0]
     assert argv[argv.index('--on-active') + 1] == '1s'
 
@@ -132,7 +133,7 @@ def test_installed_program_runs(tmp_path):
     installed = sorted(os.path.relpath(os.path.join(d, f), root).replace(os.sep, '/')
                        for d, _dirs, names in os.walk(root) for f in names if f != 'reap.py')
     assert installed == sorted(install.sources())
-    assert any(path.endswith('/_rules/reaper_main.py') for path in installed)
+    assert any(path.endswith('/_expiry/rules_main.py') for path in installed)
     out = subprocess.run([sys.executable, launcher, '--help'], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and '--run-id' in out.stdout
     # An expiry in the past: the program reaps at once. With no tools and no rules it finds nothing to remove;

@@ -17,10 +17,12 @@ import stat
 
 import pytest
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import FAMILIES
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.info import gather
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ToolRunner
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import duration, module_api, record, removal, state
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import (
+    duration, module_api, record, removal, state,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import check_position
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, absent, present
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import shlex
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import (
+    DEFAULT_LOCK_WAIT, Result, ToolRunner,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import removal, state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import DEFAULT_LOCK_WAIT, Result, ToolRunner
 
 
 class FakeIptables:

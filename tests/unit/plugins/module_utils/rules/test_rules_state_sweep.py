@@ -12,9 +12,9 @@ import time
 
 import pytest
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, removal, state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import Result
 
 STOPPED = {'backend': 'nft', 'pid': 1, 'start': 1, 'capture_file': 'x', 'expires_at': 10, 'stopped': True}
 RUNNING = dict(STOPPED, stopped=False)
@@ -118,7 +118,7 @@ def test_the_stop_leaves_the_files_one_reaper_for_their_collection(tmp_path, mon
     planned expiry (the window's end plus the margin; at least MIN_COLLECT_WAIT after a late stop), should nobody
     collect them; a run without such files gets none, nor does a run without a ttl."""
     scheduled = []
-    monkeypatch.setattr(engine.reaper, 'schedule',
+    monkeypatch.setattr(engine.schedule, 'schedule',
                         lambda node, program, python, run_id, at: scheduled.append((run_id, at)) or dict(TIMER, expires_at=at))
     node = _node(tmp_path)
     node.clock = lambda: 1000

@@ -12,11 +12,13 @@ import json
 import os
 import re
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis import kernel_drops
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.correlate import (
+    parse_conntrack_json, parse_conntrack_text,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import layout
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.digest import sha256_file
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correlate import parse_conntrack_json, parse_conntrack_text
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report import kernel_drops
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.digest import sha256_file
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
 
 STATUSES = ('ok', 'partial', 'unreachable', 'failed')
 RULESET_FILES = layout.RULESET_FILES

@@ -3,7 +3,7 @@
 """rsyslog_kernlog's ttl: a drop-in installed for one capture goes by the node itself if nobody removes it.
 
 state=present with a ttl, when the call creates the drop-in (or it is already under an expiry), records it
-(expiry_state) and schedules the expiry program with the rules' scheduler (_rules/reaper.start): a transient
+(kernlog_state) and schedules the expiry program with the rules' scheduler (_expiry/schedule.start): a transient
 systemd timer where systemd runs, else a detached process. A later call with a ttl moves the expiry later, never
 earlier (two captures share one drop-in); a call without a ttl keeps the drop-in for good (the prepare playbook,
 netdebug_kernlog_keep); state=absent cancels the expiry. A drop-in that was there before, without an expiry, is
@@ -15,17 +15,15 @@ from __future__ import annotations
 import os
 import sys
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import expiry_main, expiry_state
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import errors as netfilter_errors
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import errors as rules_errors
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import reaper
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import errors as core_errors, program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import kernlog_main, kernlog_state, schedule
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import (
+    errors as rules_errors, state as rules_state,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import check_ttl
 
-# The program: expiry_main and everything it imports (static imports above, so Ansible ships them all).
-PROGRAM_MODULES = (netfilter_errors, program, rules_errors, rules_state, expiry_state, expiry_main)
+# The program: kernlog_main and everything it imports (static imports above, so Ansible ships them all).
+PROGRAM_MODULES = (core_errors, program, rules_errors, rules_state, kernlog_state, kernlog_main)
 LAUNCHER = 'kernlog_expire.py'
 UNIT_PREFIX = 'netdebug-kernlog-'
 INIT_SCRIPT = '/etc/init.d/rsyslog'
@@ -42,28 +40,25 @@ def restart_command(systemctl, systemd_running, init_script_exists):
 
 
 def unit_name(conf_path, at):
-    return '%s%s-%d' % (UNIT_PREFIX, expiry_state.digest(conf_path)[:16], int(at))
+    return '%s%s-%d' % (UNIT_PREFIX, kernlog_state.digest(conf_path)[:16], int(at))
 
 
 class DropinExpiry:
     """Arms, moves and cancels a drop-in's expiry, for KernlogManager (module side only)."""
 
     def __init__(self, runner, state_dir, clock=None):
-        tools = dict((name, runner.find(name)) for name in ('systemd-run', 'systemctl'))
-        self.node = Node(runner, dict((k, v) for k, v in tools.items() if v))
-        if clock is not None:
-            self.node.clock = clock
+        self.node = schedule.Host(runner, clock)
         self.state_dir = state_dir
 
     def _pending(self, record):
         expiry = (record or {}).get('expiry')
         # An expiry whose time has come may still wait (for the lock, or while a run lasts): it is pending until its
         # program has ended, and a call now moves it rather than dropping its record (the drop-in would stay).
-        return bool(expiry) and reaper.active(self.node, expiry['reaper'])
+        return bool(expiry) and schedule.active(self.node, expiry['reaper'])
 
     def planned(self, conf_path, ttl, created):
         """What update() would make the expiry (check mode): an epoch, or None."""
-        record = expiry_state.load(self.state_dir, conf_path)
+        record = kernlog_state.load(self.state_dir, conf_path)
         pending = self._pending(record)
         if ttl is None or not (created or pending):
             return None
@@ -83,7 +78,7 @@ class DropinExpiry:
                 # creates it again, so it is ours to expire
                 created, log_existed = True, os.path.exists(log_file)
             log_path = log_file if created and not log_existed else None
-            record = expiry_state.load(self.state_dir, conf_path)
+            record = kernlog_state.load(self.state_dir, conf_path)
             pending = self._pending(record)
             if ttl is None or not (created or pending):
                 self._drop(record)  # kept for good, or a stale record of a drop-in that went
@@ -98,12 +93,12 @@ class DropinExpiry:
                     replaced, log_path = record['expiry']['reaper'], record.get('log_path')
                 scheduled = self._schedule(conf_path, at)
             conf_text, logrotate_path, logrotate_text = texts
-            restart = restart_command(self.node.tool('systemctl'), reaper.systemd_running(),
+            restart = restart_command(self.node.tool('systemctl'), schedule.systemd_running(),
                                       os.path.exists(INIT_SCRIPT))
-            expiry_state.save(self.state_dir, expiry_state.new_record(
+            kernlog_state.save(self.state_dir, kernlog_state.new_record(
                 conf_path, conf_text, logrotate_path, logrotate_text, log_path, restart, at, scheduled))
             if replaced:  # only now that the new one is armed (the old one would find its expiry moved anyway)
-                reaper.cancel(self.node, replaced)
+                schedule.cancel(self.node, replaced)
             return at
 
     def release(self, conf_path, check_mode=False):
@@ -111,9 +106,9 @@ class DropinExpiry:
         if not os.path.isdir(self.state_dir):
             return False
         if check_mode:
-            return expiry_state.load(self.state_dir, conf_path) is not None
+            return kernlog_state.load(self.state_dir, conf_path) is not None
         with rules_state.NodeLock(self.state_dir, LOCK_TIMEOUT, create=False):
-            record = expiry_state.load(self.state_dir, conf_path)
+            record = kernlog_state.load(self.state_dir, conf_path)
             self._drop(record)
             return record is not None
 
@@ -121,15 +116,15 @@ class DropinExpiry:
         """Cancel the record's expiry and delete it; the directory goes with the last record. Lock held."""
         if record:
             expiry = record.get('expiry') or {}
-            if expiry.get('reaper') and reaper.active(self.node, expiry['reaper']):
-                reaper.cancel(self.node, expiry['reaper'])
-            expiry_state.delete(self.state_dir, record['conf_path'])
+            if expiry.get('reaper') and schedule.active(self.node, expiry['reaper']):
+                schedule.cancel(self.node, expiry['reaper'])
+            kernlog_state.delete(self.state_dir, record['conf_path'])
         if os.path.isdir(self.state_dir):
-            expiry_state.tidy(self.state_dir)
+            kernlog_state.tidy(self.state_dir)
 
     def _schedule(self, conf_path, at):
-        launcher = program.install(os.path.join(self.state_dir, 'lib'), program.module_files(PROGRAM_MODULES),
-                                   LAUNCHER, expiry_main.__name__, 'removes a capture\'s rsyslog drop-in at its expiry')
-        argv = expiry_main.argv(sys.executable, launcher, self.state_dir, conf_path, at)
-        return reaper.start(self.node, argv, unit_name(conf_path, at),
+        launcher = program.install(program.lib_dir(self.state_dir), program.module_files(PROGRAM_MODULES),
+                                   LAUNCHER, kernlog_main.__name__, 'removes a capture\'s rsyslog drop-in at its expiry')
+        argv = kernlog_main.argv(sys.executable, launcher, self.state_dir, conf_path, at)
+        return schedule.start(self.node, argv, unit_name(conf_path, at),
                             'netdebug: remove the rsyslog drop-in %s' % conf_path, at)

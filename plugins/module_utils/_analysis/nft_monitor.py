@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.events import make_event, unparsed
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.events import make_event, unparsed
 
 # The family is optional: abbreviated examples in the nftables sources leave it out ("trace id 32 t PRE_RAW ...").
 LINE = re.compile(r'trace id ([0-9a-fA-F]+) (?:(\w+) )?(\S+) (\S+) (packet: |rule |policy |verdict |conntrack: )')

@@ -3,14 +3,14 @@
 """The rsyslog drop-in's expiry: its record on the node and what the node does when it comes.
 
     <state_dir>/dropin-<hash of conf_path>.json   what a call with a ttl installed, and when it goes
-    <state_dir>/lib/<digest>/                     the expiry program (expiry_main.py)
+    <state_dir>/lib/<digest>/                     the expiry program (kernlog_main.py)
     <state_dir>/expiry.log                        one line per expiry
     <state_dir>/lock                              flock taken by the module and the program
 
 At the expiry the drop-in and its logrotate file are removed if they still hold what the record says (a file
 changed since is left alone and logged), rsyslog is restarted so that it stops writing the lines, and the log file
 goes too when rsyslog created it for the drop-in. Then the record, and the directory with the last record.
-Stdlib and the installed copies of _netfilter.program, _rules.state and the errors they import only.
+Stdlib and the installed copies of _core.program, _rules.state and the errors they import only.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import program
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
 
 FORMAT = 1
@@ -93,7 +93,7 @@ def tidy(state_dir):
     try:
         if [name for name in os.listdir(state_dir) if name.startswith(PREFIX)]:
             return False
-        shutil.rmtree(os.path.join(state_dir, 'lib'), ignore_errors=True)
+        shutil.rmtree(program.lib_dir(state_dir), ignore_errors=True)
         for name in (LOG, 'lock'):
             if os.path.exists(os.path.join(state_dir, name)):
                 os.unlink(os.path.join(state_dir, name))

@@ -11,13 +11,9 @@ flow label; not the destination, which DNAT changes) within a short time window.
 from __future__ import annotations
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import (
-    BACKEND_RANK,
-    HOOK_RANK,
-    chain_key,
-    comes_after,
-    describe,
+    BACKEND_RANK, HOOK_RANK, chain_key, comes_after, describe,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import LEGACY, NF_TABLES, NFTABLES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import LEGACY, NFTABLES, NF_TABLES
 
 EFFECTS_FINAL = ('drop', 'reject')
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.k8s_objects import HASH_MARK
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import (
     rule_comment as iptables_comment,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import rule_comment as nft_comment
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.k8s_objects import HASH_MARK
 
 KUBE_PROXY = 'kube-proxy'
 CALICO = 'calico'

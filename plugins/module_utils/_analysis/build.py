@@ -7,32 +7,27 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis import conntrack_entries, kernel_drops
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.correlate import (
+    correlate, hop_order, nat_aliases, protocols, wall_time,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.findings import findings
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.kubernetes import Namer, object_words
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.parse import iter_events
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.paths import (
+    Grouper, Packet, decide, ip_family, kernel_order, merge_sources, resolve_path,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.resolve import (
+    Resolver, SNAPSHOT_NAMES, Snapshot,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import (
+    kernel_dropped, kernel_words, packet_words, rule_place,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.reader import (
+    HostInput, load_manifest, open_lines,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.clock import least_offset
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.correlate import (
-    correlate,
-    hop_order,
-    nat_aliases,
-    protocols,
-    wall_time,
-)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report import conntrack_entries, kernel_drops
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.findings import findings
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kubernetes import Namer, object_words
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.parse import iter_events
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.paths import (
-    Grouper,
-    Packet,
-    decide,
-    ip_family,
-    kernel_order,
-    merge_sources,
-    resolve_path,
-)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_bundle import HostInput, load_manifest, open_lines
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.resolve import SNAPSHOT_NAMES, Resolver, Snapshot
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import (
-    kernel_dropped, kernel_words, packet_words, rule_place)
 
 SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
                 'in', 'out', 'len')

@@ -4,20 +4,19 @@
 
     kernlog_expire.py --state-dir DIR --conf-path PATH --at EPOCH [--detached]
 
-Sleeps until EPOCH, then removes the drop-in PATH as its record says (expiry_state.expire), unless the record is
+Sleeps until EPOCH, then removes the drop-in PATH as its record says (kernlog_state.expire), unless the record is
 gone or names another expiry. Stdlib and the installed copies of the files it imports only.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import time
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import expiry_state
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.program import daemonize, sleep_until
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.program import expiry_argv, expiry_options, sleep_until
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import kernlog_state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import NodeLock, RulesError, wait_for_runs
 
 LOCK_TIMEOUT = 60.0
@@ -27,7 +26,7 @@ ATTEMPTS = 3
 
 
 def argv(python, launcher, state_dir, conf_path, at):
-    return [python, launcher, '--state-dir', state_dir, '--conf-path', conf_path, '--at', str(int(at))]
+    return expiry_argv(python, launcher, at, state_dir=state_dir, conf_path=conf_path)
 
 
 def restart(command):
@@ -46,8 +45,8 @@ def wait_for_collect(state_dir, conf_path, at, clock=time.time, sleep=time.sleep
     """While a run on the node lasts (its rules, or its files waiting for the collect step), the log file may still
     be written or read: the expiry waits, at most until the runs' own expiry (the window's end plus the margin),
     unless its record goes or moves meanwhile."""
-    wait_for_runs(os.path.dirname(os.path.abspath(state_dir)), lambda: expiry_state.still_due(state_dir, conf_path, at),
-                  lambda text: expiry_state.log(state_dir, 'drop-in %s expiry %d: %s' % (conf_path, at, text)),
+    wait_for_runs(os.path.dirname(os.path.abspath(state_dir)), lambda: kernlog_state.still_due(state_dir, conf_path, at),
+                  lambda text: kernlog_state.log(state_dir, 'drop-in %s expiry %d: %s' % (conf_path, at, text)),
                   clock=clock, sleep=sleep, step=WAIT_STEP)
 
 
@@ -56,28 +55,21 @@ def run(state_dir, conf_path, at, attempts=ATTEMPTS, pause=2.0):
     for attempt in range(1, attempts + 1):
         try:
             with NodeLock(state_dir, LOCK_TIMEOUT, create=False):
-                said = expiry_state.expire(state_dir, conf_path, at, restart)
-                expiry_state.log(state_dir, said)
+                said = kernlog_state.expire(state_dir, conf_path, at, restart)
+                kernlog_state.log(state_dir, said)
                 # The log goes with the directory when this was the last record; under systemd this line stays
                 # in the journal.
                 sys.stderr.write('netdebug kernlog: %s\n' % said)
-                expiry_state.tidy(state_dir)
+                kernlog_state.tidy(state_dir)
             return 0
         except (RulesError, OSError) as exc:
-            expiry_state.log(state_dir, 'drop-in %s expiry %d: attempt %d failed: %s' % (conf_path, at, attempt, exc))
+            kernlog_state.log(state_dir, 'drop-in %s expiry %d: attempt %d failed: %s' % (conf_path, at, attempt, exc))
             time.sleep(pause)
     return 1
 
 
 def main(args=None):
-    parser = argparse.ArgumentParser(prog='netdebug-kernlog-expire')
-    parser.add_argument('--state-dir', required=True)
-    parser.add_argument('--conf-path', required=True)
-    parser.add_argument('--at', type=int, required=True)
-    parser.add_argument('--detached', action='store_true')
-    opts = parser.parse_args(args)
-    if opts.detached:
-        daemonize()
-    expiry_state.log(opts.state_dir, 'drop-in %s: expiry pid %d waiting for %d' % (opts.conf_path, os.getpid(), opts.at))
+    opts = expiry_options('netdebug-kernlog-expire', {'state_dir': str, 'conf_path': str}, args)
+    kernlog_state.log(opts.state_dir, 'drop-in %s: expiry pid %d waiting for %d' % (opts.conf_path, os.getpid(), opts.at))
     sleep_until(opts.at)
     return run(opts.state_dir, opts.conf_path, opts.at)

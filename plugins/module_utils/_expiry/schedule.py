@@ -1,10 +1,10 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Schedule the removal of a run's rules at their expiry, on the node itself (start() and cancel() also serve
-nf_log, whose reaper puts a run's logger bindings back).
+"""The one scheduler of everything that expires on the node itself: a run's rules (rules_main), its logger
+bindings (nflog) and a capture's rsyslog drop-in (kernlog).
 
-Where systemd is PID 1: a transient timer (``systemd-run --on-active``) that runs the reaper program.
-Elsewhere: the reaper program as a detached, double-forked process that sleeps until the expiry.
+Where systemd is PID 1: a transient timer (``systemd-run --on-active``) that runs the expiry program.
+Elsewhere: the expiry program as a detached, double-forked process that sleeps until the expiry.
 Either way the controller is not needed any more once the rules are in. Stdlib only.
 """
 
@@ -15,9 +15,8 @@ import re
 import subprocess
 import time
 
-from . import procs
-from .errors import RulesError
-from .removal import stop_unit
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import procs, program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
 
 SYSTEMD_DIR = '/run/systemd/system'  # exists exactly when systemd is the running init (sd_booted)
 # The timer starts the reaper this much early; the reaper then sleeps until the expiry itself, so that starting
@@ -25,6 +24,23 @@ SYSTEMD_DIR = '/run/systemd/system'  # exists exactly when systemd is the runnin
 SYSTEMD_EARLY = 3
 UNIT_PREFIX = 'netdebug-reap-'
 _UNIT_BAD = re.compile(r'[^A-Za-z0-9:_.-]')
+TOOLS = ('systemd-run', 'systemctl')
+
+
+class Host:
+    """What the scheduler needs of the node: a runner, the paths of systemd-run and systemctl, a clock. The rules'
+    Node offers the same three."""
+
+    def __init__(self, runner, clock=None):
+        self.runner = runner
+        self.tools = dict((name, path) for name, path in ((n, runner.find(n)) for n in TOOLS) if path)
+        self.clock = clock or time.time
+
+    def now(self):
+        return int(self.clock())
+
+    def tool(self, name):
+        return self.tools.get(name)
 
 
 def systemd_running(systemd_dir=SYSTEMD_DIR):
@@ -35,8 +51,8 @@ def unit_name(run_id, expires_at):
     return '%s%s-%d' % (UNIT_PREFIX, _UNIT_BAD.sub('_', run_id), int(expires_at))
 
 
-def reaper_argv(python, program, root, run_id, expires_at, detached=False):
-    argv = [python, program, '--root', root, '--run-id', run_id, '--at', str(int(expires_at))]
+def reaper_argv(python, launcher, root, run_id, expires_at, detached=False):
+    argv = program.expiry_argv(python, launcher, expires_at, root=root, run_id=run_id)
     return argv + ['--detached'] if detached else argv
 
 
@@ -51,9 +67,9 @@ def active(node, record):
     return result.stdout.strip() in ('active', 'activating')
 
 
-def schedule(node, program, python, run_id, expires_at, use_systemd=None):
+def schedule(node, launcher, python, run_id, expires_at, use_systemd=None):
     """Start a reaper for (run_id, expires_at); returns its record for the run state."""
-    return start(node, reaper_argv(python, program, node.root, run_id, expires_at), unit_name(run_id, expires_at),
+    return start(node, reaper_argv(python, launcher, node.root, run_id, expires_at), unit_name(run_id, expires_at),
                  'netdebug: remove the rules of run %s' % run_id, expires_at, use_systemd)
 
 
@@ -100,3 +116,47 @@ def popen_detached(argv):
         proc.wait()
     line = line.strip()
     return int(line) if line.isdigit() else None
+
+
+def stop_unit(node, unit):
+    """Stop a reaper's timer and service; True when systemctl did."""
+    systemctl = node.tool('systemctl')
+    if not systemctl:
+        return False
+    result = node.runner.run([systemctl, 'stop', unit + '.timer', unit + '.service'], check=False)
+    return result.rc == 0
+
+
+def stray_reapers(state_dir, launcher, match=()):
+    """Detached reaper processes started as <state_dir>/lib/.../launcher, with every item of match in their argv (the
+    caller keeps those that no record lists, for run_id '*')."""
+    lib = os.path.join(program.lib_dir(state_dir), '')
+    found = []
+    for name in os.listdir('/proc'):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % name, 'rb') as handle:
+                argv = handle.read().decode('utf-8', 'replace').split('\0')
+        except OSError:
+            continue
+        if (any(a.startswith(lib) and a.endswith(launcher) for a in argv) and '--detached' in argv
+                and all(m in argv for m in match)):
+            pid = int(name)
+            found.append({'pid': pid, 'start': procs.start_time(pid)})
+    return found
+
+
+def stray_units(node):
+    """The rules' reaper timers (and services) systemd still knows of, by unit name."""
+    systemctl = node.tool('systemctl')
+    if not systemctl or not systemd_running():
+        return []
+    result = node.runner.run([systemctl, 'list-units', '--all', '--plain', '--no-legend', UNIT_PREFIX + '*'],
+                             check=False)
+    units = set()
+    for line in result.stdout.splitlines():
+        name = line.split()[0] if line.split() else ''
+        if name.startswith(UNIT_PREFIX):
+            units.add(name.rsplit('.', 1)[0])
+    return sorted(units)

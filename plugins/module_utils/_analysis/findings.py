@@ -6,8 +6,10 @@ not be recorded. Pure."""
 
 from __future__ import annotations
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import (
+    kernel_dropped, kernel_words, rule_place,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.reasons import NETFILTER_DROP, NOT_SPECIFIED
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.words import kernel_dropped, kernel_words, rule_place
 
 TRACED, CONNTRACK, UNTRACED, CONNTRACK_OTHER, LOST, UNSPECIFIED, UNAVAILABLE = range(7)
 # a conntrack table this full at the stop is a finding

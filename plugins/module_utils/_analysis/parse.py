@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report import nft_monitor, xtables_monitor
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.events import make_event, unparsed
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis import nft_monitor, xtables_monitor
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.events import make_event, unparsed
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.kernel import (
+    DMESG_TRACE, packet_entry, parse_kernel_line, parse_message,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.timestamps import Clock, iso_utc
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.kernel import (
-    DMESG_TRACE, packet_entry, parse_kernel_line, parse_message)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.timestamps import Clock, iso_utc
 
 
 class Context:

@@ -14,23 +14,14 @@ from __future__ import annotations
 import re
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.layout import LEGACY_NAMES_FILES
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParseError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.base_chains import (
-    base_chain,
-    chain_key,
-    for_packet,
-    iptables_base_chains,
-    iptables_chain_type,
-    is_xtables_table,
-    legacy_priority,
+    base_chain, chain_key, for_packet, iptables_base_chains, iptables_chain_type, is_xtables_table, legacy_priority,
     nft_base_chains,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import (
-    LEGACY,
-    NF_TABLES,
-    NFT_FAMILIES,
-    NFTABLES,
+    LEGACY, NFTABLES, NFT_FAMILIES, NF_TABLES,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParseError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import parse_save, rule_target
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.model import Ruleset
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft, rule_text

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
 
 
 def run_module(module, call):

@@ -10,13 +10,18 @@ sys.path. The digest keeps versions apart; an existing complete copy is reused. 
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import shutil
 import sys
 import time
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ToolError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ToolError
+
+# Where a state directory keeps its installed program (every program installs under <state dir>/lib/).
+LIB = 'lib'
+
 
 LAUNCHER = '''"""netdebug: %(what)s (installed by netdebug.netfilter)."""
 import os
@@ -79,9 +84,32 @@ def install(lib, files, launcher_name, entry_module, what):
     return launcher
 
 
+def expiry_argv(python, launcher, at, **options):
+    """The command line of an installed expiry program: ``python launcher --name value ... --at EPOCH`` (options in
+    the order given; underscores in names become dashes). expiry_options() reads it back."""
+    argv = [python, launcher]
+    for name, value in options.items():
+        argv += ['--' + name.replace('_', '-'), str(value)]
+    return argv + ['--at', str(int(at))]
+
+
 # -- the installed program's side ----------------------------------------------------------------------------------
+def expiry_options(prog, options, args=None):
+    """Read an expiry program's command line (expiry_argv's, plus --detached from the scheduler): options maps each
+    name to its type. A detached program becomes a daemon here, before it says anything."""
+    parser = argparse.ArgumentParser(prog=prog)
+    for name, kind in options.items():
+        parser.add_argument('--' + name.replace('_', '-'), type=kind, required=True)
+    parser.add_argument('--at', type=int, required=True)
+    parser.add_argument('--detached', action='store_true')
+    opts = parser.parse_args(args)
+    if opts.detached:
+        daemonize()
+    return opts
+
+
 def daemonize():
-    """Second fork: the caller started us in a new session (reaper.popen_detached) and reads our pid from stdout;
+    """Second fork: the caller started us in a new session (schedule.popen_detached) and reads our pid from stdout;
     our child can never regain a terminal."""
     pid = os.fork()
     if pid:
@@ -111,3 +139,7 @@ def sleep_until(at, clock=time.time, sleep=time.sleep):
         if remaining <= 0:
             return
         sleep(min(remaining, 30))
+
+
+def lib_dir(state_dir):
+    return os.path.join(state_dir, LIB)

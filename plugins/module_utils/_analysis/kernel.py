@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.events import family_of, make_event, unparsed
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.fields import parse_fields
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.events import family_of, make_event, unparsed
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.fields import parse_fields
 
 _DMESG = re.compile(r'\[\s*(\d+\.\d+)\] ')
 _DMESG_T = re.compile(r'\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (\d{4})\] ')

@@ -11,18 +11,18 @@ copies of the shared errors, runner and program only.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import program
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ProcessModule, ToolRunner
-
-from .errors import RulesError
-from .node import Node
-from .removal import remove_run, settle
-from .state import NodeLock, load_run, log, run_dir, save_run
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import program
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ProcessModule, ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.removal import remove_run, settle
+from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import (
+    NodeLock, load_run, log, run_dir, save_run,
+)
 
 LOCK_TIMEOUT = 60.0
 ATTEMPTS = 5
@@ -59,14 +59,7 @@ def reap(root, run_id, at):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='netdebug-reaper')
-    parser.add_argument('--root', required=True)
-    parser.add_argument('--run-id', required=True)
-    parser.add_argument('--at', type=int, required=True)
-    parser.add_argument('--detached', action='store_true')
-    args = parser.parse_args(argv)
-    if args.detached:
-        program.daemonize()
+    args = program.expiry_options('netdebug-reaper', {'root': str, 'run_id': str}, argv)
     log(args.root, args.run_id, 'reaper pid %d waiting for expiry %d' % (os.getpid(), args.at))
     program.sleep_until(args.at)
     return reap(args.root, args.run_id, args.at)

@@ -13,14 +13,13 @@ installed copies of the collection files it imports only.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import NetdebugError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.program import daemonize, log_line, sleep_until
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.runner import ProcessModule, ToolRunner
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.program import expiry_argv, expiry_options, log_line, sleep_until
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import ProcessModule, ToolRunner
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import runstate
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import wait_for_runs
@@ -36,7 +35,7 @@ class Unattended:
 
 
 def argv(python, launcher, state_dir, run_id, netns, at):
-    return [python, launcher, '--state-dir', state_dir, '--run-id', run_id, '--netns', str(netns), '--at', str(at)]
+    return expiry_argv(python, launcher, at, state_dir=state_dir, run_id=run_id, netns=netns)
 
 
 def log(state_dir, message, clock=time.time):
@@ -84,15 +83,7 @@ def wait_for_rules(state_dir, run_id, netns, at, clock=time.time, sleep=time.sle
 
 
 def main(args=None):
-    parser = argparse.ArgumentParser(prog='netdebug-nflog-expire')
-    parser.add_argument('--state-dir', required=True)
-    parser.add_argument('--run-id', required=True)
-    parser.add_argument('--netns', type=int, required=True)
-    parser.add_argument('--at', type=int, required=True)
-    parser.add_argument('--detached', action='store_true')
-    opts = parser.parse_args(args)
-    if opts.detached:
-        daemonize()
+    opts = expiry_options('netdebug-nflog-expire', {'state_dir': str, 'run_id': str, 'netns': int}, args)
     log(opts.state_dir, 'run %s netns %d: reaper pid %d waiting for expiry %d'
         % (opts.run_id, opts.netns, os.getpid(), opts.at))
     sleep_until(opts.at)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.events import NFPROTO, VERDICTS, make_event, unparsed
-from ansible_collections.netdebug.netfilter.plugins.module_utils._report.fields import parse_fields
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.events import (
+    NFPROTO, VERDICTS, make_event, unparsed,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.fields import parse_fields
 
 LINE = re.compile(r'\s*(PACKET|TRACE): (\d+) ([0-9a-fA-F]+) ')
 _STEP = re.compile(r'(\w+):(\S+?):(rule|return|policy):(\S*)')

@@ -12,12 +12,8 @@ import shlex
 import subprocess
 from collections import namedtuple
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import (
-    NetfilterCommandError,
-    ParameterError,
-    ToolError,
-    ToolNotFoundError,
-    XtablesLockError,
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import (
+    NetfilterCommandError, ParameterError, ToolError, ToolNotFoundError, XtablesLockError,
 )
 
 # Parsers read English tool output; LANGUAGE too, because gettext prefers it over LC_ALL.

@@ -9,7 +9,7 @@ import base64
 import hashlib
 import json
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.errors import ParameterError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParameterError
 
 # Felix (libcalico-go hashutils.GetLengthLimitedID): a chain name longer than this keeps its prefix and puts "_"
 # and the URL-safe base64 of the SHA-256 of the rest, cut to fit.
