@@ -14,11 +14,8 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import normalise_save
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import normalise_nft
 from ansible_collections.netdebug.netfilter.plugins.modules import netfilter_info
-from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import (
-    DEBIAN12_TOOLS,
-    FakeModule,
-    ScenarioNode,
-    fixture,
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import (
+    DEBIAN12_TOOLS, FakeModule, ScenarioNode, fixture,
 )
 
 

@@ -9,8 +9,7 @@ import pytest
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import base_chains as bc
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import parse_save
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft
-
-from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import fixture
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import fixture
 
 
 @pytest.mark.parametrize('text, family, expected', [

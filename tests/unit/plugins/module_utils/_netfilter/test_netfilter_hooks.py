@@ -7,13 +7,11 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.hooks import (
-    agents,
-    chain_agent,
-    foreign_hooks,
+    agents, chain_agent, foreign_hooks,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import parse_save
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import parse_nft
-from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import fixture
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import fixture
 
 
 @pytest.mark.parametrize('name, agent', [

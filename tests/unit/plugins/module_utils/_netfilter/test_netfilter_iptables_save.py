@@ -12,9 +12,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors im
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import (
     normalise_save, parse_save, render_save, rule_target,
 )
-from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import (
-    SAVE_TOOLS, SCENARIOS, fixture,
-)
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import SAVE_TOOLS, SCENARIOS, fixture
 
 FAMILY = {'iptables-legacy-save': 'ipv4', 'iptables-nft-save': 'ipv4',
           'ip6tables-legacy-save': 'ipv6', 'ip6tables-nft-save': 'ipv6'}

@@ -12,7 +12,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors im
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import (
     normalise_nft, parse_nft, rule_text,
 )
-from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import SCENARIOS, fixture
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import SCENARIOS, fixture
 
 CHANGING = re.compile(r'packets \d+ bytes \d+|# handle|used \d+|expires')
 

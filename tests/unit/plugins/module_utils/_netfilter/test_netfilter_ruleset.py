@@ -11,7 +11,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner im
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.iptables_save import normalise_save
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import normalise_nft
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.ruleset import read_nft, read_save, snapshot
-from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import (
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import (
     DEBIAN12_TOOLS, FakeModule, OLD_TOOLS, ScenarioNode, fixture,
 )
 

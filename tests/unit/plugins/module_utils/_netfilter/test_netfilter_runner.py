@@ -12,9 +12,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors im
 from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import (
     DEFAULT_LOCK_WAIT, MAX_LOCK_WAIT, SBIN_DIRS, ToolRunner, check_lock_wait, xtables_wait_args,
 )
-from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import (
-    DEBIAN12_TOOLS, FakeModule, fixture,
-)
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import DEBIAN12_TOOLS, FakeModule, fixture
 
 IPT = '/usr/sbin/iptables-legacy'
 

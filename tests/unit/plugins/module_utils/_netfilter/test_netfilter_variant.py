@@ -12,7 +12,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.ipta
 from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.variant import (
     decide_variant, detect, disagreement, parse_version,
 )
-from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils._netfilter.fakes import (
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import (
     DEBIAN12_TOOLS, FakeModule, OLD_TOOLS, ScenarioNode, fixture,
 )
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ToolNotFoundError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result
+from ansible_collections.netdebug.netfilter.tests.unit.plugins import fakes
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures'
 COLLECT = FIXTURES / 'collect'
@@ -19,25 +18,10 @@ def recorded(name):
     return json.loads((COLLECT / name).read_text())
 
 
-class FakeRunner:
-    """ToolRunner's find/run with canned (rc, stdout, stderr) per tool name; records the argv lists run."""
-
-    def __init__(self, outputs, missing=()):
-        self.outputs = outputs
-        self.missing = set(missing)
-        self.calls = []
-
-    def find(self, name, required=False, package=None):
-        if name in self.missing:
-            if required:
-                raise ToolNotFoundError(name, package)
-            return None
-        return '/usr/bin/' + name
-
-    def run(self, argv, data=None, check=True):
-        self.calls.append(list(argv))
-        rc, out, err = self.outputs[argv[0].rsplit('/', 1)[-1]]
-        return Result(argv, rc, out, err)
+def tool_runner(outputs, missing=()):
+    """The shared FakeRunner for a node with every tool under /usr/bin/ but missing, each answering its canned
+    (rc, stdout, stderr) of outputs (by tool name)."""
+    return fakes.FakeRunner(list(outputs.items()), tools=fakes.AnyTool('/usr/bin/', missing))
 
 
 class FakeLoggerManager:

@@ -17,7 +17,7 @@ import pytest
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import copied, node, pack
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state
 
-from collect_fakes import FakeLoggerManager, FakeRunner
+from collect_fakes import FakeLoggerManager, tool_runner
 
 OUTSIDE = 'is not under %s; left in place'
 OWN_STATE = "is a run's own state (its directory, run.json or reaper.log); left in place"
@@ -77,7 +77,7 @@ def _run(tmp_path, names, check_mode=False, remove=True):
     params = {'texts': {}, 'kernlog': None, 'conntrack': None, 'loggers': False, 'facts': {}, 'inline_max': 1 << 20,
               'copies': [{'src': _path(tmp_path, name), 'dest': 'c%d' % i} for i, name in enumerate(names)],
               'remove_copied': remove}
-    return node.run(params, FakeRunner({}), FakeLoggerManager, tmpdir=str(work), check_mode=check_mode)
+    return node.run(params, tool_runner({}), FakeLoggerManager, tmpdir=str(work), check_mode=check_mode)
 
 
 def _exists(tmp_path, name):
@@ -190,7 +190,7 @@ def test_a_run_collected_whole_goes_with_the_state_root(tmp_path, monkeypatch):
               'copies': [{'src': str(root / 'runs/r1/nft.trace'), 'dest': 'trace/nft.trace'},
                          {'src': str(root / 'runs/r1/ruleset'), 'dest': 'ruleset'}],
               'remove_copied': True}
-    result, warnings = node.run(params, FakeRunner({}), FakeLoggerManager, tmpdir=str(work))
+    result, warnings = node.run(params, tool_runner({}), FakeLoggerManager, tmpdir=str(work))
     assert warnings == [] and len(result['removed']) == 2
     assert _archive_names(result) == ['facts.json', 'ruleset/before.json', 'trace/nft.trace']
     assert not root.exists()

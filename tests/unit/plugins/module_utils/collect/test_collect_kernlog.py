@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import kernlog
 from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
 
-from collect_fakes import COLLECT, FORMATS, FakeRunner
+from collect_fakes import COLLECT, FORMATS, tool_runner
 
 # 2026-11-24T18:12:23Z, the first line of the recorded rsyslog files
 FIRST = 1795543943
@@ -127,10 +127,10 @@ def test_extract_none_writes_nothing(tmp_path):
 
 def test_extract_journal_asks_for_the_window_and_keeps_pattern_lines(tmp_path):
     journal = (FORMATS / 'journal-short-iso.log').read_text()
-    runner = FakeRunner({'journalctl': (0, journal, '')})
+    runner = tool_runner({'journalctl': (0, journal, '')})
     text, warnings = _extract({'source': 'journal', 'since': 100.7, 'until': 200.2, 'patterns': ['PROTO=ICMP ']},
                               tmp_path, runner)
-    assert runner.calls == [['/usr/bin/journalctl', '-k', '--no-pager', '-o', 'short-iso-precise',
+    assert runner.argvs() == [['/usr/bin/journalctl', '-k', '--no-pager', '-o', 'short-iso-precise',
                              '--since', '@100', '--until', '@201']]
     assert text.splitlines() == [line for line in journal.splitlines() if 'PROTO=ICMP ' in line]
     assert text and warnings == []
@@ -138,17 +138,17 @@ def test_extract_journal_asks_for_the_window_and_keeps_pattern_lines(tmp_path):
 
 def test_extract_dmesg_uses_the_runner(tmp_path, monkeypatch):
     monkeypatch.setattr(kernlog, 'boot_epoch', lambda: BOOT)
-    runner = FakeRunner({'dmesg': (0, DMESG, '')})
+    runner = tool_runner({'dmesg': (0, DMESG, '')})
     text, _warnings = _extract({'source': 'dmesg', 'since': BOOT + 23000, 'until': BOOT + 24000,
                                 'patterns': ['nd:four ']}, tmp_path, runner)
-    assert runner.calls == [['/usr/bin/dmesg']]
+    assert runner.argvs() == [['/usr/bin/dmesg']]
     assert len(text.splitlines()) == 2
 
 
 @pytest.mark.parametrize('source, runner, message', [
-    ('dmesg', FakeRunner({'dmesg': (1, '', 'dmesg: read kernel buffer failed: Operation not permitted\n')}),
+    ('dmesg', tool_runner({'dmesg': (1, '', 'dmesg: read kernel buffer failed: Operation not permitted\n')}),
      'dmesg failed (rc 1): dmesg: read kernel buffer failed: Operation not permitted'),
-    ('journal', FakeRunner({}, missing=['journalctl']), 'the journalctl command was not found'),
+    ('journal', tool_runner({}, missing=['journalctl']), 'the journalctl command was not found'),
 ])
 def test_extract_tool_failures_raise_a_domain_error(tmp_path, source, runner, message):
     with pytest.raises(NetdebugError) as caught:

@@ -18,7 +18,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._collect import
 from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParameterError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
 
-from collect_fakes import COLLECT, FakeLoggerManager, FakeRunner, recorded
+from collect_fakes import COLLECT, FakeLoggerManager, tool_runner, recorded
 
 DMESG = (COLLECT / 'dmesg.txt').read_text()
 
@@ -33,7 +33,7 @@ def _params(**given):
 def _run(tmp_path, params, runner=None, manager=None, conntrack_run=None):
     work = tmp_path / 'tmp'
     work.mkdir(exist_ok=True)
-    return node.run(params, runner or FakeRunner({}), lambda: manager or FakeLoggerManager(),
+    return node.run(params, runner or tool_runner({}), lambda: manager or FakeLoggerManager(),
                     conntrack_run=conntrack_run, tmpdir=str(work))
 
 
@@ -77,7 +77,7 @@ def test_every_part_inline_and_nothing_left(tmp_path, monkeypatch):
         copies=[{'src': str(capture), 'dest': 'trace/nft.trace'}, {'src': str(tmp_path / 'gone'), 'dest': 'x'}],
         kernlog={'source': 'dmesg', 'since': boot + 23526, 'until': boot + 23527, 'patterns': ['TRACE:']},
         conntrack={'limit': 10000, 'protocol': 'icmp'}, loggers=True, facts={'inventory_hostname': 'node2'})
-    result, warnings = _run(tmp_path, params, runner=FakeRunner({'dmesg': (0, DMESG, '')}),
+    result, warnings = _run(tmp_path, params, runner=tool_runner({'dmesg': (0, DMESG, '')}),
                             conntrack_run=lambda p: dict(listing if p['operation'] == 'list' else stats))
     assert result['changed'] is False and result['archive'] is None and result['problems'] == []
     assert warnings == result['pack_warnings'] == ['copies: %s is missing on the node' % (tmp_path / 'gone')]
@@ -116,7 +116,7 @@ def test_callers_text_wins_over_a_node_read(tmp_path):
 
 
 def test_kernel_log_failure_is_a_warning(tmp_path):
-    runner = FakeRunner({'dmesg': (1, '', 'dmesg: read kernel buffer failed: Operation not permitted')})
+    runner = tool_runner({'dmesg': (1, '', 'dmesg: read kernel buffer failed: Operation not permitted')})
     result, _warnings = _run(tmp_path, _params(kernlog={'source': 'dmesg', 'since': 1, 'until': 2}), runner=runner)
     assert result['pack_warnings'] == ['kernel log lines not collected: dmesg failed (rc 1): dmesg: read kernel '
                                        'buffer failed: Operation not permitted']

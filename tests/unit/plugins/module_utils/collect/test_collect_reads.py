@@ -13,10 +13,10 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack impo
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.decode import DecodeError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import ParameterError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import FakeRunner
 
-from collect_fakes import FakeLoggerManager, FakeRunner, recorded
+from collect_fakes import FakeLoggerManager, tool_runner, recorded
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'conntrack'
 
@@ -72,27 +72,24 @@ def test_conntrack_failures_become_deduplicated_problems(errors, kept, problems)
 
 
 class ConntrackCommand:
-    """ToolRunner's find and run with the recorded conntrack -L and conntrack -S output."""
+    """The recorded conntrack -L and conntrack -S output: an answer for FakeRunner."""
 
     def __init__(self):
         self.listing = (FIXTURES / 'conntrack_L.txt').read_text()
         self.cpu = (FIXTURES / 'conntrack_S.txt').read_text()
 
-    def find(self, name, required=False, package=None):  # pylint: disable=unused-argument
-        return '/usr/sbin/conntrack'
-
-    def run(self, argv, data=None, check=True):  # pylint: disable=unused-argument
+    def __call__(self, argv, data):  # pylint: disable=unused-argument
         if argv[1] == '-S':
-            return Result(argv, 0, self.cpu, '')
+            return 0, self.cpu, ''
         family = argv[argv.index('-f') + 1]
-        return Result(argv, 0, ''.join(l for l in self.listing.splitlines(True) if l.startswith(family + ' ')), '')
+        return 0, ''.join(l for l in self.listing.splitlines(True) if l.startswith(family + ' ')), ''
 
 
 def test_conntrack_without_pyroute2_reads_the_conntrack_command(monkeypatch):
     """Most fleets have no pyroute2: the snapshot comes from conntrack -L (conntrack-tools) and says so."""
     monkeypatch.setattr(deps, 'HAS_PYROUTE2', False)
     monkeypatch.setattr(ct_query, 'PROC_STAT', '/nonexistent/nf_conntrack')
-    files, problems = reads.conntrack_files({'limit': 5, 'protocol': 'udp'}, runner=ConntrackCommand())
+    files, problems = reads.conntrack_files({'limit': 5, 'protocol': 'udp'}, runner=FakeRunner(ConntrackCommand()))
     assert problems == []
     listed = files['conntrack.json']
     assert listed['source'] == 'conntrack -L -o extended,id' and listed['filter'] == {'protocol': 'udp'}
@@ -104,7 +101,7 @@ def test_conntrack_without_pyroute2_reads_the_conntrack_command(monkeypatch):
 def test_conntrack_without_pyroute2_or_a_text_source_is_a_problem(monkeypatch, tmp_path):
     monkeypatch.setattr(deps, 'HAS_PYROUTE2', False)
     monkeypatch.setattr(text, 'PROC_TABLE', str(tmp_path / 'missing'))
-    files, problems = reads.conntrack_files({'limit': 5}, runner=FakeRunner({}, missing=['conntrack']))
+    files, problems = reads.conntrack_files({'limit': 5}, runner=tool_runner({}, missing=['conntrack']))
     assert files == {}
     assert problems == ['conntrack: neither pyroute2 (python3-pyroute2) nor the conntrack command (conntrack-tools) is '
                         'on the node, and the kernel has no %s: install one of the first two (Failed to import the '

@@ -13,7 +13,7 @@ import ct_fixtures as fx
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import query, text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import FakeRunner
 
 NETLINK = json.loads((fx.FIXTURES / 'proc_nf_conntrack-netlink.json').read_text())
 CLI = (fx.FIXTURES / 'conntrack_L-text-flows.txt').read_text()
@@ -21,19 +21,11 @@ PROC = (fx.FIXTURES / 'proc_nf_conntrack.txt').read_text()
 CPU = (fx.FIXTURES / 'conntrack_S.txt').read_text()
 
 
-class Runner:
-    """ToolRunner's find and run: conntrack -L / -S answered from the fixtures, or no conntrack command."""
-
-    def __init__(self, installed=True):
-        self.installed = installed
-        self.calls = []
-
-    def find(self, name, required=False, package=None):  # pylint: disable=unused-argument
-        return '/usr/sbin/conntrack' if self.installed and name == 'conntrack' else None
-
-    def run(self, argv, data=None, check=True):  # pylint: disable=unused-argument
-        self.calls.append(argv)
-        return Result(argv, 0, by_family(CLI, argv[argv.index('-f') + 1]) if argv[1] == '-L' else CPU, '')
+def conntrack_runner(installed=True):
+    """conntrack -L / -S answered from the fixtures, or no conntrack command."""
+    def answer(argv, data):  # pylint: disable=unused-argument
+        return 0, by_family(CLI, argv[argv.index('-f') + 1]) if argv[1] == '-L' else CPU, ''
+    return FakeRunner(answer, tools={'conntrack': '/usr/sbin/conntrack'} if installed else {})
 
 
 def by_family(listing, family):
@@ -106,12 +98,12 @@ def test_cpu_counters_by_name():
 
 
 def test_list_through_the_command_filters_and_limits_like_netlink(monkeypatch):
-    runner = Runner()
+    runner = conntrack_runner()
     table = text.TextConntrack(runner, release='6.1.0-28-amd64')
     result = query.run({'operation': 'list', 'protocol': 'tcp', 'limit': 1}, conntrack=table)
     assert result['matched'] == 2 and result['truncated'] is True and len(result['entries']) == 1
     assert result['entries'][0]['protocol'] == 'tcp' and result['kernel_release'] == '6.1.0-28-amd64'
-    assert runner.calls == [['/usr/sbin/conntrack', '-L', '-f', 'ipv4', '-o', 'extended,id'],
+    assert runner.argvs() == [['/usr/sbin/conntrack', '-L', '-f', 'ipv4', '-o', 'extended,id'],
                             ['/usr/sbin/conntrack', '-L', '-f', 'ipv6', '-o', 'extended,id']]
     assert table.source == text.CLI_SOURCE
     # stats: /proc/net/stat/nf_conntrack first; without it, conntrack -S
@@ -123,7 +115,7 @@ def test_list_through_the_command_filters_and_limits_like_netlink(monkeypatch):
 def test_without_the_command_the_proc_table_is_read(tmp_path):
     proc = tmp_path / 'nf_conntrack'
     proc.write_text(PROC)
-    table = text.TextConntrack(Runner(installed=False), proc_table=str(proc), release='6.1.0')
+    table = text.TextConntrack(conntrack_runner(installed=False), proc_table=str(proc), release='6.1.0')
     result = query.run({'operation': 'list', 'destination_port': 8443}, conntrack=table)
     assert table.source == str(proc)
     assert [e['original']['destination'] for e in result['entries']] == ['2001:db8::9']
@@ -133,4 +125,4 @@ def test_without_the_command_the_proc_table_is_read(tmp_path):
 
 def test_without_any_source_the_error_names_what_to_install(tmp_path):
     with pytest.raises(ConntrackError, match='install one of the first two'):
-        text.TextConntrack(Runner(installed=False), proc_table=str(tmp_path / 'missing'))
+        text.TextConntrack(conntrack_runner(installed=False), proc_table=str(tmp_path / 'missing'))

@@ -11,9 +11,9 @@ import shutil
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.errors import DropsError
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import FakeRunner
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'drops')
 NETNS = 4026531840
@@ -26,17 +26,9 @@ def fixture(name):
         return handle.read()
 
 
-class Runner:
-    """mount and umount only: recorded, answered with rc."""
-
-    def __init__(self, rc=0, stderr=''):
-        self.calls = []
-        self.rc = rc
-        self.stderr = stderr
-
-    def run(self, argv, data=None, check=True):  # pylint: disable=unused-argument
-        self.calls.append(list(argv))
-        return Result(argv, self.rc, '', self.stderr)
+def mount_runner(rc=0, stderr=''):
+    """mount and umount, answered with rc and stderr."""
+    return FakeRunner([('mount', (rc, '', stderr)), ('umount', (rc, '', stderr))])
 
 
 def make_instance(root, name):
@@ -64,7 +56,8 @@ def tracefs(tmp_path, monkeypatch):
     # a plain directory shows no marker line: the offset of the trace clock to the wall clock is the test's
     offsets = [OFFSET]
     monkeypatch.setattr(instance, '_clock_offset', lambda path: offsets[-1])
-    return root, instance.Tracefs(Runner(), {}, mounts=str(mounts), own_root=str(tmp_path / 'own'))
+    return root, instance.Tracefs(mount_runner(), {}, mounts=str(mounts),
+                                  own_root=str(tmp_path / 'own'))
 
 
 def test_start_sets_the_runs_own_instance_and_stop_writes_the_windows_drops(tracefs, tmp_path):
@@ -94,7 +87,7 @@ def test_start_sets_the_runs_own_instance_and_stop_writes_the_windows_drops(trac
     assert data['events'][0][0] == 2000.001 and data['events'][0][4] == 1455.424094  # wall time, kernel stamp
     assert (data['trace_clock'], data['lost'], data['window']) == ('local', 5, list(window))
     assert not path.exists()
-    assert fs.runner.calls == []  # tracefs was mounted already: nothing mounted
+    assert fs.runner.argvs() == []  # tracefs was mounted already: nothing mounted
 
 
 def test_an_old_kernel_gets_the_locations_from_its_histogram(tracefs, tmp_path):
@@ -137,7 +130,7 @@ def test_no_tracefs_mount_mounts_one_of_ours_for_the_moment(tracefs, tmp_path):
     # the mount "worked" but holds no tracefs here: the start finds no event and says so
     assert record['available'] is False and 'no skb:kfree_skb event' in record['why']
     point = str(tmp_path / 'own' / record['name'])
-    assert fs.runner.calls == [['/usr/bin/mount', '-t', 'tracefs', 'nodev', point], ['/usr/bin/umount', point]]
+    assert fs.runner.argvs() == [['/usr/bin/mount', '-t', 'tracefs', 'nodev', point], ['/usr/bin/umount', point]]
     assert not (tmp_path / 'own').exists()  # the mount point and its parent are gone again
 
 
@@ -148,7 +141,7 @@ def test_no_tracefs_mount_mounts_one_of_ours_for_the_moment(tracefs, tmp_path):
 def test_tracefs_that_cannot_be_had_is_not_an_error(tracefs, tmp_path, tools, rc, why):
     _root, fs = tracefs
     (tmp_path / 'mounts').write_text('')
-    fs.tools, fs.runner.rc, fs.runner.stderr = tools, rc, 'permission denied'
+    fs.tools, fs.runner = tools, mount_runner(rc, 'permission denied')
     record = instance.start(fs, 'incident-1', ['ipv4'], netns=NETNS)
     assert record == {'name': instance.instance_name('incident-1', NETNS), 'families': ['ipv4'], 'available': False,
                       'stopped': False, 'why': '%s: %s' % (instance.UNAVAILABLE, why)}

@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.netdebug.netfilter.plugins.module_utils._core import program
 from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import kernlog, kernlog_main, kernlog_state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import FakeRunner
 
 NOW = 1796550000
 CONF = 'drop-in text\n'
@@ -147,11 +148,6 @@ def test_the_program_expires_the_drop_in_under_its_lock(node, monkeypatch):
 
 
 # -- arming, moving and cancelling, in the module -----------------------------------------------------------------
-class NoTools:
-    def find(self, name):
-        return None
-
-
 class Scheduler:
     """reaper.start/active/cancel stand-ins: records what was scheduled and cancelled."""
 
@@ -177,7 +173,7 @@ class Scheduler:
 
 
 def dropin_expiry(node, now=NOW):
-    return kernlog.DropinExpiry(NoTools(), node['state'], clock=lambda: now)
+    return kernlog.DropinExpiry(FakeRunner(tools={}), node['state'], clock=lambda: now)
 
 
 def update(node, ttl, created, now=NOW, log=True):

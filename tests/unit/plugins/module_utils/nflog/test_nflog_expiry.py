@@ -19,6 +19,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import r
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.manage import NfLogManager
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.sysctl import Sysctl
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import state as rules_state
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import FakeRunner
 from ansible_collections.netdebug.netfilter.tests.unit.plugins.module_utils.kmod.conftest import host_root
 
 V4 = 'net/netfilter/nf_log/2'
@@ -29,16 +30,6 @@ AT = 1795000000
 class Module:
     def __init__(self, check_mode=False):
         self.check_mode = check_mode
-
-
-class NoTools:
-    """The runner: the recorded host has no module support, so nothing is loaded or unloaded."""
-
-    def find(self, name):
-        return None
-
-    def run(self, argv, check=True):
-        raise AssertionError('no command expected: %r' % (argv,))
 
 
 class FakeExpiry:
@@ -80,7 +71,7 @@ def node(tmp_path):
 
 
 def manager(node, exp=None, check_mode=False):
-    return NfLogManager(Module(check_mode), NoTools(), sysctl=node['sysctl'], root=node['root'], expiry=exp)
+    return NfLogManager(Module(check_mode), FakeRunner(tools={}), sysctl=node['sysctl'], root=node['root'], expiry=exp)
 
 
 def params(**kw):
@@ -307,7 +298,7 @@ def test_cleanup_of_every_run_stops_stray_reapers_of_this_namespace_only(tmp_pat
     try:
         for proc in (mine, other):
             _execed(proc, launcher)
-        exp = nflog.Expiry(NoTools())
+        exp = nflog.Expiry(FakeRunner(tools={}))
         assert [r['pid'] for r in exp.strays(str(tmp_path), 7, check=True)] == [mine.pid]
         assert mine.poll() is None
         assert [r['pid'] for r in exp.strays(str(tmp_path), 7)] == [mine.pid]

@@ -9,13 +9,11 @@ import pathlib
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import (
-    DEFAULT_LOCK_WAIT, Result, ToolRunner,
-)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import instance as drops_instance
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import (
     engine, iptables_backend, legacy_tables, loggers,
 )
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import FakeRunner
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'rules'
 
@@ -50,50 +48,6 @@ def no_host_legacy_tables(tmp_path, tmp_path_factory, monkeypatch):
 def fixture_text():
     """fixture_text(name) -> the recorded text."""
     return read_fixture
-
-
-class FakeRunner:
-    """Answers commands from a list of (predicate, (rc, stdout, stderr)); records every call.
-
-    A predicate is a tuple of tokens that must appear in order as a contiguous slice of argv, or a callable.
-    Unanswered commands fail the test, so a test states every command it expects.
-    """
-
-    # The real xtables path (lock arguments, lock timeout) on top of the recorded answers.
-    run_xtables = ToolRunner.run_xtables
-
-    def __init__(self, answers=None, lock_wait=DEFAULT_LOCK_WAIT):
-        self.answers = list(answers or [])
-        self.calls = []
-        self.lock_wait = lock_wait
-        self.lock_param = 'wait'  # as the rules modules name it
-
-    def add(self, predicate, rc=0, stdout='', stderr=''):
-        self.answers.append((predicate, (rc, stdout, stderr)))
-        return self
-
-    @staticmethod
-    def _matches(predicate, argv):
-        if callable(predicate):
-            return predicate(argv)
-        size = len(predicate)
-        return any(tuple(argv[i:i + size]) == tuple(predicate) for i in range(len(argv) - size + 1))
-
-    def run(self, argv, data=None, check=True, timeout=None):  # pylint: disable=unused-argument
-        argv = [str(a) for a in argv]
-        self.calls.append((argv, data))
-        for predicate, (rc, out, err) in self.answers:
-            if self._matches(predicate, argv):
-                result = Result(argv, rc, out, err)
-                if check and rc != 0:
-                    from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
-                    raise RulesError('%s failed' % argv[0], cmd=argv, rc=rc, stdout=out, stderr=err)
-                return result
-        raise AssertionError('unexpected command: %r' % (argv,))
-
-    def commands(self, *tokens):
-        """The recorded argv lists that contain the token slice."""
-        return [argv for argv, _data in self.calls if self._matches(tokens, argv)]
 
 
 @pytest.fixture

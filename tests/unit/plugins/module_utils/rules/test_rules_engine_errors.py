@@ -14,9 +14,7 @@ import os
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import (
-    DEFAULT_LOCK_WAIT, Result, ToolRunner, command_error,
-)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result, command_error
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import legacy_tables, loggers, removal
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.desired import check_position
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.engine import Request, present
@@ -29,6 +27,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec imp
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import load_run
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.target import log_target, trace_target
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.window import Window
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import FakeRunner
 
 NOW = 1700000000
 TOOLS = {'iptables-legacy': '/sbin/iptables-legacy', 'ip6tables-legacy': '/sbin/ip6tables-legacy',
@@ -40,10 +39,7 @@ BUSY = 'iptables: Resource temporarily unavailable.\n'
 class FakeIptables:
     """Chains in memory, keyed by (binary, table, chain); insert number `fault_at` (1-based) misbehaves:
     'fails' (rc 4), 'vanishes' (rc 0, nothing added), 'mangled' (rc 0, a tagged rule that -C does not find) or
-    'commented' (rc 0, the rule lists with a second comment before our tag)."""
-
-    run_xtables = ToolRunner.run_xtables  # the real xtables path (lock arguments) on top of this fake
-    lock_wait, lock_param = DEFAULT_LOCK_WAIT, 'wait'
+    'commented' (rc 0, the rule lists with a second comment before our tag). An answer for FakeRunner."""
 
     def __init__(self, fault=None, fault_at=None):
         self.fault, self.fault_at = fault, fault_at
@@ -54,16 +50,11 @@ class FakeIptables:
     def rules(self, binary, table, chain):
         return self.chains.setdefault((os.path.basename(binary), table, chain), [])
 
-    def run(self, argv, data=None, check=True):  # pylint: disable=unused-argument
-        argv = [str(a) for a in argv]
+    def __call__(self, argv, data):  # pylint: disable=unused-argument
         self.calls.append(argv)
         binary, table, op, chain, args = argv[0], argv[4], argv[5], argv[6] if len(argv) > 6 else None, argv[7:]
         assert argv[1:4] == ['-w', '10', '-t'], argv
-        rc, out, err = self._answer(binary, table, op, chain, args)
-        result = Result(argv, rc, out, err)
-        if check and rc != 0:
-            raise command_error(result)
-        return result
+        return self._answer(binary, table, op, chain, args)
 
     def _answer(self, binary, table, op, chain, args):
         if op == '-S':
@@ -168,7 +159,7 @@ def test_failed_insert_leaves_nothing_behind(patched, tmp_path, kind, backend, i
     fake = FakeIptables(fault, fault_at)
     fill(fake, backend)
     before = fake.snapshot()
-    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    node = Node(FakeRunner(fake), TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
     with pytest.raises(RulesError) as caught:
         present(node, request(kind, backend, ip_version, hooks))
     err = caught.value
@@ -191,7 +182,7 @@ def test_failed_insert_leaves_nothing_behind(patched, tmp_path, kind, backend, i
 def test_without_a_fault_the_rules_stay(patched, tmp_path):
     """The same calls succeed when no insert misbehaves (so the failures above come from the faults)."""
     fake = FakeIptables()
-    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    node = Node(FakeRunner(fake), TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
     result, _warnings = present(node, request('trace', 'legacy', 'both', ['PREROUTING', 'OUTPUT']))
     assert result['changed'] and len(result['rules']) == 4 and fake.inserts == 4
     assert patched == []
@@ -203,7 +194,7 @@ def test_without_a_fault_the_rules_stay(patched, tmp_path):
 def test_a_window_sets_the_expiry_from_its_end_and_says_how_late(patched, tmp_path, start, late):
     """With a window the ttl counts from its end; a window that began before the call is reported late."""
     fake = FakeIptables()
-    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    node = Node(FakeRunner(fake), TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
     req = request('trace', 'legacy', 'ipv4')
     req.match.window = Window(start, start + 60)
     result, _warnings = present(node, req)
@@ -240,7 +231,7 @@ def test_unbound_trace_logger_refused_but_only_warned_in_check_mode(patched, tmp
     (tmp_path / 'nf_log').write_text('2 NONE (nf_log_ipv4,nfnetlink_log)\n10 NONE (nf_log_ipv6,nfnetlink_log)\n')
     loggers.NF_LOG = str(tmp_path / 'nf_log')  # the patched fixture restores it
     fake = FakeIptables()
-    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    node = Node(FakeRunner(fake), TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
     if check_mode:
         result, warnings = present(node, request('trace', 'legacy', 'ipv4'), check_mode=True)
         assert result['changed'] and fake.inserts == 0
@@ -264,7 +255,7 @@ def test_a_legacy_table_module_our_insert_loaded_goes_with_the_last_rule(patched
         (family, table, module)) or 'gone')
     monkeypatch.setattr(legacy_tables, 'unload_dry_run_leftovers', lambda node, before, placements: dry.append(
         (before, placements)))
-    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    node = Node(FakeRunner(fake), TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
     present(node, request('trace', 'legacy', 'ipv4', ['PREROUTING', 'OUTPUT']), check_mode=check_mode)
     if check_mode:
         assert dry == [({'x_tables'}, [('ipv4', 'raw')])] and fake.inserts == 0
@@ -285,7 +276,7 @@ def test_a_failed_call_unloads_the_table_module_it_loaded(patched, tmp_path, mon
     unloaded = []
     monkeypatch.setattr(legacy_tables, 'unload_dry_run_leftovers', lambda node, before, placements: unloaded.append(
         (before, placements)))
-    node = Node(fake, TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
+    node = Node(FakeRunner(fake), TOOLS, root=str(tmp_path / 'run'), clock=lambda: NOW)
     monkeypatch.setattr(legacy_tables, 'loaded_modules', lambda: {'x_tables'} if not fake.calls else
                         {'x_tables', 'iptable_raw'})
     with pytest.raises(RulesError):

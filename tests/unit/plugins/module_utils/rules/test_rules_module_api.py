@@ -14,6 +14,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import m
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import ParamError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import MATCH_PARAMS
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import Answers, FakeModule, SBIN
 
 
 def params(kind, **overrides):
@@ -74,7 +75,7 @@ def test_bad_input_fails_before_any_command(kind, overrides, param, text, node, 
     values = params(kind, **overrides)
     with pytest.raises(ParamError) as err:
         if param == 'wait':
-            module_api.make_node(FakeModule(values))
+            module_api.make_node(module_with(values))
         module_api.run(kind, node, values)
     assert err.value.param == param, err.value.msg
     assert text in err.value.msg
@@ -89,24 +90,16 @@ def test_generated_run_id_and_default_prefix(node, runner):
     assert runner.calls and runner.calls[0][0][0] == '/usr/sbin/iptables-nft'
 
 
-class FakeModule:
-    """Enough of AnsibleModule for make_node and the foundation's ToolRunner."""
-
-    def __init__(self, values, outputs=None):
-        self.params = values
-        self.outputs = outputs or {}
-        self.commands = []
-
-    def get_bin_path(self, name, required=False, opt_dirs=None):  # pylint: disable=unused-argument
-        return '/usr/sbin/' + name if name in self.outputs or name in ('iptables-nft', 'nft') else None
-
-    def run_command(self, argv, **kwargs):  # pylint: disable=unused-argument
-        self.commands.append(argv)
-        return 0, self.outputs[argv[0].rsplit('/', 1)[-1]], ''
+def module_with(values, outputs=None):
+    """The shared FakeModule with the module's params: iptables-nft, nft and the tools of outputs (by name) are
+    installed, each answering its output."""
+    outputs = outputs or {}
+    tools = dict((name, SBIN + name) for name in set(outputs) | {'iptables-nft', 'nft'})
+    return FakeModule(tools, Answers([(name, (0, text, '')) for name, text in outputs.items()]), params=values)
 
 
 def test_make_node_resolves_tools():
-    node = module_api.make_node(FakeModule(params('trace')))
+    node = module_api.make_node(module_with(params('trace')))
     assert node.tools == {'iptables-nft': '/usr/sbin/iptables-nft', 'nft': '/usr/sbin/nft'}
     assert node.lock_wait == 10
 
@@ -122,7 +115,7 @@ def test_detection_through_the_foundation(legacy, nft, expected, fixture_text):
     outputs = {'iptables': 'iptables v1.8.9 (nf_tables)\n',
                'iptables-legacy-save': fixture_text(legacy) if legacy else ours_only,
                'iptables-nft-save': fixture_text(nft) if nft else ''}
-    module = FakeModule(params('trace', backend='auto'), outputs)
+    module = module_with(params('trace', backend='auto'), outputs)
     node = module_api.make_node(module)
     assert node.detect() == expected
 
@@ -132,10 +125,10 @@ def test_native_detection_lists_native_ip_chains_but_not_ours(fixture_text):
     ours = ('table inet netdebug {\n\tchain raw_prerouting {\n\t\ttype filter hook prerouting priority -310; '
             'policy accept;\n\t}\n}\n')
     native = pathlib.Path(__file__).resolve().parents[3] / 'fixtures' / 'netfilter' / 'native' / 'nft-list-ruleset.txt'
-    module = FakeModule(params('trace'), {'nft': native.read_text(encoding='utf-8') + ours})
+    module = module_with(params('trace'), {'nft': native.read_text(encoding='utf-8') + ours})
     found = module_api.make_node(module).native()
     assert found == ['inet ndrec_native/input', 'inet ndrec_native/trace_pre', 'ip kube-proxy/nat-prerouting']
-    assert module.commands == [['/usr/sbin/nft', 'list', 'ruleset']]
+    assert module.argvs() == [['/usr/sbin/nft', 'list', 'ruleset']]
 
 
 @pytest.mark.parametrize('given, expected', [(None, 'nd:%s ' % ('i' * 25)), ('audit ', 'audit ')])

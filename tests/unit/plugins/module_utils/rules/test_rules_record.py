@@ -32,9 +32,9 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.progress
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import build_match
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import make_tag
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.target import trace_target
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import FakeModule, SBIN
 
 NOW = 1700000000
-SBIN = '/usr/sbin/'
 NFT_TEXT = 'table inet filter { # handle 1\n\tchain input { # handle 1\n\t\ttype filter hook input priority filter; ' \
            'policy accept;\n\t}\n}\n'
 FOREIGN = ['-s', '192.0.2.1/32', '-j', 'ACCEPT']
@@ -95,17 +95,6 @@ class LegacyNode:
             return line
         jump = rule.index('-j') if '-j' in rule else len(rule)  # iptables prints the counters before the target
         return restore_line(['-A', chain] + rule[:jump] + ['-c', str(self.packets.get(line, 0)), '0'] + rule[jump:])
-
-
-class FakeModule:
-    def __init__(self, tools, answer):
-        self.tools, self.answer = tools, answer
-
-    def get_bin_path(self, arg, required=False, opt_dirs=None):  # pylint: disable=unused-argument
-        return self.tools.get(arg)
-
-    def run_command(self, args, **_kwargs):
-        return self.answer(list(args), _kwargs.get('data'))
 
 
 TOOLS = ('iptables', 'ip6tables', 'iptables-legacy', 'ip6tables-legacy', 'iptables-legacy-save',

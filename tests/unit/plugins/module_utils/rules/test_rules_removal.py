@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import shlex
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import (
-    DEFAULT_LOCK_WAIT, Result, ToolRunner,
-)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import removal, state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import FakeRunner
 
 
 class FakeIptables:
-    """iptables-nft -S / -D / -C over a table held in memory (only raw is populated)."""
-
-    run_xtables = ToolRunner.run_xtables  # the real xtables path (lock arguments) on top of this fake
-    lock_wait, lock_param = DEFAULT_LOCK_WAIT, 'wait'
+    """iptables-nft -S / -D / -C over a table held in memory (only raw is populated): an answer for FakeRunner."""
 
     def __init__(self, raw_s):
         self.raw = [line for line in raw_s.splitlines() if line.startswith('-A ')]
         self.calls = []
 
-    def run(self, argv, data=None, check=True, timeout=None):  # pylint: disable=unused-argument
+    def __call__(self, argv, data):  # pylint: disable=unused-argument
         self.calls.append(argv)
         table = argv[argv.index('-t') + 1]
         rules = self.raw if table == 'raw' else []
@@ -31,20 +26,20 @@ class FakeIptables:
         if op[0] == '-S':
             chain = op[1] if len(op) > 1 else None
             lines = [l for l in rules if chain is None or l.split()[1] == chain]
-            return Result(argv, 0, '\n'.join(lines) + '\n', '')
+            return 0, '\n'.join(lines) + '\n', ''
         spec = op[2:]
         match = [l for l in rules if l.split()[1] == op[1] and shlex.split(l)[2:] == spec]
         if op[0] == '-D' and match:
             rules.remove(match[0])
-            return Result(argv, 0, '', '')
+            return 0, '', ''
         if op[0] == '-C':
-            return Result(argv, 0 if match else 1, '', '')
-        return Result(argv, 1, '', 'iptables: Bad rule (does a matching rule exist in that chain?).')
+            return 0 if match else 1, '', ''
+        return 1, '', 'iptables: Bad rule (does a matching rule exist in that chain?).'
 
 
 def test_reaper_pass_removes_recorded_chains_first_then_scans(tmp_path, fixture_text):
     fake = FakeIptables(fixture_text('nft-ipv4-raw.S'))
-    node = Node(fake, {'iptables-nft': '/usr/sbin/iptables-nft'}, root=str(tmp_path))
+    node = Node(FakeRunner(fake), {'iptables-nft': '/usr/sbin/iptables-nft'}, root=str(tmp_path))
     run = state.empty_run('run-1')
     run['rules'] = [{'backend': 'nft', 'family': 'ipv4', 'table': 'raw', 'chain': 'PREROUTING', 'line': 'x',
                      'expires_at': 1790000000}]
@@ -65,13 +60,13 @@ def test_reaper_pass_removes_recorded_chains_first_then_scans(tmp_path, fixture_
 
 def test_not_yet_expired_rules_stay(tmp_path, fixture_text):
     fake = FakeIptables(fixture_text('nft-ipv4-raw.S'))
-    node = Node(fake, {'iptables-nft': '/usr/sbin/iptables-nft'}, root=str(tmp_path))
+    node = Node(FakeRunner(fake), {'iptables-nft': '/usr/sbin/iptables-nft'}, root=str(tmp_path))
     assert removal.remove_run(node, 'run-1', expired_before=1789999999)['rules'] == []
     assert not [c for c in fake.calls if '-D' in c]
 
 
 def test_check_mode_lists_without_deleting(tmp_path, fixture_text):
     fake = FakeIptables(fixture_text('nft-ipv4-raw.S'))
-    node = Node(fake, {'iptables-nft': '/usr/sbin/iptables-nft'}, root=str(tmp_path))
+    node = Node(FakeRunner(fake), {'iptables-nft': '/usr/sbin/iptables-nft'}, root=str(tmp_path))
     result = removal.remove_run(node, '*', check=True)
     assert len(result['rules']) == 7 and not [c for c in fake.calls if '-D' in c]

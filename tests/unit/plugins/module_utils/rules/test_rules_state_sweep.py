@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._core.runner import Result
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import engine, removal, state
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.node import Node
+from ansible_collections.netdebug.netfilter.tests.unit.plugins.fakes import FakeRunner
 
 STOPPED = {'backend': 'nft', 'pid': 1, 'start': 1, 'capture_file': 'x', 'expires_at': 10, 'stopped': True}
 RUNNING = dict(STOPPED, stopped=False)
@@ -22,19 +22,13 @@ RULE = {'backend': 'nft', 'family': 'ipv4', 'table': 'raw', 'chain': 'PREROUTING
 TIMER = {'kind': 'systemd', 'unit': 'netdebug-reap-r1-10', 'expires_at': 10}
 
 
-class Systemctl:
-    """Records the units stopped; every stop succeeds."""
-
-    def __init__(self):
-        self.calls = []
-
-    def run(self, argv, data=None, check=True, timeout=None):  # pylint: disable=unused-argument
-        self.calls.append(argv)
-        return Result(argv, 0, '', '')
+def systemctl():
+    """A runner on which every systemctl stop succeeds."""
+    return FakeRunner([('systemctl', (0, '', ''))])
 
 
 def _node(root, runner=None):
-    return Node(runner or Systemctl(), {'systemctl': '/usr/bin/systemctl'}, root=str(root))
+    return Node(runner or systemctl(), {'systemctl': '/usr/bin/systemctl'}, root=str(root))
 
 
 def _run(root, run_id, rules=(), monitors=(), reapers=(), files=()):
@@ -70,12 +64,12 @@ def _installed(root):
 def test_settle_removes_finished_runs_only(tmp_path, monitors, files, force, settled):
     _installed(tmp_path)
     _run(tmp_path, 'r1', monitors=monitors, reapers=[TIMER], files=files)
-    runner = Systemctl()
+    runner = systemctl()
     gone = removal.settle(_node(tmp_path, runner), ['r1'], force=force)
     assert gone == (['r1'] if settled else [])
     assert os.path.isdir(state.run_dir(str(tmp_path), 'r1')) is not settled
     # the run's waiting reaper goes with it
-    assert runner.calls == ([['/usr/bin/systemctl', 'stop', TIMER['unit'] + '.timer', TIMER['unit'] + '.service']]
+    assert runner.argvs() == ([['/usr/bin/systemctl', 'stop', TIMER['unit'] + '.timer', TIMER['unit'] + '.service']]
                             if settled else [])
     # with the last run gone, so is the whole root
     assert tmp_path.exists() is not settled
@@ -155,10 +149,10 @@ def test_a_rerun_of_an_id_that_is_over_starts_afresh(tmp_path):
     old = state.load_run(str(tmp_path), 'r1')
     old['started_at'] = 500
     state.save_run(str(tmp_path), old)
-    runner = Systemctl()
+    runner = systemctl()
     run = engine._fresh(_node(tmp_path, runner), state.load_run(str(tmp_path), 'r1'))  # pylint: disable=protected-access
     assert run == state.empty_run('r1') and not os.path.exists(state.run_dir(str(tmp_path), 'r1'))
-    assert runner.calls == [['/usr/bin/systemctl', 'stop', TIMER['unit'] + '.timer', TIMER['unit'] + '.service']]
+    assert runner.argvs() == [['/usr/bin/systemctl', 'stop', TIMER['unit'] + '.timer', TIMER['unit'] + '.service']]
     # a run still going is the same run
     _run(tmp_path, 'r2', rules=[RULE])
     going = dict(state.load_run(str(tmp_path), 'r2'), started_at=500)
