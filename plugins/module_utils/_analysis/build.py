@@ -27,7 +27,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.reader 
     HostInput, load_manifest, open_lines,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.clock import least_offset
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.gcpause import gc_paused
 
 SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
                 'in', 'out', 'len')

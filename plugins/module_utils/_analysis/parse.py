@@ -18,7 +18,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.kerne
     DMESG_TRACE, packet_entry, parse_kernel_line, parse_message,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.timestamps import Clock, iso_utc
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.gcpause import gc_paused
 
 
 class Context:

@@ -1,0 +1,5 @@
+# Copyright: netdebug.netfilter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planning a capture on the controller: the operator's variables (variables), the window in wall-clock time
+(window), node clocks (clock), the progress line (progress) and the AWX survey (survey).
+"""

@@ -12,18 +12,17 @@ import errno
 import os
 import time
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import constants as C
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import deps, netns, stats
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack import constants as C, deps, netns, stats
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.decode import AddressCache, nested_u32
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError, param_error
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.filters import FilterSpec
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.kernel import KernelCaps, plan_dump
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.layout import FastDecoder
-from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.netlink import (
-    CtnetlinkSocket, NetlinkError)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.netlink import CtnetlinkSocket, NetlinkError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.request import (
-    delete_request, dump_request, get_request, pyroute2_features, stats_request)
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
+    delete_request, dump_request, get_request, pyroute2_features, stats_request,
+)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.gcpause import gc_paused
 
 OPERATIONS = ('list', 'get', 'count', 'stats', 'delete', 'watch')
 FILTER_PARAMS = ('family', 'protocol', 'source', 'destination', 'source_port', 'destination_port', 'reply_source',

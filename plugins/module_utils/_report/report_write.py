@@ -13,7 +13,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.build
 from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.k8s_objects import load as load_objects
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.digest import sha256_file
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.reader import BundleError
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.gcpause import gc_paused
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_html import render_html
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_md import render_md
 

@@ -168,7 +168,7 @@ def test_events_are_plain_dicts_with_the_fields_in_order(lines, rel):
 
 def test_gc_pause_restores_the_collector_and_leaves_frozen_objects_alone():
     import gc
-    from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.gcpause import gc_paused
+    from ansible_collections.netdebug.netfilter.plugins.module_utils._core.gcpause import gc_paused
     assert gc.isenabled()
     gc.freeze()
     try:
