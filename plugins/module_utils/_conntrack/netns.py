@@ -15,6 +15,7 @@ import os
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.deps import pyroute2_netns
 from ansible_collections.netdebug.netfilter.plugins.module_utils._conntrack.errors import ConntrackError, param_error
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import procs
 
 NETNS_RUN_DIR = '/run/netns'
 CLONE_NEWNET = 0x40000000
@@ -75,4 +76,4 @@ def enter(value):
                                  errno=exc.errno)
     finally:
         os.close(fd)
-    return {'path': path, 'inode': os.stat('/proc/self/ns/net').st_ino}
+    return {'path': path, 'inode': procs.netns_inode()}

@@ -137,3 +137,19 @@ def subscribed_to_trace(pids, proc='/proc'):
         return False
     return any(p == NETLINK_NETFILTER and groups & NFNLGRP_NFTRACE_BIT and inode in inodes
                for p, groups, inode in entries)
+
+
+def netns_inode(proc='/proc'):
+    """The inode of this process's network namespace (what tells namespaces apart), or 0 when it cannot be read."""
+    try:
+        return os.stat('%s/self/ns/net' % proc).st_ino
+    except OSError:
+        return 0
+
+
+def in_initial_netns(proc='/proc'):
+    """False when this process runs in another network namespace than PID 1 (a container, a netns node)."""
+    try:
+        return os.readlink('%s/self/ns/net' % proc) == os.readlink('%s/1/ns/net' % proc)
+    except OSError:
+        return True  # cannot tell (no access to PID 1): do not warn

@@ -14,6 +14,7 @@ import os
 import re
 import time
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import procs
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops import conntrack_counters
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.errors import DropsError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._drops.reasons import (
@@ -34,10 +35,7 @@ _STAT = re.compile(r'^(overrun|dropped events):\s*(\d+)', re.M)
 
 
 def netns_id():
-    try:
-        return os.stat('/proc/self/ns/net').st_ino
-    except OSError:
-        return 0
+    return procs.netns_inode()
 
 
 def instance_name(run_id, netns=None):

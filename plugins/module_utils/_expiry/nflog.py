@@ -27,11 +27,10 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import (
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import (
     errors as rules_errors, state as rules_state, tag as rules_tag,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.loggers import in_initial_netns
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import check_ttl
 
 # The program: nflog_main and everything it imports (static imports above, so Ansible ships them all).
-PROGRAM_MODULES = (core_errors, core_runner, program, kmod_errors, kmod_parsers, kmod_index,
+PROGRAM_MODULES = (core_errors, core_runner, program, procs, kmod_errors, kmod_parsers, kmod_index,
                    kmod_kmod, rules_errors, rules_state, rules_tag, catalog, procnet, runstate, sysctl, manage, nflog_main)
 LAUNCHER = 'nflog_expire.py'
 UNIT_PREFIX = 'netdebug-nflog-'
@@ -70,7 +69,7 @@ class Expiry:
                                    nflog_main.__name__, 'puts back the nf_log changes of a run at its expiry')
         argv = nflog_main.argv(sys.executable, launcher, state_dir, run_id, netns, at)
         # systemd runs the timer's service in the initial namespace: elsewhere the process must stay in ours.
-        use_systemd = schedule.systemd_running() and bool(self.node.tool('systemd-run')) and in_initial_netns()
+        use_systemd = schedule.systemd_running() and bool(self.node.tool('systemd-run')) and procs.in_initial_netns()
         record = schedule.start(self.node, argv, unit_name(run_id, netns, at),
                               'netdebug: put back the nf_log changes of run %s' % run_id, at, use_systemd)
         return {'at': at, 'reaper': record}, True

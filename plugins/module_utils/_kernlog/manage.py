@@ -11,6 +11,7 @@ import grp
 import os
 import pwd
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import schedule
 from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry.kernlog import DropinExpiry
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog import facts, files, render
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kernlog.errors import KernlogError
@@ -25,7 +26,7 @@ def default_postrotate():
     """How to make rsyslog reopen its files after rotation on this node."""
     if os.path.exists(DEBIAN_ROTATE):
         return DEBIAN_ROTATE
-    if os.path.isdir('/run/systemd/system'):
+    if schedule.systemd_running():
         return '/bin/systemctl kill -s HUP rsyslog.service >/dev/null 2>&1 || true'
     return '/bin/kill -HUP $(cat /run/rsyslogd.pid 2>/dev/null) >/dev/null 2>&1 || true'
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core import procs
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import index as kindex
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.kmod import Kmod
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog import catalog, procnet, runstate
-from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.sysctl import ALL_NETNS, Sysctl, dotted, logger_key
+from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.sysctl import (
+    ALL_NETNS, Sysctl, dotted, logger_key,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import check_run_id
 
 NF_LOG = 'net/netfilter/nf_log'
@@ -42,10 +45,7 @@ class Snapshot:
             if text is not None:
                 targets.append((os.path.join(proc_root, name), procnet.parse_xt_targets(text)))
         self.proc = {'nf_log': self.nf_log, 'targets': targets}
-        try:
-            self.netns = os.stat(os.path.join(proc_root, 'self/ns/net')).st_ino
-        except OSError:
-            self.netns = 0
+        self.netns = procs.netns_inode(proc_root)
 
     def states(self, comps):
         """module name -> (state, evidence)."""

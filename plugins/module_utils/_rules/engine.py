@@ -114,7 +114,7 @@ def _check_node(node, req, rules, backends, warnings, check_mode=False):
         elif problems:
             raise RulesError('; '.join(problems))
     logs_to_kernel = (req.kind == 'trace' and 'legacy' in backends) or (req.kind == 'log' and req.target.jump == 'LOG')
-    if logs_to_kernel and not loggers.in_initial_netns():
+    if logs_to_kernel and not procs.in_initial_netns():
         warnings.append(loggers.NETNS_WARNING)
 
 

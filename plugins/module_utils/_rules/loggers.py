@@ -5,7 +5,6 @@ network namespace."""
 
 from __future__ import annotations
 
-import os
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._nflog.procnet import FAMILY_NUMBERS, parse_nf_log
 
@@ -30,14 +29,6 @@ def trace_logger_problems(text, fams):
             problems.append('%s TRACE goes to logger %s (nf_log entry %d), not to the kernel log: %s'
                             % (family, logger, number, REMEDY % number))
     return problems
-
-
-def in_initial_netns(proc='/proc'):
-    """False when this process runs in another network namespace than PID 1 (a container, a netns node)."""
-    try:
-        return os.readlink('%s/self/ns/net' % proc) == os.readlink('%s/1/ns/net' % proc)
-    except OSError:
-        return True  # cannot tell (no access to PID 1): do not warn
 
 
 NETNS_WARNING = ('this node runs in a network namespace other than the initial one: the kernel writes LOG and '
