@@ -8,11 +8,13 @@ from __future__ import annotations
 from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle import manifest
 
 
-def host_entry(pack, trace=None, host_dir=None):
-    """capture_pack's result -> this host's manifest entry (None: the entry of a collect step not finished yet)."""
+def host_entry(pack, trace=None, host_dir=None, published=None, host=None):
+    """capture_pack's result -> this host's manifest entry (None: the entry of a collect step not finished yet);
+    failed when bundle_publish's result (published) says the host's archive was not published."""
     if pack is None:
         return manifest.unfinished(host_dir)
-    return manifest.host_entry(trace, pack, host_dir)
+    failed = manifest.publish_failed(published, host, host_dir) if published is not None else None
+    return failed or manifest.host_entry(trace, pack, host_dir)
 
 
 def bundle_manifest(hosts, incident_id, kind='capture', match=None, duration=None, backend='auto'):

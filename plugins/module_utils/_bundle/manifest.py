@@ -13,6 +13,8 @@ FORMAT = 1
 RULESET_CHANGED = 'the ruleset after the trace differs from the one before (see ruleset/before.json, after.json)'
 # The collect role's placeholder for a host whose collect step never ended (set first, replaced at its end).
 COLLECT_UNFINISHED = 'the collect step did not finish'
+# The collect role's task that runs bundle_publish, named in the reason of a host it failed for.
+PUBLISH_STEP = 'Verify, unpack and publish every fetched archive'
 CLOCK_NOTE_SECONDS = 1.0  # a node's clock further off than this is named in its entry's warnings
 
 
@@ -103,6 +105,18 @@ def host_entry(trace, pack, host_dir):
             'matched_packets': packets['matched'] if packets else None,
             'untraced_packets': packets['untraced'] if packets else None, 'drop_reasons': drop_reasons(trace),
             'monitor_cpu_seconds': round(sum(cpu), 2)}
+
+
+def publish_failed(published, host, host_dir):
+    """The entry of a host whose archive the controller did not publish, or None when it did. published: the
+    bundle_publish task's registered result (its hosts, or the module's own failure)."""
+    result = (published.get('hosts') or {}).get(host)
+    if result is None:
+        result = {'ok': False, 'step': PUBLISH_STEP, 'msg': published.get('msg') or 'failed'}
+    if result.get('ok'):
+        return None
+    return {'status': 'failed', 'reason': '%s: %s' % (result.get('step'), result.get('msg')), 'dir': host_dir,
+            'files': [], 'warnings': []}
 
 
 def dropped_out(trace, capture_phase):

@@ -113,3 +113,19 @@ def test_manifest_keeps_finished_entries_and_explains_the_others():
 
 def test_the_host_entry_filter():
     assert FilterModule().filters()['host_entry'](PACK, trace={}, host_dir='n1') == manifest.host_entry({}, PACK, 'n1')
+
+
+@pytest.mark.parametrize('published, reason', [
+    ({'hosts': {'n1': {'ok': True}}}, None),
+    ({'hosts': {'n1': {'ok': False, 'step': 'sha256', 'msg': 'the archive is not what the node packed'}}},
+     'sha256: the archive is not what the node packed'),
+    ({'failed': True, 'msg': 'incoming: no such directory'},
+     manifest.PUBLISH_STEP + ': incoming: no such directory'),
+    ({'hosts': {}}, manifest.PUBLISH_STEP + ': failed'),
+])
+def test_a_host_whose_archive_was_not_published_fails(published, reason):
+    entry = FilterModule().filters()['host_entry'](PACK, trace={}, host_dir='n1', published=published, host='n1')
+    if reason is None:
+        assert entry == manifest.host_entry({}, PACK, 'n1')
+    else:
+        assert entry == {'status': 'failed', 'reason': reason, 'dir': 'n1', 'files': [], 'warnings': []}
