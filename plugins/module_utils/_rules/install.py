@@ -26,19 +26,21 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod import (
     errors as kmod_errors, index as kmod_index, parsers as kmod_parsers,
 )
-from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import binaries as shared_binaries
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter import (
+    binaries as shared_binaries, model as netfilter_model, nft_list as netfilter_nft_list,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules import (
     errors, iptables_backend, iptables_parse, legacy_tables, monitor, nft_parse, nftables_backend, node, removal,
     stamp_main, state, tag,
 )
 
-# rules_main (the reaper) and what it imports, directly or not, and the monitors' stamper; each must import only the stdlib
-# and these.
-PROGRAM_MODULES = (shared_binaries, core_errors, core_runner, program, kmod_errors, kmod_parsers,
-                   kmod_index, bundle_layout, conntrack_constants, conntrack_errors, conntrack_stats, drops_conntrack,
-                   drops_errors, drops_reasons, drops_instance, errors, tag, iptables_parse,
-                   iptables_backend, nft_parse, nftables_backend, procs, state, monitor, node, legacy_tables, removal,
-                   schedule, rules_main, stamp_main)
+# rules_main (the reaper) and what it imports, directly or not, and the monitors' stamper; each must import only
+# the stdlib and these.
+PROGRAM_MODULES = (core_errors, core_runner, program, procs, shared_binaries, netfilter_model, netfilter_nft_list,
+                   kmod_errors, kmod_parsers, kmod_index, bundle_layout, conntrack_constants, conntrack_errors,
+                   conntrack_stats, drops_conntrack, drops_errors, drops_reasons, drops_instance, errors, tag,
+                   iptables_parse, iptables_backend, nft_parse, nftables_backend, state, monitor, node, legacy_tables,
+                   removal, schedule, rules_main, stamp_main)
 STAMP_LAUNCHER = 'stamp.py'
 
 

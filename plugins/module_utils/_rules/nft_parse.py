@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import re
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.nft_list import Leaf, Node, parse_tree
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.errors import RulesError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import first_tag
 
-_CHAIN_RE = re.compile(r'^chain\s+(\S+)\s*\{')
-_HANDLE_RE = re.compile(r'\s*#\s*handle\s+([0-9]+)\s*$')
 _COMMENT_RE = re.compile(r'\bcomment\s+"([^"]*)"')
 _ECHO_HANDLE_RE = re.compile(r'#\s*handle\s+([0-9]+)\s*$', re.M)
 _COUNTER_RE = re.compile(r'\bcounter packets ([0-9]+) bytes [0-9]+')
@@ -39,22 +38,17 @@ class NftRule:
 
 
 def parse_table_text(text):
-    """Rules of ``nft -a list table ...`` output, in chain order."""
+    """Rules of ``nft -a list table ...`` output, in chain order (read with the ruleset parser's tree: one reader of
+    nft's listing syntax)."""
     rules = []
-    chain = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        match = _CHAIN_RE.match(line)
-        if match:
-            chain = match.group(1)
-            continue
-        if line == '}':
-            chain = None
-            continue
-        handle = _HANDLE_RE.search(line)
-        if chain is None or handle is None or line.startswith(('type ', 'policy ')):
-            continue
-        rules.append(NftRule(chain, int(handle.group(1)), line[:handle.start()].strip()))
+    for table in parse_tree(text, 'nft -a list table'):
+        for block in table.children:
+            if not isinstance(block, Node) or not block.header.startswith('chain '):
+                continue
+            chain = block.header.split(None, 1)[1]
+            for leaf in block.children:
+                if isinstance(leaf, Leaf) and leaf.handle is not None and not leaf.text.startswith(('type ', 'policy ')):
+                    rules.append(NftRule(chain, leaf.handle, leaf.text))
     return rules
 
 
