@@ -127,4 +127,4 @@ class DropinExpiry:
                                    LAUNCHER, kernlog_main.__name__, 'removes a capture\'s rsyslog drop-in at its expiry')
         argv = kernlog_main.argv(sys.executable, launcher, self.state_dir, conf_path, at)
         return schedule.start(self.node, argv, unit_name(conf_path, at),
-                            'netdebug: remove the rsyslog drop-in %s' % conf_path, at)
+                              'netdebug: remove the rsyslog drop-in %s' % conf_path, at)

@@ -71,7 +71,7 @@ class Expiry:
         # systemd runs the timer's service in the initial namespace: elsewhere the process must stay in ours.
         use_systemd = schedule.systemd_running() and bool(self.node.tool('systemd-run')) and procs.in_initial_netns()
         record = schedule.start(self.node, argv, unit_name(run_id, netns, at),
-                              'netdebug: put back the nf_log changes of run %s' % run_id, at, use_systemd)
+                                'netdebug: put back the nf_log changes of run %s' % run_id, at, use_systemd)
         return {'at': at, 'reaper': record}, True
 
     def disarm(self, expiry):

@@ -274,7 +274,7 @@ class Match:
             args += ['-m', 'owner'] + _neg(self.uid_owner[1]) + ['--uid-owner', self.uid_owner[0]]
         if self.window:
             # xt_time compares whole seconds in UTC, both ends included: the last second is end - 1.
-            start, end = self.window
+            start, end = self.window[0], self.window[1]
             args += ['-m', 'time', '--datestart', _utc(start), '--datestop', _utc(end - 1)]
         return args + list(self.extra)
 

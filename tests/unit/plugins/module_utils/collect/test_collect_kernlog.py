@@ -131,7 +131,7 @@ def test_extract_journal_asks_for_the_window_and_keeps_pattern_lines(tmp_path):
     text, warnings = _extract({'source': 'journal', 'since': 100.7, 'until': 200.2, 'patterns': ['PROTO=ICMP ']},
                               tmp_path, runner)
     assert runner.argvs() == [['/usr/bin/journalctl', '-k', '--no-pager', '-o', 'short-iso-precise',
-                             '--since', '@100', '--until', '@201']]
+                               '--since', '@100', '--until', '@201']]
     assert text.splitlines() == [line for line in journal.splitlines() if 'PROTO=ICMP ' in line]
     assert text and warnings == []
 

@@ -104,7 +104,7 @@ def test_list_through_the_command_filters_and_limits_like_netlink(monkeypatch):
     assert result['matched'] == 2 and result['truncated'] is True and len(result['entries']) == 1
     assert result['entries'][0]['protocol'] == 'tcp' and result['kernel_release'] == '6.1.0-28-amd64'
     assert runner.argvs() == [['/usr/sbin/conntrack', '-L', '-f', 'ipv4', '-o', 'extended,id'],
-                            ['/usr/sbin/conntrack', '-L', '-f', 'ipv6', '-o', 'extended,id']]
+                              ['/usr/sbin/conntrack', '-L', '-f', 'ipv6', '-o', 'extended,id']]
     assert table.source == text.CLI_SOURCE
     # stats: /proc/net/stat/nf_conntrack first; without it, conntrack -S
     monkeypatch.setattr(query, 'PROC_STAT', '/nonexistent/nf_conntrack')

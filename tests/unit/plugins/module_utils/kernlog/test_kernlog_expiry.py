@@ -62,7 +62,7 @@ def test_expire_removes_what_is_still_ours(node, conf, restart_error, log_path, 
     arm_record(node, log_path=log_path)
     restarted = []
     line = kernlog_state.expire(node['state'], node['conf'], NOW + 60,
-                               lambda argv: restarted.append(argv) or restart_error)
+                                lambda argv: restarted.append(argv) or restart_error)
     assert said in line, line
     assert [name for name in ('conf', 'rotate', 'log') if not os.path.exists(node[name])] == gone
     assert [name for name in ('conf', 'rotate', 'log') if os.path.exists(node[name])] == kept
@@ -119,7 +119,7 @@ def test_the_expiry_waits_no_longer_than_the_runs_own_expiry(node):
     rules_state.save_run(os.path.dirname(node['state']), rules_state.empty_run('no-ttl'))
     now = [NOW + 60]
     kernlog_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: now[0],
-                                 sleep=lambda seconds: now.__setitem__(0, now[0] + seconds))
+                                  sleep=lambda seconds: now.__setitem__(0, now[0] + seconds))
     assert NOW + 300 + rules_state.RUNS_END_SLACK <= now[0] < NOW + 300 + rules_state.RUNS_END_SLACK + 2
 
 
@@ -127,7 +127,7 @@ def test_the_expiry_does_not_wait_without_a_run(node):
     install_files(node)
     arm_record(node)
     kernlog_main.wait_for_collect(node['state'], node['conf'], NOW + 60, clock=lambda: NOW + 60,
-                                 sleep=lambda seconds: pytest.fail('waited without a run'))
+                                  sleep=lambda seconds: pytest.fail('waited without a run'))
 
 
 def test_installed_program_runs_from_its_own_copy(tmp_path):

@@ -8,7 +8,6 @@ them (NETDEBUG_REGEN_GOLDEN=1) and commits the difference, so the review sees wh
 from __future__ import annotations
 
 import os
-import pathlib
 import shutil
 
 import pytest

@@ -70,7 +70,7 @@ def test_settle_removes_finished_runs_only(tmp_path, monitors, files, force, set
     assert os.path.isdir(state.run_dir(str(tmp_path), 'r1')) is not settled
     # the run's waiting reaper goes with it
     assert runner.argvs() == ([['/usr/bin/systemctl', 'stop', TIMER['unit'] + '.timer', TIMER['unit'] + '.service']]
-                            if settled else [])
+                              if settled else [])
     # with the last run gone, so is the whole root
     assert tmp_path.exists() is not settled
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Record the commands of the module cases on this machine: run each case's steps for real and write what every
@@ -57,6 +56,11 @@ def generalise(text, tmp):
     return text
 
 
+def stable(text, tmp):
+    """Recorded output without the names that differ each run."""
+    return MKDTEMP.sub(r'\1XXXXXXXX', text.replace(tmp, '{tmp}'))
+
+
 class Block(str):
     pass
 
@@ -82,6 +86,42 @@ def block(dumper, text):
     return dumper.represent_scalar('tag:yaml.org,2002:str', text, style='|' if '\n' in text else None)
 
 
+def record_step(module, step, tmp, names):
+    """Run one step for real; its tools and run_command become what the run found and ran. Returns the result."""
+    ran = []
+    found = {}
+    live = uthelper.expand(step, names)
+    allowed = live.get('tools')
+    real_find = basic.AnsibleModule.get_bin_path
+
+    def answer(argv, data):
+        proc = subprocess.run(argv, input=data, capture_output=True, text=True, check=False,
+                              env=dict(os.environ, LANG='C', LC_ALL='C', LANGUAGE='C'),
+                              stdin=None if data is not None else subprocess.DEVNULL)
+        ran.append({'command': Argv(generalise(str(a), tmp) for a in argv), 'rc': proc.returncode,
+                    'out': Block(stable(proc.stdout, tmp)), 'err': Block(stable(proc.stderr, tmp))})
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def find(self, arg, required=False, opt_dirs=None):  # pylint: disable=unused-argument
+        path = real_find(self, arg, False, opt_dirs) if allowed is None or arg in allowed else None
+        if path:
+            found[arg] = path
+        return path
+
+    for rel, text in (live.get('setup_files') or {}).items():
+        os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
+        with open(os.path.join(tmp, rel), 'w', encoding='utf-8') as handle:
+            handle.write(text)
+    patches = Patches()
+    try:
+        result = uthelper.run_main(module, live.get('input') or {}, live.get('flags'), None, answer, patches, find=find)
+    finally:
+        patches.restore()
+    step['tools'] = found
+    step['run_command'] = ran
+    return result
+
+
 def record(name):
     path = os.path.join(HERE, '%s.yml' % name)
     with open(path, encoding='utf-8') as handle:
@@ -91,41 +131,8 @@ def record(name):
         tmp = tempfile.mkdtemp(prefix='case-')
         names = {'tmp': tmp, 'python': sys.executable}
         for step in case.get('steps') or [case]:
-            ran = []
-
-            def answer(argv, data, ran=ran):
-                proc = subprocess.run(argv, input=data, capture_output=True, text=True, check=False,
-                                      env=dict(os.environ, LANG='C', LC_ALL='C', LANGUAGE='C'),
-                                      stdin=None if data is not None else subprocess.DEVNULL)
-                rc, out, err = proc.returncode, proc.stdout, proc.stderr
-                ran.append({'command': Argv(generalise(str(a), tmp) for a in argv), 'rc': rc,
-                            'out': Block(out.replace(tmp, '{tmp}')), 'err': Block(err.replace(tmp, '{tmp}'))})
-                return rc, out, err
-
-            live = uthelper.expand(step, names)
-            for rel, text in (live.get('setup_files') or {}).items():
-                os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
-                with open(os.path.join(tmp, rel), 'w', encoding='utf-8') as handle:
-                    handle.write(text)
-            patches = Patches()
-            allowed = live.get('tools')
-            found = {}
-            real_find = basic.AnsibleModule.get_bin_path
-
-            def find(self, arg, required=False, opt_dirs=None, allowed=allowed, found=found):  # pylint: disable=unused-argument
-                path = real_find(self, arg, False, opt_dirs) if allowed is None or arg in allowed else None
-                if path:
-                    found[arg] = path
-                return path
-
-            try:
-                result = uthelper.run_main(module, live.get('input') or {}, live.get('flags'), None, answer, patches,
-                                           find=find)
-            finally:
-                patches.restore()
-            step['tools'] = found
-            step['run_command'] = ran
-            print('%s %s: %d commands, %s' % (name, case['id'], len(ran), 'failed: ' + result['msg']
+            result = record_step(module, step, tmp, names)
+            print('%s %s: %d commands, %s' % (name, case['id'], len(step['run_command']), 'failed: ' + result['msg']
                                               if result.get('failed') else 'changed=%s' % result.get('changed')))
         shutil.rmtree(tmp, ignore_errors=True)
     yaml.add_representer(Block, block, Dumper=yaml.SafeDumper)
