@@ -1,6 +1,6 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The parse_trace filter (documentation in parse_trace.yml); parsing lives in module_utils/_report."""
+"""The parse_trace filter (documentation in parse_trace.yml); parsing lives in module_utils/_analysis."""
 
 from __future__ import annotations
 
