@@ -230,7 +230,7 @@ def test_the_kubernetes_service_endpoint_and_policy_behind_a_drop(kinds_lab, lab
         drop = next(d for d in report['drops'] if d['host'] == 'node3')
         assert (drop['chain'], drop['k8s']['role'], drop['k8s']['name']) == (POLICY_CHAIN, 'policy', LONG_POLICY), drop
         assert any(line.startswith('node3 drops TCP 198.18.0.1 -> pod ns1/web-0 (198.18.0.3:80) at Calico policy '
-                                   'ns1/%s (inbound) (filter/%s rule 1 (handle ' % (LONG_POLICY, POLICY_CHAIN))
+                                   'ns1/%s (inbound) (filter/%s rule 1): -A %s ' % (LONG_POLICY, POLICY_CHAIN, POLICY_CHAIN))
                    for line in report['verdicts']), report['verdicts']
         journeys = [j for j in report['journeys'] if j['hosts'] == list(NODES)]
         assert journeys and all(j['kubernetes'] == ['service ns1/web:http -> endpoint 198.18.0.3:80 (pod ns1/web-0, '

@@ -56,9 +56,15 @@ def local(tmp_path_factory):
     return AnsibleRun(inventory)
 
 
+# One verdict line for the same iptables rule on both variants (iptables-nft through xtables-monitor, legacy through
+# the kernel log).
+IPTABLES_DEEP_DROP = (r'^node2 drops ICMP 198\.18\.200\.1 -> 198\.18\.200\.2 at filter/app-deep rule 1: '
+                      r'-A app-deep -m length --length 200:65535 -j DROP \(2 packets\)$')
+
+
 @pytest.mark.parametrize('kind, deep_drop', [
-    ('legacy', r'^node2 drops ICMP 198\.18\.200\.1 -> 198\.18\.200\.2 at filter/app-deep rule 1: '
-               r'-A app-deep -m length --length 200:65535 -j DROP \(2 packets\)$'),
+    ('legacy', IPTABLES_DEEP_DROP),
+    ('nft', IPTABLES_DEEP_DROP),
     ('nftables', r'^node2 drops ICMP 198\.18\.200\.1 -> 198\.18\.200\.2 at inet ndtrace/app-deep rule 1 \(handle \d+\): '
                  r'ip length >= 200 drop \(2 packets\)$'),
 ])

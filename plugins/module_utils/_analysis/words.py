@@ -16,11 +16,13 @@ def chain_label(step):
 
 def step_label(step):
     """'filter/app-deep rule 1', 'filter/INPUT policy', 'inet filter/input rule 3 (handle 7)': a native nftables
-    table is named with its family, so that it does not read like the iptables table of the same name."""
+    table is named with its family, so that it does not read like the iptables table of the same name. The same
+    iptables rule reads the same on both variants: its number (an iptables-nft rule's handle is nobody's name for
+    it); a native nftables rule also gives the handle nft names it by."""
     where = chain_label(step)
     if step['kind'] == 'policy' and not (step['rule'] or '').startswith('-A '):
         return where + ' policy'
-    if step['rulenum'] is not None and step['handle'] is not None:
+    if step['rulenum'] is not None and step['handle'] is not None and step.get('backend') == NFTABLES:
         return '%s rule %s (handle %s)' % (where, step['rulenum'], step['handle'])
     if step['rulenum'] is not None:
         return '%s rule %s' % (where, step['rulenum'])

@@ -25,6 +25,9 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.field
 LINE = re.compile(r'\s*(PACKET|TRACE): (\d+) ([0-9a-fA-F]+) ')
 _STEP = re.compile(r'(\w+):(\S+?):(rule|return|policy):(\S*)')
 _RULE = re.compile(r'(0x[0-9a-fA-F]+|\d+):([^\s:]+)(?::(\S+))?$')
+# xtables-monitor prints a rule with its family and table first ('-4 -t filter -A INPUT ...'); the step has both, so
+# the rule reads as iptables-save and the legacy backend print it ('-A INPUT ...').
+_FAMILY_TABLE = re.compile(r'^-[46] -t \S+ ')
 
 
 def parse_xtables_line(ctx, lineno, line, m, time=None, ts=None, clock=None):
@@ -41,7 +44,7 @@ def parse_xtables_line(ctx, lineno, line, m, time=None, ts=None, clock=None):
     if step is None:
         return unparsed(lineno, line, 'TRACE line without table:chain:type', 'xtables-monitor', host, time, ts, clock)
     table, chain, kind, detail = step.groups()
-    rule = rest[step.end():].strip() or None
+    rule = _FAMILY_TABLE.sub('', rest[step.end():].strip()) or None
     handle = verdict = target_chain = None
     if kind == 'rule':
         parts = _RULE.match(detail)

@@ -49,7 +49,7 @@ def test_four_steps(tmp_path):
     apply = run_module(tmp_path, args)
     assert apply['changed'] and sorted(apply['written']) == ['html', 'json', 'md']
     assert apply['packet_verdicts'] == {'accept': 15, 'drop': 5, 'reject': 2}
-    assert any(v.startswith('node2 drops ') and 'filter/app-deep rule 1 (handle 16)' in v for v in apply['verdicts'])
+    assert any(v.startswith('node2 drops ') and 'filter/app-deep rule 1: -A app-deep' in v for v in apply['verdicts'])
     assert not run_module(tmp_path, args, check=True)['changed']
     assert not run_module(tmp_path, args)['changed']
 

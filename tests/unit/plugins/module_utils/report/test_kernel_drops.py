@@ -54,7 +54,7 @@ def test_node3s_kernel_log_line_joins_by_the_kernels_own_stamp(report):
 
 def test_the_findings_come_first_and_say_what_dropped_each(report):
     assert report['findings'][:2] == [
-        'node2: 1 traced packet dropped at filter/INPUT rule 1 (handle 2)',
+        'node2: 1 traced packet dropped at filter/INPUT rule 1',
         'node2: 1 traced packet dropped by the kernel, reason IP_RPFILTER (ip_rcv_finish_core), and 1 by rules']
     assert 'node3: 1 traced packet dropped at filter/INPUT rule 1' in report['findings']
     assert report['kernel_drops'][0]['hosts'] == ['node1', 'node2', 'node3']

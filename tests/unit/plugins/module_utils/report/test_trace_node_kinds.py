@@ -22,11 +22,11 @@ MIXED_KINDS = {
     'mixed/legacy-native': {80: NATIVE_DROP, 81: ('drop', 'filter/cali-pi-_DNxril3RavGD5MfvJ7N rule 1', 'legacy'),
                             8080: ('accept', None, None)},
     'mixed/nft-native': {80: NATIVE_DROP,
-                         81: ('drop', 'filter/cali-pi-_DNxril3RavGD5MfvJ7N rule 1 (handle 44)', 'nf_tables'),
+                         81: ('drop', 'filter/cali-pi-_DNxril3RavGD5MfvJ7N rule 1', 'nf_tables'),
                          8080: ('accept', None, None)},
     'mixed/legacy-nft': {80: ('accept', None, None),
                          81: ('drop', 'filter/cali-pi-_DNxril3RavGD5MfvJ7N rule 1', 'legacy'),
-                         82: ('drop', 'filter/KUBE-PROXY-FIREWALL rule 1 (handle 25)', 'nf_tables'),
+                         82: ('drop', 'filter/KUBE-PROXY-FIREWALL rule 1', 'nf_tables'),
                          8080: ('accept', None, None)},
 }
 PACKETS = {'mixed/legacy-native': 5, 'mixed/nft-native': 5, 'mixed/legacy-nft': 6}

@@ -45,15 +45,15 @@ LEGACY = {
                    '-A INPUT -p udp -m udp --dport 5353 -j REJECT --reject-with icmp-port-unreachable', 'REJECT'),
     'policy_drop': ('drop', 'filter', 'INPUT', 'policy', 8, None, '-P INPUT DROP', 'DROP'),
 }
+# iptables-nft: the same rule texts as legacy (xtables-monitor's '-4 -t filter' prefix is not kept), with handles
 XTABLES = {
     'deep_drop': ('drop', 'filter', 'app-deep', 'rule', 1, 16,
-                  '-4 -t filter -A app-deep -m length --length 200:65535 -j DROP', 'DROP'),
-    'accept': ('accept', 'filter', 'app-guard', 'rule', 2, 18, '-4 -t filter -A app-guard -j ACCEPT', 'ACCEPT'),
+                  '-A app-deep -m length --length 200:65535 -j DROP', 'DROP'),
+    'accept': ('accept', 'filter', 'app-guard', 'rule', 2, 18, '-A app-guard -j ACCEPT', 'ACCEPT'),
     'reject_tcp': ('reject', 'filter', 'INPUT', 'rule', 5, 11,
-                   '-4 -t filter -A INPUT -p tcp -m tcp --dport 8080 -j REJECT --reject-with tcp-reset', 'REJECT'),
+                   '-A INPUT -p tcp -m tcp --dport 8080 -j REJECT --reject-with tcp-reset', 'REJECT'),
     'reject_udp': ('reject', 'filter', 'INPUT', 'rule', 6, 12,
-                   '-4 -t filter -A INPUT -p udp -m udp --dport 5353 -j REJECT --reject-with icmp-port-unreachable',
-                   'REJECT'),
+                   '-A INPUT -p udp -m udp --dport 5353 -j REJECT --reject-with icmp-port-unreachable', 'REJECT'),
     'policy_drop': ('drop', 'filter', 'INPUT', 'policy', None, None, '-P INPUT DROP', 'DROP'),
 }
 NFTABLES = {
