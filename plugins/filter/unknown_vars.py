@@ -9,18 +9,34 @@ import os
 
 import yaml
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.variables import spec_options, unknown
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.variables import (
+    spec_checks, spec_options, spec_problems, unknown,
+)
 
 # The collection's roles, beside plugins/: their argument specs are the one list of the variables they take.
 ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'roles')
 
 
-def known_variables(roles_dir=ROLES_DIR):
-    names = set()
+def role_specs(roles_dir=ROLES_DIR):
+    """The parsed meta/argument_specs.yml of every role of the collection."""
+    docs = []
     for path in sorted(glob.glob(os.path.join(roles_dir, '*', 'meta', 'argument_specs.yml'))):
         with open(path) as handle:
-            names |= spec_options(yaml.safe_load(handle))
+            docs.append(yaml.safe_load(handle))
+    return docs
+
+
+def known_variables(roles_dir=ROLES_DIR):
+    names = set()
+    for doc in role_specs(roles_dir):
+        names |= spec_options(doc)
     return names
+
+
+def bad_vars(names, values):
+    """netdebug_* names and their values (in the same order) -> one line per value the roles' argument specs
+    refuse (type, choice, a key netdebug_match does not take), before any role starts."""
+    return spec_problems(dict(zip(names, values)), spec_checks(role_specs()))
 
 
 def unknown_vars(names, hostvars=None, hosts=None):
@@ -37,4 +53,4 @@ def unknown_vars(names, hostvars=None, hosts=None):
 
 class FilterModule:
     def filters(self):
-        return {'unknown_vars': unknown_vars}
+        return {'unknown_vars': unknown_vars, 'bad_vars': bad_vars}

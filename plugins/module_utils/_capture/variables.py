@@ -43,3 +43,45 @@ def unknown(names, known, where=None):
         hosts = (where or {}).get(name)
         problems.append('%s: unknown%s%s' % (name, ' (set for %s)' % ', '.join(hosts) if hosts else '', hint))
     return problems
+
+
+# What an argument spec option holds besides its checks.
+_DOC_KEYS = ('description', 'version_added', 'default', 'required')
+
+
+def _checks(option):
+    """An argument spec option as ArgumentSpecValidator takes it: its checks, not its docs, default or required
+    (only the values the user set are checked here; the roles fill in the rest)."""
+    spec = dict((key, value) for key, value in option.items() if key not in _DOC_KEYS)
+    if isinstance(spec.get('options'), dict):
+        spec['options'] = dict((name, _checks(sub)) for name, sub in spec['options'].items())
+    return spec
+
+
+def spec_checks(spec_docs):
+    """{variable: option checks} from the roles' parsed argument specs. A variable several roles take is checked by
+    its fullest definition (a role that passes netdebug_match on gives it as a plain dict, the trace role with
+    every key)."""
+    checks = {}
+    for doc in spec_docs:
+        for entry in ((doc or {}).get('argument_specs') or {}).values():
+            for name, option in ((entry or {}).get('options') or {}).items():
+                found = _checks(option or {})
+                if len(found.get('options') or {}) >= len((checks.get(name) or {}).get('options') or {}):
+                    checks[name] = found
+    return checks
+
+
+def spec_problems(values, checks):
+    """One line per problem of the variables the user set (values: {name: value}) against the roles' argument
+    specs, as the roles would find them, but before any role starts and without the spec's whole text."""
+    # controller side only
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    from ansible.module_utils.errors import UnsupportedError
+
+    given = dict((name, value) for name, value in values.items() if name in checks)
+    spec = dict((name, checks[name]) for name in given)
+    result = ArgumentSpecValidator(spec).validate(given)
+    # one line each, without a full stop of its own: the caller joins them and ends the message
+    return [('unknown key: ' if isinstance(error, UnsupportedError) else '') + ' '.join(str(error).split()).rstrip('.')
+            for error in result.errors]

@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.netdebug.netfilter.plugins.filter.unknown_vars import FilterModule, known_variables, unknown_vars
-from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.variables import spec_options, unknown
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.variables import (
+    spec_checks, spec_options, spec_problems, unknown,
+)
 
 
 def test_registered_under_its_name():
@@ -59,3 +61,32 @@ def test_names_set_for_other_hosts_only_are_checked_and_name_their_hosts():
     # a name the first host has too is reported without hosts, once
     assert unknown_vars(['netdebug_duraton'], hostvars, ['node2']) == [
         'netdebug_duraton: unknown; did you mean netdebug_duration?']
+
+
+@pytest.mark.parametrize('values, expected', [
+    ({'netdebug_backend': 'iptables'},
+     ['value of netdebug_backend must be one of: auto, legacy, nft, nftables, got: iptables']),
+    ({'netdebug_match': {'proto': 'icmp'}}, ['unknown key: netdebug_match.proto. Supported parameters include: ctstate, '
+                                             'destination, destination_port, icmp_type, in_interface, ip_version, mark, '
+                                             'match_extra, out_interface, protocol, source, source_port, uid_owner']),
+    ({'netdebug_match': {'ip_version': 'ipv5'}},
+     ['value of ip_version must be one of: ipv4, ipv6, both, got: ipv5 found in netdebug_match']),
+    ({'netdebug_duration': 'soon'}, ["argument 'netdebug_duration' is of type str and we were unable to convert to "
+                                     "int: \"'soon'\" cannot be converted to an int"]),
+    # what passes: inventory strings, a survey's key=value match, names no role takes (unknown_vars says those)
+    ({'netdebug_duration': '30', 'netdebug_match': 'protocol=icmp source=198.18.0.1', 'netdebug_trace': {},
+      'netdebug_duraton': 5}, []),
+])
+def test_bad_values_in_one_line_each(values, expected):
+    bad = FilterModule().filters()['bad_vars']
+    assert bad(list(values), list(values.values())) == expected
+
+
+def test_a_variable_several_roles_take_is_checked_by_its_fullest_definition():
+    checks = spec_checks([{'argument_specs': {'main': {'options': {'netdebug_match': {'type': 'dict'}}}}},
+                          {'argument_specs': {'main': {'options': {'netdebug_match': {
+                              'type': 'dict', 'default': {}, 'description': 'x',
+                              'options': {'protocol': {'type': 'str', 'description': 'y'}}}}}}},
+                          {'argument_specs': {'main': {'options': {'netdebug_match': {'type': 'dict'}}}}}])
+    assert checks == {'netdebug_match': {'type': 'dict', 'options': {'protocol': {'type': 'str'}}}}
+    assert spec_problems({'netdebug_match': {'protocol': 'icmp'}}, checks) == []
