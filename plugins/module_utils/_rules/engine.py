@@ -34,8 +34,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.removal 
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.spec import families
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import (
-    MIN_COLLECT_WAIT, NodeLock, collectable, empty_run, finished, load_run, planned_end, remove_run_dir, run_dir,
-    save_run,
+    MIN_COLLECT_WAIT, NodeLock, clear_ready, collectable, empty_run, finished, load_run, planned_end, remove_run_dir,
+    run_dir, save_run, write_ready,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.tag import ALL_RUNS, make_tag
 
@@ -359,6 +359,7 @@ def _present_locked(node, req, check_mode, rules, chosen, warnings, modules_befo
                 result.update(_record_keys(node, req.run_id, req.record, recorded))
             return result, warnings
         run = _fresh(node, run)
+        clear_ready(node.root, req.run_id)  # a script waiting for the run must not take an older record for this one
         program = install.install(node.root)
         run['tools'] = node.tools
         run['lock_wait'] = node.lock_wait
@@ -386,6 +387,9 @@ def _present_locked(node, req, check_mode, rules, chosen, warnings, modules_befo
         except Exception:
             _rollback(node, run, added, monitors, reapers, drops)
             raise
+        # Every rule is in and every monitor reads (each started only once it listened): tracing now, or from the
+        # window's start.
+        write_ready(node.root, run, node.clock())
         result = _summary(node, run, req.kind, recs + added, backends, variant)
         result.update(changed=True, diff={'before': '', 'after': _diff_text([_describe(r) for r in added])},
                       window=described)

@@ -37,7 +37,10 @@ RUNS_END_SLACK = 10
 
 # A run's own bookkeeping; anything else in its directory (capture files, the recorded rulesets) waits for the
 # collect step.
-OWN_FILES = ('run.json', 'reaper.log')
+# ready.json: written once the run's rules are in and its monitors read (tracing from max(then, window start)), so
+# that a script knows when its traffic is traced.
+READY_FILE = 'ready.json'
+OWN_FILES = ('run.json', 'reaper.log', READY_FILE)
 OWN_SUFFIXES = ('.stderr', '.tmp')
 CREATED_FILE = 'created.json'
 # The rules' reaper program, installed in the root's lib/ (_rules/install).
@@ -107,6 +110,24 @@ def list_runs(root):
     except OSError:
         return []
     return [n for n in names if has_run(root, n)]
+
+
+def write_ready(root, run, at):
+    """The run's readiness record: its rules are in and its monitors read since at (epoch seconds); the kernel
+    traces from 'tracing_from' (at, or the window's start when that is later) until 'tracing_until'."""
+    window = run.get('window') or {}
+    start, end = window.get('start'), window.get('end')
+    write_json(os.path.join(run_dir(root, run['run_id']), READY_FILE), {
+        'run_id': run['run_id'], 'ready_at': round(at, 3), 'tracing_from': round(max(at, start or at), 3),
+        'tracing_until': end})
+
+
+def clear_ready(root, run_id):
+    """The run is not ready (yet, or again: rules are going in)."""
+    try:
+        os.unlink(os.path.join(run_dir(root, run_id), READY_FILE))
+    except FileNotFoundError:
+        pass
 
 
 def run_file(root, run_id):

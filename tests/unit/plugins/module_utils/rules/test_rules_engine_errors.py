@@ -177,6 +177,7 @@ def test_failed_insert_leaves_nothing_behind(patched, tmp_path, kind, backend, i
     assert patched == [(4242, 7)]  # the reaper scheduled before the inserts was cancelled
     run = load_run(node.root, 'boom')
     assert run['rules'] == [] and run['reapers'] == []
+    assert not os.path.exists(os.path.join(node.root, 'runs', 'boom', 'ready.json'))  # never said it traced
 
 
 def test_without_a_fault_the_rules_stay(patched, tmp_path):
@@ -203,6 +204,10 @@ def test_a_window_sets_the_expiry_from_its_end_and_says_how_late(patched, tmp_pa
     assert all('--datestart' in call for call in fake.calls if '-I' in call), fake.calls
     with open(os.path.join(node.root, 'runs', 'boom', 'run.json')) as handle:
         assert json.load(handle)['window'] == {'start': start, 'end': start + 60}
+    # the readiness record: the rules are in since now; the kernel traces from the window's start if that is later
+    with open(os.path.join(node.root, 'runs', 'boom', 'ready.json')) as handle:
+        assert json.load(handle) == {'run_id': 'boom', 'ready_at': NOW, 'tracing_from': max(NOW, start),
+                                     'tracing_until': start + 60}
 
 
 @pytest.mark.parametrize('fault, fault_at', [('vanishes', 1), ('vanishes', 2), ('fails', 2)])
@@ -222,6 +227,7 @@ def test_native_insert_failure_leaves_nothing_behind(patched, tmp_path, fault, f
     assert patched == [(4242, 7)]
     run = load_run(node.root, 'boom')
     assert run['rules'] == [] and run['reapers'] == []
+    assert not os.path.exists(os.path.join(node.root, 'runs', 'boom', 'ready.json'))  # never said it traced
 
 
 @pytest.mark.parametrize('check_mode', [False, True])
