@@ -24,10 +24,10 @@ def _collection_root():
 
 
 ROOT = _collection_root()
-# Top-level entries a tarball may hold; CHANGELOG.rst appears once antsibull-changelog makes a release.
-TOP_LEVEL = {'LICENSE', 'README.md', 'MANIFEST.json', 'FILES.json', 'CHANGELOG.rst', 'requirements.txt', 'bindep.txt',
+# Top-level entries a tarball may hold; CHANGELOG.md is made by tools/changelog from the fragments.
+TOP_LEVEL = {'LICENSE', 'README.md', 'MANIFEST.json', 'FILES.json', 'CHANGELOG.md', 'requirements.txt', 'bindep.txt',
              'plugins', 'roles', 'playbooks', 'docs', 'meta', 'changelogs'}
-REQUIRED = ('LICENSE', 'README.md', 'MANIFEST.json', 'FILES.json', 'requirements.txt', 'bindep.txt',
+REQUIRED = ('LICENSE', 'README.md', 'CHANGELOG.md', 'MANIFEST.json', 'FILES.json', 'requirements.txt', 'bindep.txt',
             'plugins/modules/iptables_trace.py', 'roles/trace/tasks/main.yml', 'playbooks/capture.yml',
             'docs/capture.md', 'meta/runtime.yml', 'meta/execution-environment.yml', 'changelogs/changelog.yaml',
             'changelogs/config.yaml')
