@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 
+import jsonschema
 import pytest
 
 from conftest import COLLECTION, COLLECTIONS_PATH
@@ -276,6 +277,11 @@ def test_capture_finds_the_drop_and_restores_every_ruleset(app_guard, lab_ansibl
 
     manifest = load_json(incident_dir / 'manifest.json')
     assert sorted(manifest['hosts']) == list(NODES)
+    # both documents as the shipped, versioned schemas describe them (issue 20)
+    for name, document in (('report', report), ('manifest', manifest)):
+        schema = load_json(pathlib.Path(COLLECTION) / 'docs' / 'schemas' / ('%s.schema.json' % name))
+        problems = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(document)]
+        assert problems == [], (name, problems[:5])
     for host, entry in manifest['hosts'].items():
         # every part, conntrack included (the nodes run /usr/bin/python3 with Debian's python3-pyroute2)
         assert entry['status'] == 'ok', (host, entry)

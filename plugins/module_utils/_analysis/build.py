@@ -44,6 +44,9 @@ _RULE_PROTO = re.compile(r'(?:^|\s)(?<!! )-p ([\w-]+)|\b(?:ip protocol|ip6 nexth
                          r'|\b(icmp|icmpv6|tcp|udp|sctp) (?:type|code|dport|sport|flags)\b')
 _PROTO_NAMES = {'ipv6-icmp': 'icmpv6', 'icmp6': 'icmpv6'}
 
+# report.json's format; docs/schemas/report.schema.json describes it (a change of meaning is a new number).
+FORMAT = 1
+
 
 def _summary(fields, path, conntrack):
     """The packet's summary. xtables-monitor prints no protocol (only TCP shows, by its flags): it is taken from
@@ -377,6 +380,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window, objects
     paths = _distinct_paths(records, full_paths, decidings)
     drops = _drops(records)
     return {
+        'format': FORMAT,
         'incident_id': incident_id or manifest.get('incident_id') or os.path.basename(incident_dir.rstrip('/')),
         'manifest_notes': manifest['notes'],
         'kubernetes_objects': None if objects is None else dict(objects.counts, file=objects.source),
