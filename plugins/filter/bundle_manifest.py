@@ -17,9 +17,10 @@ def host_entry(pack, trace=None, host_dir=None, published=None, host=None):
     return failed or manifest.host_entry(trace, pack, host_dir)
 
 
-def bundle_manifest(hosts, incident_id, kind='capture', match=None, duration=None, backend='auto'):
+def bundle_manifest(hosts, incident_id, kind='capture', match=None, duration=None, backend='auto', ran_by=None):
     """{host: {collect, trace, phase}} -> the run's manifest."""
-    return manifest.manifest(hosts, incident_id, kind=kind, match=match, duration=duration, backend=backend)
+    return manifest.manifest(hosts, incident_id, kind=kind, match=match, duration=duration, backend=backend,
+                             ran_by=ran_by)
 
 
 class FilterModule:

@@ -27,6 +27,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._bundle.reader 
     HostInput, load_manifest, open_lines,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.clock import least_offset
+from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.window import utc_text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._core.gcpause import gc_paused
 
 SUMMARY_KEYS = ('src', 'dst', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'icmp_id', 'icmp_seq', 'ip_id',
@@ -46,6 +47,24 @@ _PROTO_NAMES = {'ipv6-icmp': 'icmpv6', 'icmp6': 'icmpv6'}
 
 # report.json's format; docs/schemas/report.schema.json describes it (a change of meaning is a new number).
 FORMAT = 1
+
+
+def capture_parameters(manifest):
+    """What the capture was, from its manifest (merged parts): for the report's header."""
+    windows = [entry['window'] for entry in manifest['hosts'].values()
+               if isinstance(entry.get('window'), dict) and entry['window'].get('start') is not None]
+    window = None
+    if windows:
+        start, end = min(w['start'] for w in windows), max(w['end'] for w in windows)
+        window = {'start': start, 'end': end, 'start_utc': utc_text(start), 'end_utc': utc_text(end)}
+    statuses = {}
+    for entry in manifest['hosts'].values():
+        status = entry.get('status') or 'unknown'
+        statuses[status] = statuses.get(status, 0) + 1
+    return {'kind': manifest.get('kind'), 'match': manifest.get('match'), 'duration': manifest.get('duration'),
+            'backend': manifest.get('backend'), 'started_at': manifest.get('started_at'),
+            'ended_at': manifest.get('ended_at'), 'ran_by': manifest.get('ran_by'), 'window': window,
+            'hosts': dict(sorted(statuses.items()))}
 
 
 def _summary(fields, path, conntrack):
@@ -382,6 +401,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window, objects
     return {
         'format': FORMAT,
         'incident_id': incident_id or manifest.get('incident_id') or os.path.basename(incident_dir.rstrip('/')),
+        'capture': capture_parameters(manifest),
         'manifest_notes': manifest['notes'],
         'kubernetes_objects': None if objects is None else dict(objects.counts, file=objects.source),
         'hosts': hosts,

@@ -136,7 +136,7 @@ def dropped_out(trace, capture_phase):
     return {'status': 'unreachable', 'reason': reason, 'dir': None, 'files': [], 'warnings': []}
 
 
-def manifest(hosts, incident_id, kind='capture', match=None, duration=None, backend='auto', ended_at=None):
+def manifest(hosts, incident_id, kind='capture', match=None, duration=None, backend='auto', ended_at=None, ran_by=None):
     """The run's manifest. hosts: {host: {'collect': its netdebug_collect fact or None, 'trace': its netdebug_trace
     fact or None, 'phase': the capture's phase fact or None}}, in the order the run started them."""
     entries, starts, counts = {}, [], {}
@@ -156,4 +156,4 @@ def manifest(hosts, incident_id, kind='capture', match=None, duration=None, back
             'started_at': time.strftime(stamp, time.gmtime(min(starts))) if starts else None,
             'ended_at': ended_at or time.strftime(stamp, time.gmtime()), 'kind': kind,
             'match': match, 'duration': int(duration) if duration is not None else None,
-            'backend': backend, 'summary': counts, 'hosts': entries}
+            'backend': backend, 'ran_by': ran_by or None, 'summary': counts, 'hosts': entries}

@@ -41,7 +41,8 @@ MARGIN_SLACK = 30
 START_AHEAD_MAX = 86400  # a window a day ahead is a typo, not a plan
 
 
-def _iso(epoch):
+def utc_text(epoch):
+    """Epoch seconds -> "2026-12-06T14:00:00Z"."""
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
@@ -86,16 +87,16 @@ def decide(start, duration, margin, now, check_seconds=0, kernel_log=False, name
     end = begin + int(duration)
     if end <= now:
         raise SurveyInputError('%s: the window %s to %s is over (now %s): give a later start, or none for the '
-                               'default (now plus the time to arm every host)' % (name, _iso(begin), _iso(end),
-                                                                                  _iso(now)))
+                               'default (now plus the time to arm every host)' % (name, utc_text(begin), utc_text(end),
+                                                                                  utc_text(now)))
     if begin - now > START_AHEAD_MAX:
-        raise SurveyInputError('%s: %s is more than a day ahead (now %s)' % (name, _iso(begin), _iso(now)))
+        raise SurveyInputError('%s: %s is more than a day ahead (now %s)' % (name, utc_text(begin), utc_text(now)))
     if margin in (None, ''):  # never past a node's longest expiry, counted from the window's start
         margin = min(max(DEFAULT_MARGIN, _rounds(check_seconds, MARGIN_ROUNDS, MARGIN_SLACK)),
                      max(DEFAULT_MARGIN, TTL_MAX - int(duration)))
     margin = int(margin)
-    return {'start': begin, 'end': end, 'expires': end + margin, 'margin': margin, 'start_utc': _iso(begin),
-            'end_utc': _iso(end), 'given': given is not None,
+    return {'start': begin, 'end': end, 'expires': end + margin, 'margin': margin, 'start_utc': utc_text(begin),
+            'end_utc': utc_text(end), 'given': given is not None,
             'arm_seconds': _rounds(check_seconds, START_ROUNDS, START_SLACK)}
 
 
@@ -107,8 +108,8 @@ def moved(window, now):
     if window.get('given') or window['start'] >= ready - (START_SLACK - MIN_LEAD):
         return window
     length, margin = window['end'] - window['start'], window['expires'] - window['end']
-    return dict(window, start=ready, end=ready + length, expires=ready + length + margin, start_utc=_iso(ready),
-                end_utc=_iso(ready + length), moved_from=window['start_utc'])
+    return dict(window, start=ready, end=ready + length, expires=ready + length + margin, start_utc=utc_text(ready),
+                end_utc=utc_text(ready + length), moved_from=window['start_utc'])
 
 
 def on_node(window, offset, error=None):

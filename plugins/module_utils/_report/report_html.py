@@ -1,170 +1,169 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""report.html: one self-contained page (inline CSS and SVG, no script, nothing fetched from the network)."""
+"""report.html: one self-contained page rendered from the Jinja2 template in templates.py: the capture's
+parameters and outcome, Findings first, a timeline of the window, journeys grouped by shape, a node's paths and
+packets folded in its own section, a filter box (a little inline script, nothing fetched from the network)."""
 
 from __future__ import annotations
 
-from html import escape
+import json
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import (
     chain_label, decided_at, packet_words, rule_place_or_kernel, untraced_text,
 )
+from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report import templates
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import render_path_svg, step_text
+from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_timeline import render_timeline
+
+try:
+    import jinja2
+    import markupsafe
+except ImportError:  # the controller, where trace_report runs, has both with Ansible
+    jinja2 = markupsafe = None
 
 MAX_PATHS_PER_HOST = 40
 MAX_PACKETS_PER_HOST = 100
+MAX_JOURNEY_SHAPES = 200
 VERDICT_ORDER = {'drop': 0, 'reject': 1, 'unknown': 2, 'accept': 3}
-
-CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#1d1d1d;max-width:1400px}
-h1{font-size:1.5em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}h3{margin-top:1.4em}
-table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;
-vertical-align:top;font-size:0.9em}th{background:#eef2f7}
-code,.rule{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:0.88em}
-.v-drop{color:#b00020;font-weight:600}.v-reject{color:#b35c00;font-weight:600}.v-accept{color:#1b7a2e}
-.v-unknown{color:#666}.s-ok{color:#1b7a2e}.s-partial{color:#b35c00}.s-unreachable,.s-failed{color:#b00020}
-ul.verdicts li{margin:4px 0;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:0.9em}
-svg.path{display:block;margin:6px 0 4px;background:#fcfcfc;border:1px solid #e2e2e2}
-svg text{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;fill:#1d1d1d}
-svg text.hook{font-weight:700;fill:#34495e}svg text.chain{font-weight:600}
-.note{color:#666;font-size:0.9em}
-"""
+_TEMPLATE = []  # the compiled template, made once
 
 
-def _v(verdict):
-    return '<span class="v-%s">%s</span>' % (escape(verdict), escape(verdict))
+def template():
+    if jinja2 is None:
+        raise NetdebugError('report.html needs the Python package jinja2 (it comes with Ansible): run trace_report '
+                            'on the controller (delegate_to: localhost), or leave html out of formats')
+    if not _TEMPLATE:
+        env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                                 lstrip_blocks=True, keep_trailing_newline=True)
+        _TEMPLATE.append(env.from_string(templates.HTML))
+    return _TEMPLATE[0]
 
 
-def _table(headers, rows):
-    out = ['<table><tr>%s</tr>' % ''.join('<th>%s</th>' % escape(h) for h in headers)]
-    for row in rows:
-        out.append('<tr>%s</tr>' % ''.join('<td>%s</td>' % cell for cell in row))
-    out.append('</table>')
-    return '\n'.join(out)
+def parameters(report):
+    """The header's (label, value) rows: what the capture was and what came of it."""
+    capture = report.get('capture') or {}
+    rows = [('incident', report['incident_id'])]
+    if capture.get('kind'):
+        rows.append(('kind', capture['kind']))
+    if capture.get('match') is not None:
+        rows.append(('match', json.dumps(capture['match'], sort_keys=True)))
+    window = capture.get('window')
+    if window:
+        rows.append(('window', '%s to %s (%d s)' % (window['start_utc'], window['end_utc'],
+                                                    window['end'] - window['start'])))
+    elif capture.get('duration'):
+        rows.append(('window', '%s s' % capture['duration']))
+    if capture.get('backend'):
+        rows.append(('backend', capture['backend']))
+    if capture.get('started_at') or capture.get('ended_at'):
+        rows.append(('run', '%s to %s' % (capture.get('started_at') or '?', capture.get('ended_at') or '?')))
+    if capture.get('ran_by'):
+        rows.append(('ran by', capture['ran_by']))
+    hosts = capture.get('hosts') or {}
+    if hosts:
+        rows.append(('hosts', ', '.join('%d %s' % (n, status) for status, n in hosts.items())))
+    counts = {}
+    for packet in report['packets']:
+        counts[packet['verdict']] = counts.get(packet['verdict'], 0) + 1
+    rows.append(('packets', ', '.join('%d %s' % (counts[v], v) for v in sorted(counts, key=VERDICT_ORDER.get))
+                 or 'none traced'))
+    return rows
 
 
-def _hosts_table(report):
+def journey_shapes(report):
+    """Journeys grouped by shape (the hosts in order with their verdicts, and what Kubernetes did): count, the first
+    journey's packet, the ids; most common first."""
+    packets = report['packets']
+    shapes = {}
+    for journey in report['journeys']:
+        hops = tuple((packets[i]['host'], packets[i]['verdict']) for i in journey['packets'])
+        kubernetes = '; '.join(journey.get('kubernetes') or [])
+        shape = shapes.setdefault((hops, kubernetes), {'count': 0, 'ids': [], 'first': journey})
+        shape['count'] += 1
+        shape['ids'].append(journey['id'])
+    rows = []
+    for (hops, kubernetes), shape in sorted(shapes.items(), key=lambda item: (-item[1]['count'], item[1]['ids'][0])):
+        ids = shape['ids']
+        rows.append({'count': shape['count'], 'hops': hops, 'kubernetes': kubernetes,
+                     'packet': packet_words(packets[shape['first']['packets'][0]]['summary']),
+                     'ids': ', '.join(str(i) for i in ids[:5]) + (', ...' if len(ids) > 5 else '')})
+    return rows
+
+
+def _host_rows(report):
     rows = []
     for name, host in report['hosts'].items():
         verdicts = host['verdicts']
-        rows.append([
-            '<a href="#host-%s">%s</a>' % (escape(name), escape(name)),
-            '<span class="s-%s">%s</span>' % (escape(host['status']), escape(host['status'])),
-            escape(host['reason'] or ''), str(host['events']), str(host['packets']), untraced_text(host),
-            str(verdicts.get('accept', 0)), str(verdicts.get('drop', 0)), str(verdicts.get('reject', 0)),
-            str(verdicts.get('unknown', 0)), '<br>'.join(escape(e) for e in host['errors']),
-        ])
-    return _table(['host', 'status', 'reason', 'events', 'packets', 'untraced', 'accept', 'drop', 'reject', 'unknown',
-                   'errors'], rows)
+        rows.append({'name': name, 'status': host['status'], 'reason': host['reason'] or '', 'events': host['events'],
+                     'packets': host['packets'], 'untraced': untraced_text(host),
+                     'accept': verdicts.get('accept', 0), 'drop': verdicts.get('drop', 0),
+                     'reject': verdicts.get('reject', 0), 'unknown': verdicts.get('unknown', 0),
+                     'errors': host['errors']})
+    return rows
 
 
-def _drops_table(drops):
-    rows = [[escape(d['host']), _v(d['verdict']), escape(rule_place_or_kernel(d)), '<span class="rule">%s</span>'
-             % escape(d.get('rule') or ''), escape(packet_words(d['example'])), str(d['packets'])] for d in drops]
-    return _table(['host', 'verdict', 'where', 'rule', 'example packet', 'packets'], rows)
-
-
-def _journeys(report):
-    packets = report['packets']
-    rows = []
-    for journey in report['journeys'][:200]:
-        first = packets[journey['packets'][0]]
-        hops = ' &rarr; '.join('%s (%s)' % (escape(packets[i]['host']), _v(packets[i]['verdict']))
-                               for i in journey['packets'])
-        rows.append([str(journey['id']), escape(packet_words(first['summary'])), hops,
-                     escape('; '.join(journey.get('kubernetes') or []))])
-    note = ''
-    if len(report['journeys']) > 200:
-        note = '<p class="note">%d more in report.json.</p>' % (len(report['journeys']) - 200)
-    return _table(['journey', 'packet', 'seen on (verdict)', 'Kubernetes'], rows) + note
-
-
-def _path_section(report, path):
+def _path(report, path):
     example = report['packets'][path['example_packet']]
-    steps = path['steps']
     plural = '' if path['packets'] == 1 else 's'
     title = '%s: %s, %s (%d packet%s)' % (path['host'], packet_words(example['summary']), path['verdict'],
                                           path['packets'], plural)
-    out = ['<h4>Path %d: %s</h4>' % (path['id'], escape(title))]
-    if path.get('verdict_reason'):
-        out.append('<p>Why %s: %s</p>' % (escape(path['verdict']), escape(path['verdict_reason'])))
-    if steps:
-        out.append(render_path_svg(steps, path['verdict'], path['deciding_step'], title))
-        rows = []
-        for index, step in enumerate(steps):
-            mark = '&#9664; decided here' if index == path['deciding_step'] else ''
-            rows.append([escape(step['hook'] or ''), escape(chain_label(step)),
-                         escape(step_text(step)), '<span class="rule">%s</span>' % escape(step['rule'] or ''),
-                         escape((step.get('k8s') or {}).get('label', '')), escape(step['note'] or ''), mark])
-        out.append(_table(['hook', 'table/chain', 'step', 'rule', 'Kubernetes', 'note', ''], rows))
-    else:
-        out.append('<p class="note">Only LOG lines (%s): no TRACE steps for this packet.</p>'
-                   % escape(', '.join(example['logs'])))
-    return '\n'.join(out)
+    steps = [{'hook': step['hook'] or '', 'chain': chain_label(step), 'step': step_text(step),
+              'rule': step['rule'] or '', 'k8s': (step.get('k8s') or {}).get('label', ''), 'note': step['note'] or '',
+              'decided': index == path['deciding_step']} for index, step in enumerate(path['steps'])]
+    svg = render_path_svg(path['steps'], path['verdict'], path['deciding_step'], title) if path['steps'] else ''
+    return {'id': path['id'], 'title': title, 'verdict': path['verdict'], 'reason': path.get('verdict_reason'),
+            'steps': steps, 'svg': _markup(svg),
+            'logs': ', '.join(example['logs'])}
 
 
-def _host_section(report, name, host, paths_by_host, packets_by_host):
-    out = ['<h2 id="host-%s">%s <span class="s-%s">(%s)</span></h2>'
-           % (escape(name), escape(name), escape(host['status']), escape(host['status']))]
-    if host['reason']:
-        out.append('<p>Reason: %s</p>' % escape(host['reason']))
-    out.append('<p>%d events, %d packets, %d unparsed lines. Trace files: %s. Ruleset snapshots: %s.</p>'
-               % (host['events'], host['packets'], host['unparsed'],
-                  escape(', '.join(host['trace_files']) or 'none'), escape(', '.join(host['snapshots']) or 'none')))
-    for error in host['errors']:
-        out.append('<p class="note">%s</p>' % escape(error))
-    paths = sorted(paths_by_host.get(name, []), key=lambda p: (VERDICT_ORDER.get(p['verdict'], 9), -p['packets']))
-    if paths:
-        out.append('<h3>Distinct paths (%d)</h3>' % len(paths))
-        for path in paths[:MAX_PATHS_PER_HOST]:
-            out.append(_path_section(report, path))
-        if len(paths) > MAX_PATHS_PER_HOST:
-            out.append('<p class="note">%d more paths in report.json.</p>' % (len(paths) - MAX_PATHS_PER_HOST))
-    packets = packets_by_host.get(name, [])
-    if packets:
-        out.append('<h3>Packets</h3>')
-        rows = []
-        for record in packets[:MAX_PACKETS_PER_HOST]:
-            rows.append([str(record['id']), escape(record['first_seen'] or ''), escape(packet_words(record['summary'])),
-                         _v(record['verdict']), escape(decided_at(record)),
-                         escape(record['source'] or ''), str(record['line'])])
-        out.append(_table(['id', 'first seen', 'packet', 'verdict', 'decided at', 'file', 'line'], rows))
-        if len(packets) > MAX_PACKETS_PER_HOST:
-            out.append('<p class="note">%d more packets in report.json.</p>' % (len(packets) - MAX_PACKETS_PER_HOST))
-    return '\n'.join(out)
+def _markup(text):
+    """HTML made here (the SVGs, the style and the script), put into the page as it is."""
+    return markupsafe.Markup(text)
 
 
-def _lines(title, css_class, lines, none):
-    """A section of one-line items: its heading and list, or the sentence that says there is none."""
-    if not lines:
-        return ['<h2>%s</h2>' % title, '<p>%s</p>' % none]
-    return ['<h2>%s</h2>' % title,
-            '<ul class="%s">%s</ul>' % (css_class, ''.join('<li>%s</li>' % escape(line) for line in lines))]
+def _count(number, word):
+    return '%d %s%s' % (number, word, '' if number == 1 else 's')
+
+
+def _sections(report):
+    paths_by_host, packets_by_host = {}, {}
+    for path in report['paths']:
+        paths_by_host.setdefault(path['host'], []).append(path)
+    for record in report['packets']:
+        packets_by_host.setdefault(record['host'], []).append(record)
+    sections = []
+    for name, host in report['hosts'].items():
+        paths = sorted(paths_by_host.get(name, []), key=lambda p: (VERDICT_ORDER.get(p['verdict'], 9), -p['packets']))
+        packets = packets_by_host.get(name, [])
+        verdicts = ', '.join('%d %s' % (n, v) for v, n in sorted(host['verdicts'].items(),
+                                                                  key=lambda item: VERDICT_ORDER.get(item[0], 9)) if n)
+        sections.append({
+            'name': name, 'status': host['status'], 'reason': host['reason'],
+            'summary': '%s%s, %s' % (_count(host['packets'], 'packet'), ' (%s)' % verdicts if verdicts else '',
+                                     _count(len(paths), 'distinct path')),
+            'facts': '%d events, %d packets, %d unparsed lines. Trace files: %s. Ruleset snapshots: %s.' % (
+                host['events'], host['packets'], host['unparsed'], ', '.join(host['trace_files']) or 'none',
+                ', '.join(host['snapshots']) or 'none'),
+            'errors': host['errors'], 'path_count': len(paths),
+            'paths': [_path(report, path) for path in paths[:MAX_PATHS_PER_HOST]],
+            'more_paths': max(0, len(paths) - MAX_PATHS_PER_HOST),
+            'packets': [{'id': r['id'], 'first_seen': r['first_seen'] or '', 'packet': packet_words(r['summary']),
+                         'verdict': r['verdict'], 'decided': decided_at(r), 'source': r['source'] or '',
+                         'line': r['line']} for r in packets[:MAX_PACKETS_PER_HOST]],
+            'more_packets': max(0, len(packets) - MAX_PACKETS_PER_HOST),
+        })
+    return sections
 
 
 def render_html(report):
-    paths_by_host = {}
-    for path in report['paths']:
-        paths_by_host.setdefault(path['host'], []).append(path)
-    packets_by_host = {}
-    for record in report['packets']:
-        packets_by_host.setdefault(record['host'], []).append(record)
-    title = 'netfilter trace report: %s' % report['incident_id']
-    out = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           '<title>%s</title><style>%s</style></head><body>' % (escape(title), CSS),
-           '<h1>%s</h1>' % escape(title)]
-    out += _lines('Findings', 'findings', report['findings'], 'No packet was dropped, by a rule or by the kernel.')
-    out += _lines('Verdicts', 'verdicts', report['verdicts'], 'No packet was dropped or rejected in the capture.')
-    out.append('<h2>Hosts</h2>')
-    out.append(_hosts_table(report))
-    for note in report.get('manifest_notes', []):
-        out.append('<p class="note">%s</p>' % escape(note))
-    out.append('<h2>Drops per node and rule</h2>')
-    out.append(_drops_table(report['drops']) if report['drops'] else '<p>None.</p>')
-    out.append('<h2>Journeys across nodes</h2>')
-    out.append(_journeys(report) if report['journeys'] else '<p>No packet was seen on more than one node.</p>')
-    for name, host in report['hosts'].items():
-        out.append(_host_section(report, name, host, paths_by_host, packets_by_host))
-    out.append('</body></html>')
-    return '\n'.join(out) + '\n'
+    shapes = journey_shapes(report)
+    return template().render(
+        title='netfilter trace report: %s' % report['incident_id'], css=_markup(templates.CSS),
+        script=_markup(templates.SCRIPT), parameters=parameters(report), findings=report['findings'],
+        verdicts=report['verdicts'], timeline=_markup(render_timeline(report)), hosts=_host_rows(report),
+        notes=report.get('manifest_notes', []),
+        drops=[{'host': d['host'], 'verdict': d['verdict'], 'where': rule_place_or_kernel(d), 'rule': d.get('rule') or '',
+                'packet': packet_words(d['example']), 'packets': d['packets']} for d in report['drops']],
+        journeys=shapes[:MAX_JOURNEY_SHAPES], more_journeys=max(0, len(shapes) - MAX_JOURNEY_SHAPES),
+        sections=_sections(report))

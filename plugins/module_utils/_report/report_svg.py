@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from html import escape
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._netfilter.binaries import NFTABLES
+
 BOX_W = 380
 COL_GAP = 60
 LINE_H = 16
@@ -29,7 +31,7 @@ def step_text(step):
         where = 'policy'
     elif step['rulenum'] is not None:
         where = 'rule %s' % step['rulenum']
-        if step['handle'] is not None:
+        if step['handle'] is not None and step.get('backend') == NFTABLES:  # as words.step_label names rules
             where += ' (handle %s)' % step['handle']
     elif step['handle'] is not None:
         where = 'handle %s' % step['handle']

@@ -23,7 +23,7 @@ def test_the_start_and_its_bounds(given, start):
     got = window.decide(given, 60, 120, NOW + 0.2, check_seconds=3)
     assert (got['start'], got['end'], got['expires']) == (start, start + 60, start + 180)
     assert got['given'] == (given not in (None, '', 'auto'))
-    assert got['start_utc'].endswith('Z') and got['end_utc'] == window._iso(start + 60)
+    assert got['start_utc'].endswith('Z') and got['end_utc'] == window.utc_text(start + 60)
 
 
 @pytest.mark.parametrize('given, text', [

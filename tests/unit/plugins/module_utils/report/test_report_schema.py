@@ -68,3 +68,12 @@ def test_manifests_of_every_host_state_follow_the_schema(facts):
 def test_a_recorded_manifest_follows_the_schema():
     recorded = json.loads((FIXTURES / 'kernel-drops' / 'kdrops-1' / 'manifest.json').read_text(encoding='utf-8'))
     assert errors(schema('manifest'), recorded) == []
+
+
+def test_the_collect_roles_manifest_has_every_key_and_a_minimal_one_is_enough():
+    full = _manifest({'node1': {'collect': manifest.unfinished('node1'), 'trace': None, 'phase': None}})
+    assert set(full) == {'incident_id', 'format', 'started_at', 'ended_at', 'kind', 'match', 'duration', 'backend',
+                         'ran_by', 'summary', 'hosts'}
+    # another producer (docs/bundle.md): hosts and each one's status
+    assert errors(schema('manifest'), {'hosts': {'node3': {'status': 'unreachable', 'reason': 'ssh: timeout'}}}) == []
+    assert errors(schema('manifest'), {'hosts': {'node3': {'status': 'gone'}}}) != []
