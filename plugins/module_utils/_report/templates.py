@@ -56,7 +56,8 @@ SCRIPT = """
 }());
 """
 
-HTML = """<!DOCTYPE html>
+HTML = """{% macro head(names) %}<tr>{% for name in names %}<th>{{ name }}</th>{% endfor %}</tr>{% endmacro %}
+<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title><style>{{ css }}</style></head><body>
@@ -66,7 +67,8 @@ HTML = """<!DOCTYPE html>
 <tr><th>{{ label }}</th><td>{{ value }}</td></tr>
 {% endfor %}
 </table>
-<div class="filter"><input id="filter" type="search" placeholder="Filter the tables: a host, an address, a chain, a verdict..." aria-label="filter the tables"> <span id="filter-count" class="note"></span></div>
+<div class="filter"><input id="filter" type="search" aria-label="filter the tables"
+ placeholder="Filter the tables: a host, an address, a chain, a verdict..."> <span id="filter-count" class="note"></span></div>
 <h2>Findings</h2>
 {% if findings %}
 <ul class="findings">{% for line in findings %}<li>{{ line }}</li>{% endfor %}</ul>
@@ -82,14 +84,20 @@ HTML = """<!DOCTYPE html>
 <h2>Timeline</h2>
 {% if timeline %}
 {{ timeline }}
-<p class="note">A mark per traced packet at the moment its node traced it (on the controller's clock), coloured by its verdict: red drop, orange reject, green accept, grey unknown; a cross where the kernel dropped it, not a rule.</p>
+<p class="note">A mark per traced packet at the moment its node traced it (on the controller's clock), coloured by its
+verdict: red drop, orange reject, green accept, grey unknown; a cross where the kernel dropped it, not a rule.</p>
 {% else %}
 <p class="note">No traced packet has a wall-clock time.</p>
 {% endif %}
 <h2>Hosts</h2>
-<table class="filterable" id="hosts"><tr><th>host</th><th>status</th><th>reason</th><th>events</th><th>packets</th><th>untraced</th><th>accept</th><th>drop</th><th>reject</th><th>unknown</th><th>errors</th></tr>
+<table class="filterable" id="hosts">
+{{ head(['host', 'status', 'reason', 'events', 'packets', 'untraced', 'accept', 'drop', 'reject', 'unknown',
+         'errors']) }}
 {% for h in hosts %}
-<tr class="row"><td><a href="#host-{{ h.name }}">{{ h.name }}</a></td><td><span class="s-{{ h.status }}">{{ h.status }}</span></td><td>{{ h.reason }}</td><td>{{ h.events }}</td><td>{{ h.packets }}</td><td>{{ h.untraced }}</td><td>{{ h.accept }}</td><td>{{ h.drop }}</td><td>{{ h.reject }}</td><td>{{ h.unknown }}</td><td>{% for e in h.errors %}{{ e }}{% if not loop.last %}<br>{% endif %}{% endfor %}</td></tr>
+<tr class="row"><td><a href="#host-{{ h.name }}">{{ h.name }}</a></td>
+<td><span class="s-{{ h.status }}">{{ h.status }}</span></td><td>{{ h.reason }}</td><td>{{ h.events }}</td>
+<td>{{ h.packets }}</td><td>{{ h.untraced }}</td><td>{{ h.accept }}</td><td>{{ h.drop }}</td><td>{{ h.reject }}</td>
+<td>{{ h.unknown }}</td><td>{% for e in h.errors %}{{ e }}{% if not loop.last %}<br>{% endif %}{% endfor %}</td></tr>
 {% endfor %}
 </table>
 {% for note in notes %}
@@ -97,9 +105,11 @@ HTML = """<!DOCTYPE html>
 {% endfor %}
 <h2>Drops per node and rule</h2>
 {% if drops %}
-<table class="filterable" id="drops"><tr><th>host</th><th>verdict</th><th>where</th><th>rule</th><th>example packet</th><th>packets</th></tr>
+<table class="filterable" id="drops">
+{{ head(['host', 'verdict', 'where', 'rule', 'example packet', 'packets']) }}
 {% for d in drops %}
-<tr class="row"><td>{{ d.host }}</td><td><span class="v-{{ d.verdict }}">{{ d.verdict }}</span></td><td>{{ d.where }}</td><td><span class="rule">{{ d.rule }}</span></td><td>{{ d.packet }}</td><td>{{ d.packets }}</td></tr>
+<tr class="row"><td>{{ d.host }}</td><td><span class="v-{{ d.verdict }}">{{ d.verdict }}</span></td>
+<td>{{ d.where }}</td><td><span class="rule">{{ d.rule }}</span></td><td>{{ d.packet }}</td><td>{{ d.packets }}</td></tr>
 {% endfor %}
 </table>
 {% else %}
@@ -107,9 +117,13 @@ HTML = """<!DOCTYPE html>
 {% endif %}
 <h2>Journeys across nodes</h2>
 {% if journeys %}
-<table class="filterable" id="journeys"><tr><th>journeys</th><th>packet (first of them)</th><th>seen on (verdict)</th><th>Kubernetes</th><th>ids</th></tr>
+<table class="filterable" id="journeys">
+{{ head(['journeys', 'packet (first of them)', 'seen on (verdict)', 'Kubernetes', 'ids']) }}
 {% for j in journeys %}
-<tr class="row"><td>{{ j.count }}</td><td>{{ j.packet }}</td><td>{% for host, verdict in j.hops %}{{ host }} (<span class="v-{{ verdict }}">{{ verdict }}</span>){% if not loop.last %} &rarr; {% endif %}{% endfor %}</td><td>{{ j.kubernetes }}</td><td>{{ j.ids }}</td></tr>
+<tr class="row"><td>{{ j.count }}</td><td>{{ j.packet }}</td>
+<td>{% for host, verdict in j.hops %}{{ host }} (<span class="v-{{ verdict }}">{{ verdict }}</span>)
+{%- if not loop.last %} &rarr; {% endif %}{% endfor %}</td>
+<td>{{ j.kubernetes }}</td><td>{{ j.ids }}</td></tr>
 {% endfor %}
 </table>
 {% if more_journeys %}<p class="note">{{ more_journeys }} more journey shapes in report.json.</p>{% endif %}
@@ -131,9 +145,12 @@ HTML = """<!DOCTYPE html>
 {% if p.reason %}<p>Why {{ p.verdict }}: {{ p.reason }}</p>{% endif %}
 {% if p.steps %}
 {{ p.svg }}
-<table><tr><th>hook</th><th>table/chain</th><th>step</th><th>rule</th><th>Kubernetes</th><th>note</th><th></th></tr>
+<table>
+{{ head(['hook', 'table/chain', 'step', 'rule', 'Kubernetes', 'note', '']) }}
 {% for s in p.steps %}
-<tr class="row"><td>{{ s.hook }}</td><td>{{ s.chain }}</td><td>{{ s.step }}</td><td><span class="rule">{{ s.rule }}</span></td><td>{{ s.k8s }}</td><td>{{ s.note }}</td><td>{% if s.decided %}&#9664; decided here{% endif %}</td></tr>
+<tr class="row"><td>{{ s.hook }}</td><td>{{ s.chain }}</td><td>{{ s.step }}</td>
+<td><span class="rule">{{ s.rule }}</span></td><td>{{ s.k8s }}</td><td>{{ s.note }}</td>
+<td>{% if s.decided %}&#9664; decided here{% endif %}</td></tr>
 {% endfor %}
 </table>
 {% else %}
@@ -144,9 +161,12 @@ HTML = """<!DOCTYPE html>
 {% endif %}
 {% if h.packets %}
 <h3>Packets</h3>
-<table class="filterable"><tr><th>id</th><th>first seen</th><th>packet</th><th>verdict</th><th>decided at</th><th>file</th><th>line</th></tr>
+<table class="filterable">
+{{ head(['id', 'first seen', 'packet', 'verdict', 'decided at', 'file', 'line']) }}
 {% for r in h.packets %}
-<tr class="row"><td>{{ r.id }}</td><td>{{ r.first_seen }}</td><td>{{ r.packet }}</td><td><span class="v-{{ r.verdict }}">{{ r.verdict }}</span></td><td>{{ r.decided }}</td><td>{{ r.source }}</td><td>{{ r.line }}</td></tr>
+<tr class="row"><td>{{ r.id }}</td><td>{{ r.first_seen }}</td><td>{{ r.packet }}</td>
+<td><span class="v-{{ r.verdict }}">{{ r.verdict }}</span></td><td>{{ r.decided }}</td><td>{{ r.source }}</td>
+<td>{{ r.line }}</td></tr>
 {% endfor %}
 </table>
 {% if h.more_packets %}<p class="note">{{ h.more_packets }} more packets in report.json.</p>{% endif %}
@@ -155,4 +175,110 @@ HTML = """<!DOCTYPE html>
 {% endfor %}
 <script>{{ script }}</script>
 </body></html>
+"""
+
+
+# report.md: for a terminal or a ticket. Table rows go through the filter row (cells with | and line ends escaped).
+MD = """# netfilter trace report: {{ incident }}
+
+{% for label, value in parameters %}
+- **{{ label }}**: {{ value }}
+{% endfor %}
+
+## Findings
+
+{% for line in findings %}
+- {{ line }}
+{% else %}
+No packet was dropped, by a rule or by the kernel.
+{% endfor %}
+
+## Verdicts
+
+{% for line in verdicts %}
+- `{{ line | replace('`', "'") }}`
+{% else %}
+No packet was dropped or rejected in the capture.
+{% endfor %}
+
+## Hosts
+
+| host | status | reason | events | packets | untraced | accept | drop | reject | unknown | errors |
+|---|---|---|---|---|---|---|---|---|---|---|
+{% for h in hosts %}
+{{ [h.name, h.status, h.reason, h.events, h.packets, h.untraced, h.accept, h.drop, h.reject, h.unknown,
+    h.errors | join('; ')] | row }}
+{% endfor %}
+{% for note in notes %}
+
+> {{ note }}
+{% endfor %}
+
+## Drops per node and rule
+
+{% if drops %}
+| host | verdict | where | rule | example packet | packets |
+|---|---|---|---|---|---|
+{% for d in drops %}
+{{ [d.host, d.verdict, d.where, d.rule, d.packet, d.packets] | row }}
+{% endfor %}
+{% else %}
+None.
+{% endif %}
+
+## Journeys across nodes
+
+{% if journeys %}
+| journeys | packet (first of them) | seen on (verdict) | Kubernetes | ids |
+|---|---|---|---|---|
+{% for j in journeys %}
+{{ [j.count, j.packet, j.hops | map('hop') | join(' -> '), j.kubernetes, j.ids] | row }}
+{% endfor %}
+{% if more_journeys %}
+
+{{ more_journeys }} more journey shapes in report.json.
+{% endif %}
+{% else %}
+No packet was seen on more than one node.
+{% endif %}
+{% for h in sections %}
+
+## {{ h.name }} ({{ h.status }})
+
+{% if h.reason %}
+Reason: {{ h.reason }}
+
+{% endif %}
+{{ h.facts }}
+
+{% for e in h.errors %}
+> {{ e }}
+{% endfor %}
+{% if h.paths %}
+
+### Distinct paths ({{ h.path_count }})
+
+{% for p in h.paths %}
+#### Path {{ p.id }}: {{ p.title }}
+
+{% if p.reason %}
+Why {{ p.verdict }}: {{ p.reason }}
+
+{% endif %}
+{% if p.lines %}
+```
+{% for line in p.lines %}
+{{ line }}
+{% endfor %}
+```
+{% else %}
+Only LOG lines ({{ p.logs }}), no TRACE steps.
+{% endif %}
+
+{% endfor %}
+{% if h.more_paths %}
+{{ h.more_paths }} more paths in report.json.
+{% endif %}
+{% endif %}
+{% endfor %}
 """
