@@ -25,7 +25,9 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(',', ':')).encode
 def json_chunks(report):
     """report.json in pieces, one packet per line: never the whole document in memory at once.
 
-    Packets that took the same path share its list and rule dict (_analysis/build), so those are encoded once.
+    A packet refers to its path by path_id (paths holds each distinct path once, with every step); its own copy of
+    the steps stays out of the file. Packets decided by the same rule share its dict (_analysis/build), so that is
+    encoded once.
     """
     yield '{'
     for key, value in report.items():
@@ -34,16 +36,16 @@ def json_chunks(report):
     yield '"packets":['
     shared = {}
     for index, record in enumerate(report['packets']):
-        path, rule = record['path'], record['verdict_rule']
-        encoded = shared.get((id(path), id(rule)))
+        rule = record['verdict_rule']
+        encoded = shared.get(id(rule))
         if encoded is None:
-            encoded = shared[(id(path), id(rule))] = ',"path":%s,"verdict_rule":%s}' % (_ENCODE(path), _ENCODE(rule))
-        head = _ENCODE({key: value for key, value in record.items() if key not in _SHARED_KEYS})
+            encoded = shared[id(rule)] = ',"verdict_rule":%s}' % _ENCODE(rule)
+        head = _ENCODE({key: value for key, value in record.items() if key not in _LEFT_OUT})
         yield (',\n' if index else '\n') + head[:-1] + encoded
     yield '\n]}\n'
 
 
-_SHARED_KEYS = ('path', 'verdict_rule')
+_LEFT_OUT = ('path', 'verdict_rule')  # the path: by path_id; the rule: encoded once per rule
 
 
 RENDERERS = {

@@ -28,9 +28,15 @@ def test_report_json_answers(bundle, kind):
     assert set(report['hosts']) == {'node1', 'node2'}
     assert report['hosts']['node2']['status'] == 'ok' and report['hosts']['node2']['errors'] == []
     for packet in report['packets']:
-        assert {'host', 'trace_id', 'first_seen', 'summary', 'path', 'verdict', 'verdict_rule'} <= set(packet)
-        for step in packet['path']:
+        assert {'host', 'trace_id', 'first_seen', 'summary', 'path_id', 'verdict', 'verdict_rule'} <= set(packet)
+        assert 'path' not in packet  # its path is paths[path_id], written once
+        path = report['paths'][packet['path_id']]
+        assert path['host'] == packet['host'] and path['verdict'] == packet['verdict']
+        for step in path['steps']:
             assert {'table', 'chain', 'kind', 'rulenum', 'handle', 'rule', 'target'} <= set(step)
+        if packet['verdict_rule']:  # the rule that decided is the path's deciding step
+            deciding = path['steps'][path['deciding_step']]
+            assert {k: deciding[k] for k in packet['verdict_rule']} == packet['verdict_rule']
     drops = {(d['host'], d['chain'], d['verdict']): d['packets'] for d in report['drops']}
     assert drops[('node2', 'app-deep', 'drop')] == 2
     deep = next(p for p in report['packets'] if p['host'] == 'node2' and p['verdict'] == 'drop'
