@@ -8,6 +8,7 @@ Pure: the known names come from the roles' argument specs (read by the unknown_v
 from __future__ import annotations
 
 import difflib
+import re
 
 # Variables the playbooks read themselves (not options of a role).
 PLAYBOOK_VARS = ('netdebug_hosts', 'netdebug_bundle_part', 'netdebug_cleanup_kernlog')
@@ -83,5 +84,24 @@ def spec_problems(values, checks):
     spec = dict((name, checks[name]) for name in given)
     result = ArgumentSpecValidator(spec).validate(given)
     # one line each, without a full stop of its own: the caller joins them and ends the message
-    return [('unknown key: ' if isinstance(error, UnsupportedError) else '') + ' '.join(str(error).split()).rstrip('.')
-            for error in result.errors]
+    lines = [('unknown key: ' if isinstance(error, UnsupportedError) else '') + ' '.join(str(error).split()).rstrip('.')
+             for error in result.errors]
+    return _one_per_problem(lines)
+
+
+def _one_per_problem(lines):
+    """The validator says some problems two or three times (a conversion error, then the same with the variable's
+    name, then the type): keep one line per variable, the first that names it; a line that another one holds goes."""
+    kept, named = [], set()
+    for line in lines:
+        if any(line != other and line in other for other in lines):
+            continue
+        names = set(_NAMED.findall(line))
+        if names and names <= named:
+            continue
+        named |= names
+        kept.append(line)
+    return kept
+
+
+_NAMED = re.compile(r"\bnetdebug_[a-z0-9_]+")

@@ -90,3 +90,10 @@ def test_a_variable_several_roles_take_is_checked_by_its_fullest_definition():
                           {'argument_specs': {'main': {'options': {'netdebug_match': {'type': 'dict'}}}}}])
     assert checks == {'netdebug_match': {'type': 'dict', 'options': {'protocol': {'type': 'str'}}}}
     assert spec_problems({'netdebug_match': {'protocol': 'icmp'}}, checks) == []
+
+
+def test_a_bad_survey_match_is_said_once():
+    bad = FilterModule().filters()['bad_vars']
+    assert bad(['netdebug_match'], ['protocol']) == [
+        "argument 'netdebug_match' is of type str and we were unable to convert to dict: dictionary requested, could "
+        "not parse JSON or key=value"]
