@@ -5,7 +5,9 @@ there is no container engine), and ansible-builder's introspection of the instal
 
 from __future__ import annotations
 
+import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -84,7 +86,45 @@ def test_introspection_of_the_installed_collection(context, tmp_path):
 
 def test_ee_files_ship_and_dev_files_do_not():
     ignore = yaml.safe_load((ROOT / 'galaxy.yml').read_text()).get('build_ignore', [])
-    for shipped in ('meta', 'meta/execution-environment.yml', 'meta/requirements.txt', 'meta/bindep.txt',
+    for shipped in ('meta', 'meta/execution-environment.yml', 'meta/execution-environment-local.yml',
+                    'meta/survey.json', 'meta/requirements.txt', 'meta/bindep.txt',
                     'requirements.txt', 'bindep.txt'):
         assert shipped not in ignore
     assert {'requirements-dev.txt', 'constraints.txt', 'tools'} <= set(ignore)
+
+
+def test_local_tarball_variant_as_awx_md_builds_it(tmp_path):
+    """meta/execution-environment-local.yml, with the commands in its header and docs/awx.md: the build context holds
+    the tarball, and the image's galaxy stage (run here as the Containerfile runs it, in a copy of _build/) installs
+    the collection from it, not from Galaxy."""
+    tree = tmp_path / 'checkout'
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns('tests', '.venv', '.build', '.git', '*.tar.gz'))
+    ansible_galaxy = str(pathlib.Path(sys.executable).parent / 'ansible-galaxy')
+    build = tmp_path / 'netdebug-build'
+    steps = [
+        [ansible_galaxy, 'collection', 'build', '--output-path', str(build)],
+        None,  # cp build/netdebug-netfilter-*.tar.gz meta/netdebug-netfilter.tar.gz
+        [sys.executable, '-m', 'ansible_builder', 'create', '-f', 'meta/execution-environment-local.yml', '-c',
+         'context', '--output-filename', 'Containerfile'],
+    ]
+    for argv in steps:
+        if argv is None:
+            (built,) = build.glob('netdebug-netfilter-*.tar.gz')
+            shutil.copyfile(built, tree / 'meta' / 'netdebug-netfilter.tar.gz')
+            continue
+        done = subprocess.run(argv, cwd=tree, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    context = tree / 'context'
+    assert (context / '_build' / 'collections' / 'netdebug-netfilter.tar.gz').is_file()
+    containerfile = (context / 'Containerfile').read_text()
+    assert 'COPY _build /build' in containerfile and 'WORKDIR /build' in containerfile
+    stage = tmp_path / 'build'
+    shutil.copytree(context / '_build', stage)
+    # as in the image: no copy of the collection on the Python path (the tests have the one under test there)
+    env = dict((k, v) for k, v in os.environ.items() if k not in ('PYTHONPATH', 'ANSIBLE_COLLECTIONS_PATH'))
+    done = subprocess.run([ansible_galaxy, 'collection', 'install', '-r', 'requirements.yml', '--collections-path',
+                           str(tmp_path / 'collections')], cwd=stage, env=env, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    installed = tmp_path / 'collections' / 'ansible_collections' / 'netdebug' / 'netfilter'
+    assert (installed / 'MANIFEST.json').is_file() and (installed / 'plugins' / 'modules' / 'iptables_trace.py').is_file()
