@@ -52,8 +52,8 @@ def render_timeline(report):
         x0, x1 = LABEL_W + (window['start'] - start) * scale, LABEL_W + (window['end'] - start) * scale
         out.append('<rect class="window" x="%.1f" y="%d" width="%.1f" height="%d" fill="#eef2f7"/>'
                    % (x0, TOP - 6, max(1.0, x1 - x0), ROW_H * len(hosts) + 6))
-        out.append('<text x="%.1f" y="14">window %s to %s</text>' % (x0, escape(window['start_utc']),
-                                                                    escape(window['end_utc'])))
+        out.append('<text x="%.1f" y="14">window %s to %s</text>'
+                   % (x0, escape(window['start_utc']), escape(window['end_utc'])))
     by_host = {}
     for packet in report['packets']:
         when = packet_time(packet)
