@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import concurrent.futures
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -650,10 +651,15 @@ def test_conntrack_playbook_bundles_matching_entries(app_guard, lab_ansible, tmp
         os.chmod(interpreter, 0o755)
     before = node_state(lab_ansible, app_guard)
     node_run(app_guard, 'node3', ['ping', '-c', '2', '-i', '0.3', '198.18.0.2'])
-    res = lab_ansible.playbook('netdebug.netfilter.conntrack', extra_vars={
+    # the nodes' interpreter only: the controller's own steps (the reports) keep Ansible's Python
+    inventory = tmp_path / 'inventory.yml'
+    inventory.write_text(re.sub(r'(ansible_python_interpreter: ).*', lambda m: m.group(1) + json.dumps(interpreter),
+                                pathlib.Path(lab_ansible.inventory).read_text(encoding='utf-8')), encoding='utf-8')
+    nodes_ansible = copy.copy(lab_ansible)
+    nodes_ansible.inventory = str(inventory)
+    res = nodes_ansible.playbook('netdebug.netfilter.conntrack', extra_vars={
         'netdebug_incident_id': 'ct-1', 'netdebug_bundle_dir': str(tmp_path),
-        'netdebug_match': {'protocol': 'icmp', 'source': '198.18.0.3'},
-        'ansible_python_interpreter': interpreter})
+        'netdebug_match': {'protocol': 'icmp', 'source': '198.18.0.3'}})
     assert res.rc == 0, res
     manifest = load_json(tmp_path / 'ct-1' / 'manifest.json')
     assert manifest['kind'] == 'conntrack'
@@ -666,6 +672,12 @@ def test_conntrack_playbook_bundles_matching_entries(app_guard, lab_ansible, tmp
     assert {e['original']['source'] for e in entries['entries']} == {'198.18.0.3'}
     assert entries['source'] == ('netlink' if pyroute2 else 'conntrack -L -o extended,id')
     assert 'count' in load_json(tmp_path / 'ct-1' / 'node2' / 'conntrack-stats.json')
+    # a Markdown and an HTML view, like the capture's: node2's entries of the match, named in its section (issue 20)
+    assert re.search(r'reports: %s/report\.html, %s/report\.md' % ((re.escape(str(tmp_path / 'ct-1')),) * 2),
+                     res.stdout), res.stdout[-2000:]
+    view = (tmp_path / 'ct-1' / 'report.md').read_text(encoding='utf-8')
+    assert '- **kind**: conntrack' in view and re.search(r'ICMP 198\.18\.0\.3 -> 198\.18\.0\.2, answered', view), view
+    assert 'Connection tracking' in (tmp_path / 'ct-1' / 'report.html').read_text(encoding='utf-8')
     assert_as_before(lab_ansible, app_guard, before)
 
 

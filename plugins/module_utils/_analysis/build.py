@@ -372,6 +372,7 @@ def _build_report(incident_dir, incident_id, window, correlation_window, objects
             'unparsed': host.grouper.unparsed, 'packets': count, 'untraced': host.input.untraced, 'verdicts': verdicts,
             'trace_files': [os.path.relpath(p, incident_dir) for p in host.input.trace_files],
             'snapshots': host.snapshot.names, 'conntrack_entries': len(host.input.conntrack),
+            'conntrack_sample': [conntrack_entries.describe(e) for e in host.input.conntrack[:conntrack_entries.SAMPLE]],
             'errors': host.input.errors, 'notes': host.notes, 'clock_offset': offset, 'clock_correction': correction,
             'window': entry.get('window'), 'drop_reasons': entry.get('drop_reasons'),
             'conntrack_findings': _conntrack_findings(host.input),

@@ -53,6 +53,26 @@ def findings(entries, texts):
     return {'unreplied': unreplied, 'stale_dnat': stale}
 
 
+SAMPLE = 20  # entries a report shows of a host's conntrack.json (all are in the bundle)
+
+
+def describe(entry):
+    """'UDP 198.18.0.1:41000 -> 198.19.1.7:53, DNAT to 198.18.0.3:53, never answered': one entry, for a report."""
+    original, reply = entry['original'], entry['reply']
+    words = [example(entry)]
+    if (reply['src'], reply.get('sport')) != (original['dst'], original.get('dport')):
+        words.append('DNAT to %s' % (reply['src'] if reply.get('sport') is None
+                                     else '%s:%s' % (reply['src'], reply['sport'])))
+    if (reply['dst'], reply.get('dport')) != (original['src'], original.get('sport')):
+        words.append('SNAT to %s' % (reply['dst'] if reply.get('dport') is None
+                                     else '%s:%s' % (reply['dst'], reply['dport'])))
+    if entry.get('replied') is False:
+        words.append('never answered')
+    elif entry.get('replied'):
+        words.append('answered')
+    return ', '.join(words)
+
+
 def example(entry):
     """'UDP 198.18.0.1:41000 -> 198.19.1.7:53'."""
     original = entry['original']

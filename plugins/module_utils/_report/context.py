@@ -107,3 +107,10 @@ def host_verdicts(host):
     """'3 drop, 1 accept': the host's packets per verdict, none left out but zeros."""
     return ', '.join('%d %s' % (n, v) for v, n in sorted(host['verdicts'].items(),
                                                          key=lambda item: VERDICT_ORDER.get(item[0], 9)) if n)
+
+
+def conntrack_view(host):
+    """What a node's section shows of its conntrack entries of the match: their number, the first ones described,
+    how many more the bundle holds."""
+    total, sample = host.get('conntrack_entries') or 0, host.get('conntrack_sample') or []
+    return {'conntrack_entries': total, 'conntrack_sample': sample, 'conntrack_more': max(0, total - len(sample))}

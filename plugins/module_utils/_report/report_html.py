@@ -11,7 +11,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report import templates
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.context import (
-    count, host_verdicts, journey_shapes, markup, parameters, paths_by_host, template,
+    conntrack_view, count, host_verdicts, journey_shapes, markup, parameters, paths_by_host, template,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import render_path_svg, step_text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_timeline import render_timeline
@@ -56,7 +56,7 @@ def _sections(report):
         paths = by_host.get(name, [])
         packets = packets_by_host.get(name, [])
         verdicts = host_verdicts(host)
-        sections.append({
+        sections.append(dict(conntrack_view(host), **{
             'name': name, 'status': host['status'], 'reason': host['reason'],
             'summary': '%s%s, %s' % (count(host['packets'], 'packet'), ' (%s)' % verdicts if verdicts else '',
                                      count(len(paths), 'distinct path')),
@@ -70,7 +70,7 @@ def _sections(report):
                          'verdict': r['verdict'], 'decided': decided_at(r), 'source': r['source'] or '',
                          'line': r['line']} for r in packets[:MAX_PACKETS_PER_HOST]],
             'more_packets': max(0, len(packets) - MAX_PACKETS_PER_HOST),
-        })
+        }))
     return sections
 
 

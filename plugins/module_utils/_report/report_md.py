@@ -10,7 +10,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report import templates
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.context import (
-    journey_shapes, parameters, paths_by_host, template,
+    conntrack_view, journey_shapes, parameters, paths_by_host, template,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import step_text
 
@@ -60,13 +60,13 @@ def _sections(report):
     sections = []
     for name, host in report['hosts'].items():
         paths = by_host.get(name, [])
-        sections.append({
+        sections.append(dict(conntrack_view(host), **{
             'name': name, 'status': host['status'], 'reason': host['reason'], 'errors': host['errors'],
             'facts': '%d events, %d packets, %d unparsed lines; trace files: %s; snapshots: %s.' % (
                 host['events'], host['packets'], host['unparsed'], ', '.join(host['trace_files']) or 'none',
                 ', '.join(host['snapshots']) or 'none'),
             'path_count': len(paths), 'paths': [_path(report, path) for path in paths[:MAX_PATHS_PER_HOST]],
-            'more_paths': max(0, len(paths) - MAX_PATHS_PER_HOST)})
+            'more_paths': max(0, len(paths) - MAX_PATHS_PER_HOST)}))
     return sections
 
 

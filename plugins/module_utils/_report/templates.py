@@ -159,6 +159,16 @@ verdict: red drop, orange reject, green accept, grey unknown; a cross where the 
 {% endfor %}
 {% if h.more_paths %}<p class="note">{{ h.more_paths }} more paths in report.json.</p>{% endif %}
 {% endif %}
+{% if h.conntrack_sample %}
+<h3>Connection tracking ({{ h.conntrack_entries }} entries of the match)</h3>
+<table class="filterable">
+{{ head(['entry']) }}
+{% for line in h.conntrack_sample %}
+<tr class="row"><td>{{ line }}</td></tr>
+{% endfor %}
+</table>
+{% if h.conntrack_more %}<p class="note">{{ h.conntrack_more }} more entries in the host's conntrack.json.</p>{% endif %}
+{% endif %}
 {% if h.packets %}
 <h3>Packets</h3>
 <table class="filterable">
@@ -278,6 +288,18 @@ Only LOG lines ({{ p.logs }}), no TRACE steps.
 {% endfor %}
 {% if h.more_paths %}
 {{ h.more_paths }} more paths in report.json.
+{% endif %}
+{% endif %}
+{% if h.conntrack_sample %}
+
+### Connection tracking ({{ h.conntrack_entries }} entries of the match)
+
+{% for line in h.conntrack_sample %}
+- {{ line }}
+{% endfor %}
+{% if h.conntrack_more %}
+
+{{ h.conntrack_more }} more entries in the host's conntrack.json.
 {% endif %}
 {% endif %}
 {% endfor %}
