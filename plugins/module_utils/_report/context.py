@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import packet_words
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import (
+    packet_words, rule_place_or_kernel, untraced_text,
+)
 from ansible_collections.netdebug.netfilter.plugins.module_utils._core.errors import NetdebugError
 
 try:
@@ -114,3 +116,22 @@ def conntrack_view(host):
     how many more the bundle holds."""
     total, sample = host.get('conntrack_entries') or 0, host.get('conntrack_sample') or []
     return {'conntrack_entries': total, 'conntrack_sample': sample, 'conntrack_more': max(0, total - len(sample))}
+
+
+def host_rows(report):
+    """The hosts table: a row per host with its packets per verdict."""
+    rows = []
+    for name, host in report['hosts'].items():
+        verdicts = host['verdicts']
+        rows.append({'name': name, 'status': host['status'], 'reason': host['reason'] or '', 'events': host['events'],
+                     'packets': host['packets'], 'untraced': untraced_text(host),
+                     'accept': verdicts.get('accept', 0), 'drop': verdicts.get('drop', 0),
+                     'reject': verdicts.get('reject', 0), 'unknown': verdicts.get('unknown', 0),
+                     'errors': host['errors']})
+    return rows
+
+
+def drop_rows(report):
+    """The drops table: a row per host and dropping rule or kernel reason."""
+    return [{'host': d['host'], 'verdict': d['verdict'], 'where': rule_place_or_kernel(d), 'rule': d.get('rule') or '',
+             'packet': packet_words(d['example']), 'packets': d['packets']} for d in report['drops']]

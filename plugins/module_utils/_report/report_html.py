@@ -7,11 +7,12 @@ packets folded in its own section, a filter box (a little inline script, nothing
 from __future__ import annotations
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import (
-    chain_label, decided_at, packet_words, rule_place_or_kernel, untraced_text,
+    chain_label, decided_at, packet_words,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report import templates
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.context import (
-    conntrack_view, count, host_verdicts, journey_shapes, markup, parameters, paths_by_host, template,
+    conntrack_view, count, drop_rows, host_rows, host_verdicts, journey_shapes, markup, parameters, paths_by_host,
+    template,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import render_path_svg, step_text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_timeline import render_timeline
@@ -19,18 +20,6 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_
 MAX_PATHS_PER_HOST = 40
 MAX_PACKETS_PER_HOST = 100
 MAX_JOURNEY_SHAPES = 200
-
-
-def _host_rows(report):
-    rows = []
-    for name, host in report['hosts'].items():
-        verdicts = host['verdicts']
-        rows.append({'name': name, 'status': host['status'], 'reason': host['reason'] or '', 'events': host['events'],
-                     'packets': host['packets'], 'untraced': untraced_text(host),
-                     'accept': verdicts.get('accept', 0), 'drop': verdicts.get('drop', 0),
-                     'reject': verdicts.get('reject', 0), 'unknown': verdicts.get('unknown', 0),
-                     'errors': host['errors']})
-    return rows
 
 
 def _path(report, path):
@@ -79,9 +68,8 @@ def render_html(report):
     return template('html', templates.HTML, autoescape=True).render(
         title='netfilter trace report: %s' % report['incident_id'], css=markup(templates.CSS),
         script=markup(templates.SCRIPT), parameters=parameters(report), findings=report['findings'],
-        verdicts=report['verdicts'], timeline=markup(render_timeline(report)), hosts=_host_rows(report),
+        verdicts=report['verdicts'], timeline=markup(render_timeline(report)), hosts=host_rows(report),
         notes=report.get('manifest_notes', []),
-        drops=[{'host': d['host'], 'verdict': d['verdict'], 'where': rule_place_or_kernel(d), 'rule': d.get('rule') or '',
-                'packet': packet_words(d['example']), 'packets': d['packets']} for d in report['drops']],
+        drops=drop_rows(report),
         journeys=shapes[:MAX_JOURNEY_SHAPES], more_journeys=max(0, len(shapes) - MAX_JOURNEY_SHAPES),
         sections=_sections(report))

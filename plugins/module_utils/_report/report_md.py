@@ -5,12 +5,10 @@ templates.py."""
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import (
-    chain_label, packet_words, rule_place_or_kernel, untraced_text,
-)
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import chain_label, packet_words
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report import templates
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.context import (
-    conntrack_view, journey_shapes, parameters, paths_by_host, template,
+    conntrack_view, drop_rows, host_rows, journey_shapes, parameters, paths_by_host, template,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import step_text
 
@@ -72,18 +70,10 @@ def _sections(report):
 
 def render_md(report):
     shapes = journey_shapes(report)
-    hosts = []
-    for name, host in report['hosts'].items():
-        verdicts = host['verdicts']
-        hosts.append({'name': name, 'status': host['status'], 'reason': host['reason'] or '', 'events': host['events'],
-                      'packets': host['packets'], 'untraced': untraced_text(host), 'accept': verdicts.get('accept', 0),
-                      'drop': verdicts.get('drop', 0), 'reject': verdicts.get('reject', 0),
-                      'unknown': verdicts.get('unknown', 0), 'errors': host['errors']})
     text = template('md', templates.MD, autoescape=False, filters={'row': row, 'hop': hop}).render(
         incident=report['incident_id'], parameters=parameters(report), findings=report['findings'],
-        verdicts=report['verdicts'], hosts=hosts, notes=report.get('manifest_notes', []),
-        drops=[{'host': d['host'], 'verdict': d['verdict'], 'where': rule_place_or_kernel(d), 'rule': d.get('rule') or '',
-                'packet': packet_words(d['example']), 'packets': d['packets']} for d in report['drops']],
+        verdicts=report['verdicts'], hosts=host_rows(report), notes=report.get('manifest_notes', []),
+        drops=drop_rows(report),
         journeys=shapes[:MAX_JOURNEY_SHAPES], more_journeys=max(0, len(shapes) - MAX_JOURNEY_SHAPES),
         sections=_sections(report))
     return text.rstrip('\n') + '\n'
