@@ -430,15 +430,16 @@ def test_a_lost_controller_leaves_no_dropin_after_the_ttl(node, ansible, tmp_pat
         'netdebug_incident_id': incident, 'netdebug_duration': 10, 'netdebug_ttl_margin': 60,
         'netdebug_backend': 'legacy', 'netdebug_match': {'protocol': 'udp', 'destination_port': '9'},
         'netdebug_conntrack': False, 'netdebug_bundle_dir': str(tmp_path)})]
-    _kill_controller_when(ansible, argv, tmp_path / 'controller.log', lambda: node.sh(
-        'test -s /run/netdebug/runs/%s/run.json && echo yes || true' % incident).strip())
+    # The task after the one that arms the window: run.json is on the node by then.
+    _kill_controller_when(ansible, argv, tmp_path / 'controller.log', "TASK [netdebug.netfilter.trace : Decide this round",
+                          lambda: node.sh('test -s /run/netdebug/runs/%s/run.json && echo yes || true' % incident).strip())
     assert _exists(node, DROPIN) and _exists(node, '/run/netdebug/kernlog')
     # Everything goes at the window's end plus the margin (60 s), on the node's clock; 30 s more for the reapers'
     # Python start and rsyslog's restart on a loaded TCG guest.
     window = json.loads(node.sh('cat /run/netdebug/runs/%s/run.json' % incident))['window']
     deadline = time.time() + (window['end'] + 60 + 30 - float(node.sh('date +%s.%N')))
     while time.time() < deadline and (_exists(node, DROPIN) or _state(node) != before):
-        time.sleep(2)
+        time.sleep(5)  # each look is four SSH logins to the guest
     expiry_log = node.sh('journalctl -q --no-pager -t python3 -g "netdebug kernlog" 2>/dev/null | tail -3; true')
     assert _state(node) == before, (expiry_log, node.sh(NODE_STATE))
     assert not _exists(node, '/var/log/firewall') and _rsyslog_pid(node) != pid, expiry_log
@@ -500,11 +501,13 @@ def test_controller_killed_during_the_probe_nothing_left_by_its_ttl(node, ansibl
     argv = ['ansible-playbook', '-i', ansible.inventory, 'netdebug.netfilter.prepare', '-e',
             json.dumps({'netdebug_incident_id': 'prep-kill', 'netdebug_kernlog_probe_timeout': 30})]
     try:
-        killed = _kill_controller_when(ansible, argv, tmp_path / 'controller.log', lambda: not _no_probe_rule(node))
+        killed = _kill_controller_when(ansible, argv, tmp_path / 'controller.log',
+                                       'TASK [netdebug.netfilter.kernlog : Send the probe packet]',
+                                       lambda: not _no_probe_rule(node))
         # ttl 30 + 60 s from the rule's insertion, just before `killed`
         deadline = killed + 90 + 30
         while not _no_probe_rule(node) and time.time() < deadline:
-            time.sleep(2)
+            time.sleep(5)
         assert _no_probe_rule(node), node.sh('iptables-save -t raw; cat /run/netdebug/runs/*/*.log 2>/dev/null; true')
     finally:
         node.sh('rm -f /etc/rsyslog.d/10-ndkl-block.conf')
@@ -516,16 +519,18 @@ def test_controller_killed_during_the_probe_nothing_left_by_its_ttl(node, ansibl
     assert _state(node) == before
 
 
-def _kill_controller_when(ansible, argv, log, ready):
-    """Run argv (ansible-playbook) as its own process tree until ready() holds (at most 300 s), then SIGKILL every
-    process of it at once; returns when."""
-    with open(log, 'wb') as out, subprocess.Popen(argv, env=ansible._env(os.devnull), stdout=out,  # pylint: disable=protected-access
-                                                  stderr=subprocess.STDOUT, start_new_session=True) as proc:
+def _kill_controller_when(ansible, argv, log, marker, ready):
+    """Run argv (ansible-playbook) as its own process tree until its output shows marker (at most 420 s), check
+    ready() on the node once, then SIGKILL every process of it at once; returns when. The controller's own output is
+    watched, not the node: an SSH login every half second costs a one-CPU TCG guest more than the play itself."""
+    env = dict(ansible._env(os.devnull), PYTHONUNBUFFERED='1')  # pylint: disable=protected-access
+    with open(log, 'wb') as out, subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                                  start_new_session=True) as proc:
         try:
-            deadline = time.time() + 300
-            while proc.poll() is None and time.time() < deadline and not ready():
+            deadline = time.time() + 420
+            while proc.poll() is None and time.time() < deadline and marker not in log.read_text():
                 time.sleep(0.5)
-            assert ready(), log.read_text()[-3000:]
+            assert marker in log.read_text() and ready(), log.read_text()[-3000:]
             return time.time()
         finally:
             for victim in _process_tree(proc.pid):
