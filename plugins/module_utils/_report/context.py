@@ -105,6 +105,16 @@ def paths_by_host(report):
     return found
 
 
+def path_view(report, path):
+    """What both reports show of a path besides its steps: its example packet in words, verdict and packet count
+    ('what'), and the example's LOG prefixes. The HTML title puts the host in front; Markdown has it as the
+    heading above."""
+    example = report['packets'][path['example_packet']]
+    return {'id': path['id'], 'verdict': path['verdict'], 'reason': path.get('verdict_reason'),
+            'what': '%s, %s (%s)' % (packet_words(example['summary']), path['verdict'], count(path['packets'], 'packet')),
+            'logs': ', '.join(example['logs'])}
+
+
 def host_verdicts(host):
     """'3 drop, 1 accept': the host's packets per verdict, none left out but zeros."""
     return ', '.join('%d %s' % (n, v) for v, n in sorted(host['verdicts'].items(),

@@ -11,8 +11,8 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report import templates
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.context import (
-    conntrack_view, count, drop_rows, host_rows, host_verdicts, journey_shapes, markup, parameters, paths_by_host,
-    template,
+    conntrack_view, count, drop_rows, host_rows, host_verdicts, journey_shapes, markup, parameters, path_view,
+    paths_by_host, template,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import render_path_svg, step_text
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_timeline import render_timeline
@@ -23,17 +23,13 @@ MAX_JOURNEY_SHAPES = 200
 
 
 def _path(report, path):
-    example = report['packets'][path['example_packet']]
-    plural = '' if path['packets'] == 1 else 's'
-    title = '%s: %s, %s (%d packet%s)' % (path['host'], packet_words(example['summary']), path['verdict'],
-                                          path['packets'], plural)
+    view = path_view(report, path)
+    title = '%s: %s' % (path['host'], view['what'])
     steps = [{'hook': step['hook'] or '', 'chain': chain_label(step), 'step': step_text(step),
               'rule': step['rule'] or '', 'k8s': (step.get('k8s') or {}).get('label', ''), 'note': step['note'] or '',
               'decided': index == path['deciding_step']} for index, step in enumerate(path['steps'])]
     svg = render_path_svg(path['steps'], path['verdict'], path['deciding_step'], title) if path['steps'] else ''
-    return {'id': path['id'], 'title': title, 'verdict': path['verdict'], 'reason': path.get('verdict_reason'),
-            'steps': steps, 'svg': markup(svg),
-            'logs': ', '.join(example['logs'])}
+    return dict(view, title=title, steps=steps, svg=markup(svg))
 
 
 def _sections(report):

@@ -5,10 +5,10 @@ templates.py."""
 
 from __future__ import annotations
 
-from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import chain_label, packet_words
+from ansible_collections.netdebug.netfilter.plugins.module_utils._analysis.words import chain_label
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report import templates
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.context import (
-    conntrack_view, drop_rows, host_rows, journey_shapes, parameters, paths_by_host, template,
+    conntrack_view, drop_rows, host_rows, journey_shapes, parameters, path_view, paths_by_host, template,
 )
 from ansible_collections.netdebug.netfilter.plugins.module_utils._report.report_svg import step_text
 
@@ -45,12 +45,8 @@ def path_lines(path):
 
 
 def _path(report, path):
-    example = report['packets'][path['example_packet']]
-    plural = '' if path['packets'] == 1 else 's'
-    return {'id': path['id'], 'verdict': path['verdict'], 'reason': path.get('verdict_reason'),
-            'title': '%s, %s (%d packet%s)' % (packet_words(example['summary']), path['verdict'], path['packets'],
-                                               plural),
-            'lines': path_lines(path), 'logs': ', '.join(example['logs'])}
+    view = path_view(report, path)
+    return dict(view, title=view['what'], lines=path_lines(path))
 
 
 def _sections(report):
