@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 
@@ -17,13 +18,15 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.variab
 ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'roles')
 
 
+@functools.lru_cache(maxsize=None)
 def role_specs(roles_dir=ROLES_DIR):
-    """The parsed meta/argument_specs.yml of every role of the collection."""
+    """The parsed meta/argument_specs.yml of every role of the collection, read once per controller process: the
+    check play's two filters (and each evaluation of their templates) share them. Read only."""
     docs = []
     for path in sorted(glob.glob(os.path.join(roles_dir, '*', 'meta', 'argument_specs.yml'))):
         with open(path) as handle:
             docs.append(yaml.safe_load(handle))
-    return docs
+    return tuple(docs)
 
 
 def known_variables(roles_dir=ROLES_DIR):

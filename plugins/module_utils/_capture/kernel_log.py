@@ -9,20 +9,17 @@ that call gave no answer, a netfilter_info call did."""
 
 from __future__ import annotations
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 BACKENDS_TO_KERNEL_LOG = ('legacy',)
 VARIANTS_TO_KERNEL_LOG = ('legacy', 'mixed')  # a mixed node traces on both, legacy included
-
-
-def _bool(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ('1', 'true', 'yes', 'on')
-    return bool(value)
 
 
 def needed(check=None, log_rules=False, backend='auto', info=None):
     """True when this host's lines go through the kernel log. check: its check-play iptables_trace result; info: a
     netfilter_info result, used when check has no variant."""
-    if _bool(log_rules) or backend in BACKENDS_TO_KERNEL_LOG:
+    # Ansible's own reading of a boolean: a survey answers in strings ('true', 'yes', 'on', '1').
+    if boolean(log_rules, strict=False) or backend in BACKENDS_TO_KERNEL_LOG:
         return True
     if backend != 'auto':
         return False

@@ -17,6 +17,9 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._capture import
     ({'variant': 'nf_tables'}, True, 'auto', None, True),  # LOG rules always write to the kernel log
     ({'variant': 'nf_tables'}, 'true', 'auto', None, True),  # as a survey or -e gives it
     ({'variant': 'nf_tables'}, 'false', 'auto', None, False),
+    ({'variant': 'nf_tables'}, ' Yes ', 'auto', None, True),  # read as Ansible reads a boolean
+    ({'variant': 'nf_tables'}, 'on', 'auto', None, True),
+    ({'variant': 'nf_tables'}, '0', 'auto', None, False),
     ({'variant': 'nf_tables'}, False, 'legacy', None, True),
     ({'variant': 'legacy'}, False, 'nft', None, False),
     ({'variant': 'legacy'}, False, 'nftables', None, False),
