@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of parse_trace and trace_report on real recorded TRACE lines (results: docs/benchmarks.md).
 
-  benchmarks/parse_trace_bench.py [--lines N] [--json FILE] [--mixed]
+  benchmarks/parse_trace_bench.py [--lines N] [--json FILE] [--mixed] [--skip-parse] [--skip-report]
+                                  [--baseline REV] [--runs K]
 
 1. parse: the recorded legacy kernel lines (tests/unit/fixtures/trace/legacy/*/trace/dmesg.log, dmesg form),
    replicated to N lines. Every copy is renumbered (IP id, ICMP id, ports, TCP sequence and time stamps moved on)
@@ -13,7 +14,9 @@
    seconds and in CPU seconds of the process.
 2. report: a two-node bundle with N lines in total (node 1 and node 2 in the recorded proportion, copies renumbered
    in step on both nodes so that journeys exist), then run_report() writing report.json, report.md and
-   report.html, in a child process whose peak RSS is read with getrusage.
+   report.html, in a child process whose peak RSS is read with wait4 (that child's own). With --baseline REV,
+   the same bundle goes through REV's own report child as well (its tree from git archive), the two alternating
+   --runs times: the side by side comparison, under the same load; the median run of each is kept.
 3. with --mixed, a report of one node traced through the kernel log and xtables-monitor at once (the recorded
    mixed/legacy-nft capture, both files replicated in step to about N lines), where every packet is merged.
 
@@ -223,22 +226,60 @@ def report_child(bundle_dir):
                       'packet_verdicts': result['packet_verdicts'], 'report_bytes': sizes}))
 
 
-def bench_report(total, mixed=False):
+def _run_child(script, bundle_root):
+    """One report child (script --report-child): its own result line, wall seconds and peak RSS (wait4 on that
+    child alone, so runs of two versions in one benchmark do not share one maximum)."""
+    incident = os.path.join(bundle_root, 'bench')
+    for name in ('report.json', 'report.md', 'report.html'):
+        if os.path.exists(os.path.join(incident, name)):
+            os.unlink(os.path.join(incident, name))  # each run writes its reports afresh, none compares with old ones
+    with tempfile.TemporaryFile(mode='w+') as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, script, '--report-child', bundle_root], stdout=out)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    if proc.returncode != 0:
+        raise SystemExit('%s --report-child failed (rc %d)' % (script, proc.returncode))
+    result = json.loads(text.strip().splitlines()[-1])
+    result.update({'process_seconds': round(wall, 2), 'peak_rss_mb': round(usage.ru_maxrss / 1024.0, 1)})
+    return result
+
+
+def bench_report(total, mixed=False, baseline=None, runs=1):
+    """The whole report of an N-line bundle, runs times. With baseline (a checkout of another version), that
+    version's report child runs on the same bundle too, alternating with this one: side by side under the same
+    load."""
     with tempfile.TemporaryDirectory(prefix='ndbench-bundle-') as root:
         incident = (make_mixed_bundle if mixed else make_bundle)(root, total)
         lines = sum(_count_lines(os.path.join(incident, host, 'trace', name))
                     for host in os.listdir(incident) if os.path.isdir(os.path.join(incident, host))
                     for name in os.listdir(os.path.join(incident, host, 'trace')))
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), '--report-child', root],
-                              capture_output=True, text=True, check=True)
-        wall = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        result.update({'lines': lines, 'process_seconds': round(wall, 2),
-                       'peak_rss_mb': round(max(peak, before) / 1024.0, 1)})
-        return result
+        versions = [('current', os.path.abspath(__file__))]
+        if baseline:
+            versions.insert(0, ('baseline', os.path.join(baseline, 'benchmarks', 'parse_trace_bench.py')))
+        found = dict((label, []) for label, _script in versions)
+        for _run in range(runs):
+            for label, script in versions:
+                found[label].append(_run_child(script, root))
+        results = {}
+        for label, rows in found.items():
+            middle = sorted(rows, key=lambda r: r['seconds'])[len(rows) // 2]
+            results[label] = dict(middle, lines=lines, runs=[r['seconds'] for r in rows],
+                                  peak_rss_mb=max(r['peak_rss_mb'] for r in rows))
+        return results if baseline else results['current']
+
+
+def baseline_tree(rev):
+    """The repository as it was at rev, unpacked into a temporary directory (git archive): the baseline of a side by
+    side run."""
+    base = tempfile.mkdtemp(prefix='ndbench-baseline-')
+    atexit.register(shutil.rmtree, base, True)
+    archive = subprocess.run(['git', '-C', ROOT, 'archive', '--format=tar', rev], capture_output=True, check=True)
+    subprocess.run(['tar', '-x', '-C', base], input=archive.stdout, check=True)
+    return base
 
 
 def machine():
@@ -260,6 +301,10 @@ def main():
     parser.add_argument('--json', help='also write the results to this file')
     parser.add_argument('--report-child', help=argparse.SUPPRESS)
     parser.add_argument('--skip-report', action='store_true')
+    parser.add_argument('--skip-parse', action='store_true', help='the report part only')
+    parser.add_argument('--baseline', metavar='REV',
+                        help='also run the report of this git revision on the same bundle, alternating with this one')
+    parser.add_argument('--runs', type=int, default=1, help='report runs (of each version); the median is kept')
     parser.add_argument('--mixed', action='store_true',
                         help='also the report of one node traced through the kernel log and xtables-monitor at once')
     args = parser.parse_args()
@@ -269,14 +314,17 @@ def main():
     _import_path()
     if hasattr(os, 'sched_setaffinity'):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    baseline = baseline_tree(args.baseline) if args.baseline else None
     results = {'date': time.strftime('%Y-%m-%d'), 'machine': machine(), 'load_before': os.getloadavg(),
-               'parse': bench_parse(args.lines)}
-    print(json.dumps(results['parse'], indent=1), flush=True)
+               'baseline': args.baseline}
+    if not args.skip_parse:
+        results['parse'] = bench_parse(args.lines)
+        print(json.dumps(results['parse'], indent=1), flush=True)
     if not args.skip_report:
-        results['report'] = bench_report(args.lines)
+        results['report'] = bench_report(args.lines, baseline=baseline, runs=args.runs)
         print(json.dumps(results['report'], indent=1))
     if args.mixed:
-        results['report_mixed'] = bench_report(args.lines, mixed=True)
+        results['report_mixed'] = bench_report(args.lines, mixed=True, baseline=baseline, runs=args.runs)
         print(json.dumps(results['report_mixed'], indent=1))
     results['load_after'] = os.getloadavg()
     print('load average before %s, after %s' % (results['load_before'], results['load_after']))
