@@ -85,7 +85,9 @@ def test_trace_report_four_steps_on_a_fresh_capture(capture, local, tmp_path, ki
     assert any(re.match(deep_drop, line) for line in result['verdicts']), result['verdicts']
     assert any(re.search(r' at (filter/INPUT|inet ndtrace/input) policy: ', line) for line in result['verdicts'])
     assert sum(1 for line in result['verdicts'] if ' rejects ' in line) == 2
-    assert result['journeys'] >= 9
+    # Eight journeys whatever the load; a ninth when the kernel retransmitted the unanswered SYN to 9999 (after 1 s)
+    # before the recording's 2 s connect timeout, which a loaded machine's slow process start can leave no room for.
+    assert result['journeys'] >= 8
 
     report = json.loads((incident / 'report.json').read_text())
     deep = [p for p in report['packets'] if p['host'] == 'node2' and p['verdict'] == 'drop'
