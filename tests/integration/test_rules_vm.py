@@ -123,11 +123,12 @@ def test_systemd_timer_removes_the_rules(vm, ansible):
                   res['expires_at'] - time.time() + 30, what='the systemd timer to remove the run')
     # When, by the journal: polling a TCG VM over SSH is slow, the timer is not. (The reaper.log went with the run's
     # directory.) The timer fires at the expiry (AccuracySec=1s); the reaper itself, a Python start and the nft and
-    # kill calls, took up to 4.2 s on a loaded TCG guest, so its end gets a wider bound.
+    # kill calls, took 4.2 s on a TCG guest and 10.4 s with the netns suite beside it on the host's other core, so
+    # its end gets a wider bound.
     started, removed = rs.journal_reaper_times(vm, NODE, unit, res['expires_at'])
     assert started is not None and removed is not None
     assert started - res['expires_at'] <= 2
-    assert removed - res['expires_at'] <= 10
+    assert removed - res['expires_at'] <= 20
     assert rs.ruleset(vm, NODE) == before
     journal = rs.run(vm, NODE, ['journalctl', '--no-pager', '-u', unit + '.service'])
     # PREROUTING and OUTPUT, each a TRACE rule and the count rule above it
@@ -194,20 +195,32 @@ def test_capture_drop_reasons_on_the_vms_kernel(vm, ansible, tmp_path):
     try:
         before = rs.ruleset(vm, NODE)
 
+        sent = {}
+
         def sender():
-            rs.wait_until(lambda: time.time() >= json.loads(rs.run(vm, NODE, [
-                'sh', '-c', 'cat /run/netdebug/runs/%s/run.json 2>/dev/null || echo "{}"' % incident])
-                or '{}').get('window', {}).get('start', float('inf')) + 1, 240, what='the window on the VM')
-            rs.run(vm, NODE, ['bash', '-c', SENDS, 'sends', SEND])
+            # The window's start from run.json (written when the node is armed, before the window), looked up every
+            # 2 s: each look is an SSH login to the TCG guest, and looking faster slows the play on it. Then the
+            # sends, 1 s into the window, in one SSH call; the window (20 s) leaves room for a slow guest's call.
+            try:
+                sent['window'] = rs.wait_until(lambda: json.loads(rs.run(vm, NODE, [
+                    'sh', '-c', 'cat /run/netdebug/runs/%s/run.json 2>/dev/null || echo "{}"' % incident])
+                    or '{}').get('window'), 600, interval=2, what='the window on the VM')
+                time.sleep(max(0.0, sent['window']['start'] + 1 - time.time()))
+                sent['from'] = time.time()
+                rs.run(vm, NODE, ['bash', '-c', SENDS, 'sends', SEND])
+                sent['until'] = time.time()
+            except Exception as exc:  # pylint: disable=broad-exception-caught  # reported by the test below
+                sent['error'] = repr(exc)
 
         thread = threading.Thread(target=sender, daemon=True)
         thread.start()
         res = ansible.playbook('netdebug.netfilter.capture', extra_vars={
-            'netdebug_incident_id': incident, 'netdebug_duration': 8,
+            'netdebug_incident_id': incident, 'netdebug_duration': 20,
             'netdebug_match': {'protocol': 'udp', 'destination_port': '7:53'}, 'netdebug_conntrack': False,
             'netdebug_bundle_dir': str(tmp_path)}, timeout=900)
         thread.join(60)
         assert res.rc == 0, res
+        assert 'until' in sent and sent['until'] < sent['window']['end'], sent
         entry = json.loads((tmp_path / incident / 'manifest.json').read_text())['hosts'][NODE]
         assert entry['status'] == 'ok' and entry['drop_reasons']['available'], entry
         drops = json.loads((tmp_path / incident / entry['dir'] / 'drop-reasons.json').read_text())
