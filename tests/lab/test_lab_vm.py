@@ -142,6 +142,7 @@ def test_cli_exec_and_inventory(lab):  # pylint: disable=unused-argument
     inventory = proc.stdout.splitlines()[-1]
     text = Path(inventory).read_text()
     assert 'node1:' in text and 'node2:' in text and 'ansible_host: "198.18.1.2"' in text
+    assert 'ansible_pipelining: true' in text  # the VM tests run Ansible with pipelining, the netns ones without
 
 
 def test_ansible_ping_over_ssh(lab):

@@ -178,10 +178,12 @@ def _yaml_scalar(value):
     return json.dumps(value)
 
 
-def write_inventory(path, hosts, key_file, kind, python_interpreter=NODE_PYTHON, connect_timeout=10, host_vars=None):
+def write_inventory(path, hosts, key_file, kind, python_interpreter=NODE_PYTHON, connect_timeout=10, host_vars=None,
+                    extra_vars=None):
     """Write the YAML inventory of a lab: group `lab` with hosts in the given order.
 
     hosts: mapping of inventory name -> address. host_vars: optional mapping name -> dict of extra variables.
+    extra_vars: optional dict of more variables for the whole group.
     """
     group_vars = {
         'ansible_user': 'root',
@@ -189,6 +191,7 @@ def write_inventory(path, hosts, key_file, kind, python_interpreter=NODE_PYTHON,
         'ansible_ssh_common_args': ' '.join(ssh_options(connect_timeout)),
         'ansible_python_interpreter': python_interpreter,
     }
+    group_vars.update(extra_vars or {})
     lines = [
         '---',
         '# Written by tests/lab/lab for the %s kind; rewritten by every `lab up`.' % kind,
