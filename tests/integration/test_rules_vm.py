@@ -138,6 +138,24 @@ def test_systemd_timer_removes_the_rules(vm, ansible):
     assert rs.run(vm, NODE, ['systemctl', 'is-active', unit + '.timer'], check=False).strip() != 'active'
 
 
+# The extension modules a TRACE rule's check loads, and the kernel's logger bindings (loading nf_log_syslog binds
+# them in every namespace).
+EXTENSIONS = ('grep -E "^(xt_|ipt_|ip6t_|nf_log_)" /proc/modules | cut -d" " -f1 | sort; '
+              'cat /proc/net/netfilter/nf_log')
+
+
+def test_check_mode_leaves_no_module_loaded(vm, ansible):
+    """A legacy TRACE rule's check mode (as the capture's check step runs it) on a node without the TRACE and
+    logger modules: the kernel dry run loads them, and they go again; the loggers stay unbound."""
+    rs.sh(vm, NODE, 'for m in xt_TRACE xt_LOG nf_log_syslog; do rmmod $m 2>/dev/null; done; true')
+    before, extensions = rs.ruleset(vm, NODE), rs.sh(vm, NODE, EXTENSIONS)
+    assert 'xt_TRACE' not in extensions and 'nf_log_syslog' not in extensions, extensions
+    args = {'run_id': 'vmcheck', 'backend': 'legacy', 'protocol': 'udp', 'destination_port': '9', 'ttl': 300}
+    assert ok(ansible.module(NODE, TRACE, args, check=True))['changed']
+    assert rs.ruleset(vm, NODE) == before
+    assert rs.sh(vm, NODE, EXTENSIONS) == extensions
+
+
 @pytest.mark.parametrize('backend', ['auto', 'nftables'])
 def test_four_steps_on_a_vm(vm, ansible, backend):
     before = rs.ruleset(vm, NODE)

@@ -13,6 +13,7 @@ doubt keeps the module. Stdlib and the _kmod parsers only (part of the reaper pr
 from __future__ import annotations
 
 import os
+import time
 
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.errors import KmodError
 from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.index import PROC_MODULES
@@ -20,6 +21,10 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._kmod.parsers i
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.iptables_backend import legacy_table_names
 
 MODULE_NAMES = {'ipv4': 'iptable_%s', 'ipv6': 'ip6table_%s'}
+LOGGER_PREFIX = 'nf_log_'
+EXTENSION_PREFIXES = ('xt_', 'ipt_', 'ip6t_', LOGGER_PREFIX)
+EXTENSION_WAIT = 2.0
+EXTENSION_RETRY = 0.2
 NAMES_FILES = {'ipv4': 'ip_tables_names', 'ipv6': 'ip6_tables_names'}
 PROC = '/proc'
 
@@ -172,8 +177,8 @@ def unload(node, family, table, module):
 
 
 def unload_dry_run_leftovers(node, before, placements):
-    """After a check-mode dry run: unload the table modules it loaded (it ran in a throwaway namespace, which is
-    gone), so that check mode leaves the node's modules as they were."""
+    """After a check-mode dry run: unload the table modules and the extension modules it loaded (it ran in a
+    throwaway namespace, which is gone), so that check mode leaves the node's modules as they were."""
     after = loaded_modules()
     gone = []
     for family, table in placements:
@@ -181,4 +186,32 @@ def unload_dry_run_leftovers(node, before, placements):
         if module:
             said = unload(node, family, table, module)
             gone += [said] if said else []
+    return gone + unload_extensions(node, before, after)
+
+
+def extensions_loaded_by_us(before, after):
+    """The extension modules (targets, matches, the kernel's loggers) loaded between before and after, the targets
+    and matches first: they hold the loggers. A TRACE or LOG rule's check loads nf_log_syslog, whose load binds the
+    kernel's loggers in every namespace."""
+    if before is None or after is None:
+        return []
+    return sorted((name for name in after - before if name.startswith(EXTENSION_PREFIXES)),
+                  key=lambda name: (name.startswith(LOGGER_PREFIX), name))
+
+
+def unload_extensions(node, before, after):
+    """Unload the extension modules the call loaded; rmmod refuses one in use (a rule needs it), which stays. The
+    kernel frees a dry run's namespace, and with it the rule's hold on its modules, a moment after the namespace's
+    last process exits: a refusal is tried again until wait seconds have passed, for all the modules together."""
+    rmmod = node.tool('rmmod')
+    if rmmod is None:
+        return []
+    gone, deadline = [], time.monotonic() + EXTENSION_WAIT
+    for name in extensions_loaded_by_us(before, after):
+        while node.runner.run([rmmod, '--', name], check=False).rc != 0:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(EXTENSION_RETRY)
+        else:
+            gone.append('module %s unloaded' % name)
     return gone

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import types
 
 import pytest
 
@@ -170,3 +171,41 @@ def test_loaded_modules_come_from_the_shared_proc_modules_parser(tmp_path):
     assert legacy_tables.loaded_modules() == {'iptable_raw', 'x_tables'}
     path.write_text('garbage\n')
     assert legacy_tables.loaded_modules() is None  # not /proc/modules as we know it: nothing counts as ours
+
+
+@pytest.mark.parametrize('before, after, expected', [
+    # a legacy TRACE rule's check: the target, and the loggers it pulls in, last
+    ({'x_tables'}, {'x_tables', 'xt_TRACE', 'nf_log_syslog', 'xt_limit'}, ['xt_TRACE', 'xt_limit', 'nf_log_syslog']),
+    ({'xt_LOG', 'nf_log_syslog'}, {'xt_LOG', 'nf_log_syslog', 'ipt_REJECT'}, ['ipt_REJECT']),  # only what it loaded
+    (set(), {'iptable_raw', 'nft_compat', 'x_tables'}, []),    # tables go by unload(); nf_tables' own modules stay
+    (None, {'xt_TRACE'}, []),                                  # no module list: in doubt, none is ours
+])
+def test_the_extensions_a_call_loaded(before, after, expected):
+    assert legacy_tables.extensions_loaded_by_us(before, after) == expected
+
+
+def test_check_mode_unloads_the_extensions_its_dry_run_loaded(runner, monkeypatch):
+    """Check mode of a legacy TRACE rule on a node with loadable modules: the dry run loads xt_TRACE and
+    nf_log_syslog (which binds the loggers); both go again. One a rule uses meanwhile stays: rmmod refuses it,
+    again and again until the wait is over (a second here, on a fake clock)."""
+    monkeypatch.setattr(legacy_tables, 'loaded_modules', lambda: {'x_tables', 'xt_TRACE', 'xt_time', 'nf_log_syslog'})
+    now = [0.0]
+    monkeypatch.setattr(legacy_tables, 'time', types.SimpleNamespace(
+        monotonic=lambda: now[0], sleep=lambda seconds: now.__setitem__(0, now[0] + seconds)))
+    monkeypatch.setattr(legacy_tables, 'EXTENSION_WAIT', 1.0)
+    runner.add(('--', 'xt_time'), rc=1, stderr='rmmod: ERROR: Module xt_time is in use').add('rmmod')
+    said = legacy_tables.unload_dry_run_leftovers(node(runner), {'x_tables'}, [])
+    assert said == ['module xt_TRACE unloaded', 'module nf_log_syslog unloaded']
+    tries = [argv[-1] for argv in runner.argvs()]
+    assert tries[0] == 'xt_TRACE' and tries[-1] == 'nf_log_syslog' and set(tries[1:-1]) == {'xt_time'}
+    assert len(tries[1:-1]) == 6  # at 0, 0.2, ... 1.0 s: then it stays
+
+
+def test_a_dry_runs_namespace_freed_late_still_lets_its_module_go(runner, monkeypatch):
+    """The rule in the dry run's namespace holds xt_TRACE until the kernel frees that namespace, a moment later."""
+    monkeypatch.setattr(legacy_tables, 'loaded_modules', lambda: {'xt_TRACE'})
+    monkeypatch.setattr(legacy_tables, 'time', types.SimpleNamespace(monotonic=lambda: 0.0, sleep=lambda seconds: None))
+    answers = iter([1, 1, 0])
+    runner.add(lambda argv: argv[-1] == 'xt_TRACE' and next(answers) == 1, rc=1).add('rmmod')
+    assert legacy_tables.unload_dry_run_leftovers(node(runner), set(), []) == ['module xt_TRACE unloaded']
+    assert len(runner.argvs()) == 3
