@@ -7,7 +7,8 @@ Unloading a table module removes that table in every network namespace, so it ha
 our insert loaded the module (it was not loaded when the call began; a check-mode dry run unloads what it loaded
 itself), our namespace's table holds nothing (built-in chains with policy ACCEPT), and no other network namespace
 on the node has the table (those of every process, and those kept by a bind mount, read through nsenter). Any
-doubt keeps the module. Stdlib and the _kmod parsers only (part of the reaper program).
+doubt keeps the module. A check-mode dry run also unloads the extension modules (targets, matches, loggers) it
+loaded, unless they are in use by then. Stdlib and the _kmod parsers only (part of the reaper program).
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ def extensions_loaded_by_us(before, after):
 def unload_extensions(node, before, after):
     """Unload the extension modules the call loaded; rmmod refuses one in use (a rule needs it), which stays. The
     kernel frees a dry run's namespace, and with it the rule's hold on its modules, a moment after the namespace's
-    last process exits: a refusal is tried again until wait seconds have passed, for all the modules together."""
+    last process exits: a refusal is tried again until EXTENSION_WAIT seconds have passed, for all the modules
+    together."""
     rmmod = node.tool('rmmod')
     if rmmod is None:
         return []
