@@ -55,7 +55,7 @@ def test_seconds_until():
 
 
 def test_kernel_log_hosts_get_more_time_to_arm():
-    assert window.decide(None, 60, 120, NOW, check_seconds=2.1, kernel_log=True)['start'] == NOW + 17 + 3
+    assert window.decide(None, 60, 120, NOW, check_seconds=2.1, kernel_log=True)['start'] == NOW + 13 + 3  # ceil(2.1 * 6) + 3
 
 
 @pytest.mark.parametrize('given, now, start', [
