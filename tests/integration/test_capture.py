@@ -804,7 +804,9 @@ def test_a_flooded_capture_stays_within_its_cap(app_guard, lab_ansible, tmp_path
     flooder.join(120)
     assert res.rc == 0, res
     sent, seconds = flood['out'].split()
-    assert int(sent) >= 40000 * 20 and float(seconds) < 25, flood  # the flood really came
+    # the flood really came: 20,000 a second at least (a loaded 2-core CI machine sends fewer than the 50,000 asked
+    # for), still a hundred times the TRACE rules' rate
+    assert int(sent) >= 20000 * 20 and float(seconds) < 25, flood
     assert sizes and max(sizes) <= FLOOD_CAP, sizes  # sampled every second during the flood
     manifest = load_json(tmp_path / incident / 'manifest.json')
     node2 = manifest['hosts']['node2']

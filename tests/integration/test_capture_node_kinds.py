@@ -232,9 +232,11 @@ def test_the_kubernetes_service_endpoint_and_policy_behind_a_drop(kinds_lab, lab
         assert any(line.startswith('node3 drops TCP 198.18.0.1 -> pod ns1/web-0 (198.18.0.3:80) at Calico policy '
                                    'ns1/%s (inbound) (filter/%s rule 1): -A %s ' % (LONG_POLICY, POLICY_CHAIN, POLICY_CHAIN))
                    for line in report['verdicts']), report['verdicts']
-        journeys = [j for j in report['journeys'] if j['hosts'] == list(NODES)]
-        assert journeys and all(j['kubernetes'] == ['service ns1/web:http -> endpoint 198.18.0.3:80 (pod ns1/web-0, '
-                                                    'DNAT on node2)'] for j in journeys), report['journeys']
+        # Each connection's first SYN passes the service's DNAT and names it; a retransmitted SYN (the connect
+        # outlived the kernel's 1 s timer on a loaded machine) follows the conntrack entry and names none.
+        named = [j for j in report['journeys'] if j['hosts'] == list(NODES) and j['kubernetes']]
+        assert len(named) == 2 and all(j['kubernetes'] == ['service ns1/web:http -> endpoint 198.18.0.3:80 (pod '
+                                                           'ns1/web-0, DNAT on node2)'] for j in named), report['journeys']
         # the same bundle without the objects: names from the rules alone
         plain = tmp_path / 'plain'
         plain.mkdir()
