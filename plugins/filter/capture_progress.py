@@ -1,6 +1,6 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The progress_rounds, progress_pause, progress_counting and progress_line filters (documentation in their .yml
+"""The progress_rounds, progress_pause, progress_counting, progress_count_timeout and progress_line filters (documentation in their .yml
 files); the decisions live in module_utils/_capture/progress.py."""
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ def progress_counting(window, took=0):
     return _progress.counting(float(window['start']), float(window['end']), time.time(), took)
 
 
+def progress_count_timeout(window):
+    """The capture's window -> seconds a count may take: until a second before its end."""
+    return _progress.count_timeout(float(window['end']), time.time())
+
+
 def progress_line(end, results):
     """The window's end and {host: trace_progress result} -> one line of progress."""
     return _progress.line(float(end), time.time(), dict(results or {}))
@@ -33,4 +38,5 @@ def progress_line(end, results):
 class FilterModule:
     def filters(self):
         return {'progress_rounds': progress_rounds, 'progress_pause': progress_pause,
-                'progress_counting': progress_counting, 'progress_line': progress_line}
+                'progress_counting': progress_counting, 'progress_count_timeout': progress_count_timeout,
+                'progress_line': progress_line}

@@ -42,6 +42,13 @@ def counting(start, end, now, took=0.0):
     return now >= start and end - now >= max(MIN_LEFT, float(took or 0) + 1)
 
 
+def count_timeout(end, now):
+    """Seconds a count may take (the task's timeout): until a second before the window's end, at least one. A node
+    that stops answering mid-window (a cut link) holds its connection until SSH's keep-alives give up, which took
+    up to 30 s past the end; cut off at the end, its count shows as no answer and the stop follows on time."""
+    return max(1, int(math.floor(end - now)) - 1)
+
+
 def _count(result):
     """A host's trace_progress result -> its traced count, 'unknown' (armed, no count rule) or None (no answer)."""
     if not isinstance(result, dict) or result.get('failed') or result.get('unreachable') or result.get('skipped'):

@@ -30,6 +30,16 @@ def test_counts_only_inside_the_window(left, took, counting):
     assert progress.counting(END - 30, END, END - left, took) is counting
 
 
+@pytest.mark.parametrize('left, timeout', [
+    (30, 29),     # until a second before the end
+    (5.9, 4),     # whole seconds, rounded down
+    (1.5, 1),     # at least one
+    (-3, 1),      # the end has passed: still one
+])
+def test_a_count_ends_before_the_window_does(left, timeout):
+    assert progress.count_timeout(END, END - left) == timeout
+
+
 OK = {'armed': True, 'matched': 0, 'traced': 0, 'untraced': 0, 'changed': False}
 
 
