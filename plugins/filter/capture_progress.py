@@ -26,7 +26,7 @@ def progress_counting(window, took=0):
 
 
 def progress_count_timeout(window):
-    """The capture's window -> seconds a count may take: until a second before its end."""
+    """The capture's window -> seconds a count may take: until 5 s past its end."""
     return _progress.count_timeout(float(window['end']), time.time())
 
 

@@ -17,6 +17,7 @@ from ansible_collections.netdebug.netfilter.plugins.module_utils._capture.window
 
 INTERVAL = 10  # seconds between two counts at least (issue 17: at most every 10 s)
 MIN_LEFT = 5  # seconds of window a count needs ahead of it to be made
+COUNT_GRACE = 5  # seconds past the window's end a count may run before it is cut off
 
 
 def _rounds(since, until, interval):
@@ -43,10 +44,11 @@ def counting(start, end, now, took=0.0):
 
 
 def count_timeout(end, now):
-    """Seconds a count may take (the task's timeout): until a second before the window's end, at least one. A node
-    that stops answering mid-window (a cut link) holds its connection until SSH's keep-alives give up, which took
-    up to 30 s past the end; cut off at the end, its count shows as no answer and the stop follows on time."""
-    return max(1, int(math.floor(end - now)) - 1)
+    """Seconds a count may take (the task's timeout): until COUNT_GRACE seconds past the window's end, at least
+    MIN_LEFT plus the grace. A node that stops answering mid-window (a cut link) holds its connection until SSH's
+    keep-alives give up, which took up to 30 s past the end; cut off soon after it, its count shows as no answer
+    and the stop follows. The grace keeps a count that is only slow (a loaded controller) from being cut."""
+    return max(MIN_LEFT, int(math.floor(end - now))) + COUNT_GRACE
 
 
 def _count(result):

@@ -31,12 +31,12 @@ def test_counts_only_inside_the_window(left, took, counting):
 
 
 @pytest.mark.parametrize('left, timeout', [
-    (30, 29),     # until a second before the end
-    (5.9, 4),     # whole seconds, rounded down
-    (1.5, 1),     # at least one
-    (-3, 1),      # the end has passed: still one
+    (30, 35),     # until 5 s past the end
+    (5.9, 10),    # whole seconds, rounded down
+    (1.5, 10),    # at least 5 + 5
+    (-3, 10),     # the end has passed: still 10
 ])
-def test_a_count_ends_before_the_window_does(left, timeout):
+def test_a_count_ends_soon_after_the_window_does(left, timeout):
     assert progress.count_timeout(END, END - left) == timeout
 
 
