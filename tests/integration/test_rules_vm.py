@@ -133,7 +133,10 @@ def test_systemd_timer_removes_the_rules(vm, ansible):
     journal = rs.run(vm, NODE, ['journalctl', '--no-pager', '-u', unit + '.service'])
     # PREROUTING and OUTPUT, each a TRACE rule and the count rule above it
     assert len(res['rules']) == 4
-    assert 'reaper for expiry %d: removed 4 rule(s), stopped 1 monitor(s)' % res['expires_at'] in journal
+    # The monitor's end is checked above (no xtables-monitor left); how many of its processes the reaper found
+    # still running depends on the guest's load. CI once missed this line: the message shows the reaper's own line.
+    said = [line for line in journal.splitlines() if 'reaper for expiry' in line]
+    assert any('reaper for expiry %d: removed 4 rule(s)' % res['expires_at'] in line for line in said), said or journal
     assert rs.run(vm, NODE, ['sh', '-c', 'ls -A /run/netdebug 2>/dev/null || true']).strip() == ''
     assert rs.run(vm, NODE, ['systemctl', 'is-active', unit + '.timer'], check=False).strip() != 'active'
 
