@@ -1,7 +1,7 @@
 # Copyright: netdebug.netfilter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The progress_rounds, progress_pause, progress_counting, progress_count_timeout and progress_line filters (documentation in their .yml
-files); the decisions live in module_utils/_capture/progress.py."""
+"""The progress_rounds, progress_pause, progress_counting, progress_count_timeout and progress_line filters
+(documentation in their .yml files); the decisions live in module_utils/_capture/progress.py."""
 
 from __future__ import annotations
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry import schedule
+from ansible_collections.netdebug.netfilter.plugins.module_utils._expiry.kernlog import INIT_SCRIPT
 from ansible_collections.netdebug.netfilter.plugins.module_utils._rules.state import DEFAULT_ROOT, runs_dir
 
 RSYSLOGD_PATHS = ('/usr/sbin/rsyslogd', '/sbin/rsyslogd')
 # Process names as the kernel keeps them (/proc/PID/comm, 15 characters: what pgrep -x matches).
 RSYSLOGD_NAME = 'rsyslogd'
 JOURNALD_NAME = 'systemd-journal'
-# systemd runs where this is a directory (what sd_booted() checks). The service_mgr fact says systemd wherever
-# /sbin/init links to systemd, also in containers where systemd is not PID 1.
-SYSTEMD_RUNNING = '/run/systemd/system'
-RSYSLOG_INIT_SCRIPT = '/etc/init.d/rsyslog'
 
 
 def _under(root, path):
@@ -48,10 +46,12 @@ def process_names(root='/'):
 
 
 def service_manager(root='/'):
-    """'systemd', 'sysvinit' (rsyslog's init script is there) or '' (nothing could restart rsyslog)."""
-    if os.path.isdir(_under(root, SYSTEMD_RUNNING)):
+    """'systemd' (it runs, as the expiry's scheduler judges it: not the service_mgr fact, which says systemd in
+    containers where /sbin/init links to it), 'sysvinit' (rsyslog's init script is there, the one the drop-in's
+    expiry restarts with) or '' (nothing could restart rsyslog)."""
+    if schedule.systemd_running(_under(root, schedule.SYSTEMD_DIR)):
         return 'systemd'
-    if os.path.exists(_under(root, RSYSLOG_INIT_SCRIPT)):
+    if os.path.exists(_under(root, INIT_SCRIPT)):
         return 'sysvinit'
     return ''
 
